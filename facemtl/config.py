@@ -1,0 +1,74 @@
+"""Training recipe: a small JSON-serialisable dataclass, loaded from ``configs/*.json``.
+
+Recipes live in ``configs/``, apart from the library (as torchvision keeps its references apart);
+every field can also be overridden from the command line.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from facemtl.transforms import AugmentConfig
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A training source: ``kind`` is ``mtfl`` (an MTFL-format file) or ``300w`` (a folder of .pts)."""
+
+    path: str
+    kind: str = "mtfl"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str = "facemtl_s"
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    train: tuple[DatasetSpec, ...] = (DatasetSpec("../shared/data/MTFL/training.txt"),)
+    val_fraction: float = 0.1  # carved out of the training data, never the test set
+    tasks: tuple[str, ...] | None = None  # auxiliary tasks to train; None = all the model has
+    task_weights: dict[str, float] = field(default_factory=dict)  # λ per task
+    landmark_loss: str = "wing"
+    epochs: int = 60
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 1.0
+    pose_balance: float = 0.5  # sample weight ∝ (pose frequency)^-pose_balance; 0 = off
+    augment: AugmentConfig = AugmentConfig()
+    early_stop_patience: int = 0  # TCDCN task-wise early stopping; 0 = off
+    seed: int = 0
+    workers: int = 0
+    threads: int = 0  # torch intra-op threads; 0 = torch's default
+    limit: int = 0  # use only the first N training faces (quick runs, tests); 0 = all
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown training config key(s): {sorted(unknown)}")
+        d = dict(d)
+        if "train" in d:
+            d["train"] = tuple(DatasetSpec(**s) if isinstance(s, dict) else DatasetSpec(str(s)) for s in d["train"])
+        if "augment" in d and isinstance(d["augment"], dict):
+            a = dict(d["augment"])
+            if "scale" in a:
+                a["scale"] = tuple(a["scale"])
+            d["augment"] = AugmentConfig(**a)
+        if d.get("tasks") is not None:
+            d["tasks"] = tuple(d["tasks"])
+        return cls(**d)
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> TrainConfig:
+        try:
+            data = json.loads(Path(path).read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from None
+        return cls.from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

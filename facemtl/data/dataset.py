@@ -1,0 +1,123 @@
+"""Torch datasets over :class:`FaceSample` lists.
+
+Decoding a JPEG costs far more than augmenting a 96-pixel crop, so every face is decoded and
+cropped once (``CACHE_MARGIN`` × the canonical crop, in the model's colour layout, uint8) and
+each epoch augments those cached crops afresh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from facemtl.data.samples import MISSING, FaceSample
+from facemtl.geometry import CropTransform, crop_box_from_landmarks, to_unit
+from facemtl.imageio import read_image
+from facemtl.tasks import TaskSet
+from facemtl.transforms import CACHE_MARGIN, TrainAugment, cache_size, to_channels, to_tensor
+
+
+def attribute_matrix(samples: Sequence[FaceSample], tasks: TaskSet) -> np.ndarray:
+    """``(N, T)`` int64 class indices, ``MISSING`` where a sample lacks a task's label."""
+    out = np.full((len(samples), len(tasks.attributes)), MISSING, dtype=np.int64)
+    for i, s in enumerate(samples):
+        for j, name in enumerate(tasks.attribute_names):
+            out[i, j] = s.attribute(name)
+    return out
+
+
+def crop_faces(
+    samples: Sequence[FaceSample],
+    *,
+    out_size: int,
+    crop_scale: float,
+    channels: int,
+    margin: float = 1.0,
+    threads: int = 2,
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Crop every face by the landmark rule: ``(N, S, S[, 3])`` uint8 and landmarks in crop pixels.
+
+    ``margin`` widens the canonical box (``CACHE_MARGIN`` for training caches, 1 for evaluation).
+    """
+    k = samples[0].landmarks.shape[0]
+    crops = np.empty((len(samples), out_size, out_size) + ((3,) if channels == 3 else ()), np.uint8)
+    points = np.empty((len(samples), k, 2), np.float32)
+
+    def work(i: int) -> None:
+        s = samples[i]
+        if s.landmarks is None:
+            raise ValueError(f"{s.source}: a crop needs landmarks (attribute-only samples need a face box)")
+        box = crop_box_from_landmarks(s.landmarks, crop_scale).scaled(margin)
+        t = CropTransform.from_box(box, out_size)
+        crops[i] = to_channels(t.warp(read_image(s.image)), channels)
+        points[i] = t.apply(s.landmarks)
+
+    with ThreadPoolExecutor(threads) as pool:
+        it = pool.map(work, range(len(samples)))
+        if progress:
+            from tqdm import tqdm
+
+            it = tqdm(it, total=len(samples), desc="decoding faces", leave=False)
+        for _ in it:
+            pass
+    return crops, points
+
+
+class FaceDataset(Dataset):
+    """Faces ready for the network: ``image`` (C, S, S) float, ``landmarks`` (K, 2) in unit crop
+    coordinates, ``attributes`` (T,) class indices with -1 for missing.
+
+    With ``augment`` set, samples are augmented as a pure function of (seed, epoch, index), so a
+    resumed run sees exactly the batches the uninterrupted run would have seen.
+    """
+
+    def __init__(
+        self,
+        samples: Sequence[FaceSample],
+        tasks: TaskSet,
+        *,
+        input_size: int,
+        crop_scale: float,
+        channels: int,
+        mean: float,
+        std: float,
+        augment: TrainAugment | None = None,
+        seed: int = 0,
+        progress: bool = False,
+    ):
+        self.tasks = tasks
+        self.input_size = input_size
+        self.mean, self.std = mean, std
+        self.augment = augment
+        self.seed = seed
+        self.epoch = 0
+        size = cache_size(input_size) if augment else input_size
+        margin = size / input_size if augment else 1.0
+        assert not augment or abs(margin - CACHE_MARGIN) < 0.1
+        self.crops, self.points = crop_faces(
+            samples, out_size=size, crop_scale=crop_scale, channels=channels, margin=margin, progress=progress
+        )
+        self.attributes = attribute_matrix(samples, tasks)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        image, points, attrs = self.crops[i], self.points[i], self.attributes[i]
+        if self.augment is not None:
+            seed = (self.seed * 1_000_003 + self.epoch) * 10_000_019 + i
+            image, points, attrs = self.augment(image, points, attrs, seed % 2**63)
+        return {
+            "image": to_tensor(image[None], self.mean, self.std)[0],
+            "landmarks": torch.from_numpy(to_unit(points, self.input_size)),
+            "landmark_mask": torch.tensor(True),
+            "attributes": torch.from_numpy(np.asarray(attrs, dtype=np.int64)),
+        }

@@ -1,0 +1,121 @@
+"""Crop geometry shared by training, evaluation and inference.
+
+Pixel convention everywhere in facemtl: 0-based, the first pixel's centre is (0, 0), as in
+numpy and OpenCV. A crop is a square box ``(cx, cy, size)`` in image pixels sampled onto an
+``S × S`` grid whose pixel centres are spread evenly over the box, so that
+
+    x_crop = (x_image - cx) * S / size + (S - 1) / 2
+
+This one affine map (and its inverse) is the only way points travel between an image and a
+crop, which is what makes the landmark round trip exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+#: How far the canonical crop reaches beyond the landmarks: side = CROP_SCALE × the larger
+#: side of the landmarks' bounding box, centred on that box. Models store their own value.
+DEFAULT_CROP_SCALE = 2.2
+
+
+@dataclass(frozen=True)
+class Box:
+    """A square face box: centre and side length in image pixels (0-based convention)."""
+
+    cx: float
+    cy: float
+    size: float
+
+    def to_xyxy(self) -> tuple[float, float, float, float]:
+        h = self.size / 2
+        return (self.cx - h, self.cy - h, self.cx + h, self.cy + h)
+
+    def scaled(self, factor: float) -> Box:
+        return Box(self.cx, self.cy, self.size * factor)
+
+
+def crop_box_from_landmarks(landmarks: np.ndarray, crop_scale: float = DEFAULT_CROP_SCALE) -> Box:
+    """The deterministic evaluation crop: centre of the landmarks' bounding box, side =
+    ``crop_scale`` × its larger side (the same rule, with random jitter, is used in training)."""
+    pts = np.asarray(landmarks, dtype=np.float64)
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    span = float(max(hi[0] - lo[0], hi[1] - lo[1], 1.0))
+    c = (lo + hi) / 2
+    return Box(float(c[0]), float(c[1]), span * crop_scale)
+
+
+@dataclass(frozen=True)
+class CropTransform:
+    """Similarity transform from image pixels to an ``out_size × out_size`` crop."""
+
+    matrix: np.ndarray  # 2×3, image → crop
+    out_size: int
+
+    @classmethod
+    def from_box(cls, box: Box, out_size: int, angle_deg: float = 0.0) -> CropTransform:
+        """Crop ``box`` (optionally rotated by ``angle_deg`` counter-clockwise about its centre)."""
+        if box.size <= 0:
+            raise ValueError(f"crop box must have a positive size, got {box.size}")
+        s = out_size / box.size
+        a = np.deg2rad(angle_deg)
+        c, si = np.cos(a) * s, np.sin(a) * s
+        half = (out_size - 1) / 2
+        m = np.array(
+            [[c, si, half - c * box.cx - si * box.cy], [-si, c, half + si * box.cx - c * box.cy]],
+            dtype=np.float64,
+        )
+        return cls(m, out_size)
+
+    @property
+    def scale(self) -> float:
+        return float(np.hypot(self.matrix[0, 0], self.matrix[0, 1]))
+
+    def apply(self, points: np.ndarray) -> np.ndarray:
+        """Image → crop coordinates for an ``(N, 2)`` array."""
+        p = np.asarray(points, dtype=np.float64)
+        return p @ self.matrix[:, :2].T + self.matrix[:, 2]
+
+    def invert(self, points: np.ndarray) -> np.ndarray:
+        """Crop → image coordinates for an ``(N, 2)`` array (works on batches ``(..., 2)`` too)."""
+        inv = cv2.invertAffineTransform(self.matrix)
+        p = np.asarray(points, dtype=np.float64)
+        return p @ inv[:, :2].T + inv[:, 2]
+
+    def warp(self, image: np.ndarray) -> np.ndarray:
+        """Sample the crop, replicating the border where the box leaves the image.
+
+        Large downscales are done in two steps (area resize, then the affine warp) so the crop is
+        not aliased; the point mapping is unchanged.
+        """
+        m = self.matrix
+        scale = self.scale
+        if scale < 0.5:
+            f = min(1.0, 2.0 * scale)
+            h, w = image.shape[:2]
+            nw, nh = max(1, round(w * f)), max(1, round(h * f))
+            image = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
+            # Resizing maps x → (x + 0.5) * nw / w - 0.5; fold its inverse into the crop matrix.
+            fx, fy = w / nw, h / nh
+            pre = np.array([[fx, 0, 0.5 * fx - 0.5], [0, fy, 0.5 * fy - 0.5], [0, 0, 1]])
+            m = (np.vstack([m, [0, 0, 1]]) @ pre)[:2]
+        return cv2.warpAffine(
+            image,
+            m,
+            (self.out_size, self.out_size),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+
+
+def to_unit(points: np.ndarray, size: int) -> np.ndarray:
+    """Crop pixels → network target space: the crop's outer edges at −1 and +1."""
+    return (np.asarray(points, dtype=np.float32) + 0.5) * (2.0 / size) - 1.0
+
+
+def from_unit(points: np.ndarray, size: int) -> np.ndarray:
+    """Network output space → crop pixels (inverse of :func:`to_unit`)."""
+    return (np.asarray(points, dtype=np.float64) + 1.0) * (size / 2.0) - 0.5

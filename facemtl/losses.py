@@ -1,0 +1,86 @@
+"""Multi-task loss: landmark regression + λ-weighted auxiliary cross-entropies, with masks.
+
+A sample without a task's label (attribute ``-1``, or ``landmark_mask`` False) contributes
+nothing to that task's loss, so that task's head gets no gradient from it — but the sample still
+trains the shared trunk through every task it *does* have. Each task's loss is a mean over the
+samples that carry its label; a batch with none gives exactly 0 for that task.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from facemtl.tasks import TaskSet
+
+
+def l2_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-sample mean squared error over all coordinates (TCDCN's objective)."""
+    return ((pred - target) ** 2).flatten(1).mean(1)
+
+
+def l1_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return (pred - target).abs().flatten(1).mean(1)
+
+
+def wing_loss(pred: torch.Tensor, target: torch.Tensor, w: float = 10.0, eps: float = 2.0, unit: float = 32.0) -> torch.Tensor:
+    """Wing loss (Feng et al., CVPR 2018), per sample. ``unit`` converts the unit-crop
+    coordinates to pixels of a 64-px crop, the scale ``w`` and ``eps`` were designed for."""
+    x = (pred - target).abs() * unit
+    c = w - w * math.log(1 + w / eps)
+    loss = torch.where(x < w, w * torch.log1p(x / eps), x - c)
+    return loss.flatten(1).mean(1)
+
+
+LANDMARK_LOSSES = {"l2": l2_loss, "l1": l1_loss, "wing": wing_loss}
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``values`` where ``mask``; 0 (still in the graph) where no sample has the label."""
+    m = mask.to(values.dtype)
+    return (values * m).sum() / m.sum().clamp(min=1.0)
+
+
+@dataclass
+class LossOutput:
+    """The scalar to minimise plus each task's unweighted loss (for logging and early stopping)."""
+
+    total: torch.Tensor
+    per_task: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class MultiTaskLoss(nn.Module):
+    """``λ_lm · L_landmarks + Σ_t λ_t · CE_t`` with per-sample masks.
+
+    ``weights`` (task → λ) start from the :class:`TaskSet` and may be changed while training
+    (e.g. set to 0 when a task is stopped early).
+    """
+
+    def __init__(self, tasks: TaskSet, landmark_loss: str = "l2"):
+        super().__init__()
+        if landmark_loss not in LANDMARK_LOSSES:
+            raise ValueError(f"landmark_loss must be one of {sorted(LANDMARK_LOSSES)}, got {landmark_loss!r}")
+        self.tasks = tasks
+        self.landmark_loss = LANDMARK_LOSSES[landmark_loss]
+        self.weights = {"landmarks": tasks.landmark_weight} | {t.name: t.weight for t in tasks.attributes}
+
+    def task_losses(self, outputs: dict, batch: dict) -> dict[str, torch.Tensor]:
+        """Each task's masked mean loss, unweighted."""
+        lm = self.landmark_loss(outputs["landmarks"], batch["landmarks"])
+        losses = {"landmarks": masked_mean(lm, batch["landmark_mask"])}
+        labels = batch["attributes"]
+        for j, task in enumerate(self.tasks.attributes):
+            y = labels[:, j]
+            present = y >= 0
+            ce = F.cross_entropy(outputs["attributes"][task.name], y.clamp(min=0), reduction="none")
+            losses[task.name] = masked_mean(ce, present)
+        return losses
+
+    def forward(self, outputs: dict, batch: dict) -> LossOutput:
+        losses = self.task_losses(outputs, batch)
+        total = sum(self.weights[name] * loss for name, loss in losses.items())
+        return LossOutput(total, {k: v.detach() for k, v in losses.items()})

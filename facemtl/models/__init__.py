@@ -1,0 +1,75 @@
+"""Model registry: presets are built by name, like ``timm.create_model``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from facemtl.models.config import ConvSpec, ModelConfig
+from facemtl.models.multitask import MultiTaskNet, SharedTrunk
+from facemtl.tasks import TaskSet
+
+_REGISTRY: dict[str, ModelConfig] = {}
+
+
+def register(cfg: ModelConfig) -> ModelConfig:
+    if cfg.name in _REGISTRY:
+        raise ValueError(f"model {cfg.name!r} is already registered")
+    _REGISTRY[cfg.name] = cfg
+    return cfg
+
+
+#: TCDCN (Zhang et al., ECCV 2014): 40×40 gray, four conv layers with max-pooling, one shared FC.
+register(
+    ModelConfig(
+        name="tcdcn",
+        convs=(
+            ConvSpec(20, 5, padding="valid", pool=True),
+            ConvSpec(48, 5, padding="valid", pool=True),
+            ConvSpec(64, 3, padding="valid", pool=True),
+            ConvSpec(80, 3, padding="same"),
+        ),
+        feature_dim=256,
+        batch_norm=False,
+        input_size=40,
+    )
+)
+
+#: facemtl's shipped model: the same plan widened and deepened, 64×64 gray, batch norm.
+register(
+    ModelConfig(
+        name="facemtl_s",
+        convs=(
+            ConvSpec(16, 5, stride=2),
+            ConvSpec(32, pool=True),
+            ConvSpec(64, pool=True),
+            ConvSpec(96, pool=True),
+            ConvSpec(128),
+        ),
+        feature_dim=256,
+        batch_norm=True,
+        dropout=0.1,
+        input_size=64,
+    )
+)
+
+
+def list_models() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_config(name: str) -> ModelConfig:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown model {name!r}; available: {', '.join(list_models())}") from None
+
+
+def create_model(name: str | ModelConfig, *, tasks: TaskSet | None = None, **overrides: Any) -> MultiTaskNet:
+    """Build a model from a preset name (or a full config), optionally with other tasks or sizes."""
+    cfg = name if isinstance(name, ModelConfig) else get_config(name)
+    if tasks is not None:
+        overrides["tasks"] = tasks
+    return MultiTaskNet(cfg.with_overrides(**overrides) if overrides else cfg)
+
+
+__all__ = ["ConvSpec", "ModelConfig", "MultiTaskNet", "SharedTrunk", "create_model", "get_config", "list_models", "register"]

@@ -1,0 +1,189 @@
+"""Tasks declared as data: which landmarks a model regresses and which attributes it classifies.
+
+A model, its loss, its datasets and its model card are all built from one ``TaskSet``, so a model
+with 68 points or with other attributes needs no code change, only another ``TaskSet``.
+
+Left/right convention (as in MTFL and 300-W): "left" is the *image's* left, i.e. the smaller x
+coordinate on an upright face seen in the photo — the subject's right eye is ``left_eye``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import IntEnum
+from typing import Any
+
+
+class Landmark5(IntEnum):
+    """The five MTFL landmarks, in file order.
+
+    "Left" means the image's left (smaller x on an upright face), not the subject's left.
+    A horizontal flip swaps ``LEFT_EYE``/``RIGHT_EYE`` and ``MOUTH_LEFT``/``MOUTH_RIGHT``.
+    """
+
+    LEFT_EYE = 0
+    RIGHT_EYE = 1
+    NOSE = 2
+    MOUTH_LEFT = 3
+    MOUTH_RIGHT = 4
+
+
+@dataclass(frozen=True)
+class LandmarkSpec:
+    """A set of K named points.
+
+    ``flip_pairs`` are index pairs that trade places under a horizontal flip.
+    ``iod_groups`` are the two index groups whose mean positions define the normalising
+    inter-ocular distance (for 5 points: the two eye landmarks).
+    """
+
+    names: tuple[str, ...]
+    flip_pairs: tuple[tuple[int, int], ...]
+    iod_groups: tuple[tuple[int, ...], tuple[int, ...]]
+
+    @property
+    def num_points(self) -> int:
+        return len(self.names)
+
+    def flip_permutation(self) -> list[int]:
+        """Index map for a horizontal flip: ``flipped[i] = original[perm[i]]``."""
+        perm = list(range(self.num_points))
+        for a, b in self.flip_pairs:
+            perm[a], perm[b] = b, a
+        return perm
+
+
+MTFL5 = LandmarkSpec(
+    names=tuple(m.name.lower() for m in Landmark5),
+    flip_pairs=((0, 1), (3, 4)),
+    iod_groups=((0,), (1,)),
+)
+
+
+def _ibug68() -> LandmarkSpec:
+    """The 68-point iBUG/300-W markup (0-based indices); IOD = outer eye corners 36 and 45."""
+    names = (
+        [f"jaw_{i}" for i in range(17)]
+        + [f"brow_{i}" for i in range(10)]
+        + [f"nose_{i}" for i in range(9)]
+        + [f"eye_{i}" for i in range(12)]
+        + [f"mouth_{i}" for i in range(20)]
+    )
+    pairs = [(i, 16 - i) for i in range(8)]  # jaw
+    pairs += [(17 + i, 26 - i) for i in range(5)]  # brows
+    pairs += [(31, 35), (32, 34)]  # nostrils
+    pairs += [(36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46)]  # eyes
+    pairs += [(48, 54), (49, 53), (50, 52), (55, 59), (56, 58)]  # outer lip
+    pairs += [(60, 64), (61, 63), (65, 67)]  # inner lip
+    return LandmarkSpec(names=tuple(names), flip_pairs=tuple(pairs), iod_groups=((36,), (45,)))
+
+
+IBUG68 = _ibug68()
+
+#: The usual 68 → 5 reduction: eye centres are means of the eye contours (0-based 36–41, 42–47),
+#: nose tip 30, mouth corners 48 and 54.
+IBUG68_TO_MTFL5: tuple[tuple[int, ...], ...] = (
+    tuple(range(36, 42)),
+    tuple(range(42, 48)),
+    (30,),
+    (48,),
+    (54,),
+)
+
+LANDMARK_SPECS: dict[str, LandmarkSpec] = {"mtfl5": MTFL5, "ibug68": IBUG68}
+
+
+@dataclass(frozen=True)
+class AttributeTask:
+    """One auxiliary classification head.
+
+    ``weight`` is TCDCN's λ. ``flip_permutation`` maps class indices under a horizontal
+    flip (head pose: left ↔ right); ``None`` means the label is flip-invariant.
+    """
+
+    name: str
+    labels: tuple[str, ...]
+    weight: float = 1.0
+    flip_permutation: tuple[int, ...] | None = None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+
+MTFL_ATTRIBUTES: tuple[AttributeTask, ...] = (
+    AttributeTask("gender", ("male", "female"), 1.0),
+    AttributeTask("smile", ("smiling", "not_smiling"), 1.0),
+    AttributeTask("glasses", ("glasses", "no_glasses"), 1.0),
+    AttributeTask(
+        "pose",
+        ("left_profile", "left", "frontal", "right", "right_profile"),
+        1.0,
+        flip_permutation=(4, 3, 2, 1, 0),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class TaskSet:
+    """The main landmark task plus any number of auxiliary attribute tasks."""
+
+    landmarks: LandmarkSpec
+    attributes: tuple[AttributeTask, ...] = field(default_factory=tuple)
+    landmark_weight: float = 1.0
+
+    @property
+    def attribute_names(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.attributes)
+
+    def attribute(self, name: str) -> AttributeTask:
+        for a in self.attributes:
+            if a.name == name:
+                return a
+        raise KeyError(f"no attribute task named {name!r}; have {self.attribute_names}")
+
+    def with_weights(self, weights: dict[str, float]) -> TaskSet:
+        """A copy with some λ replaced; weight 0 removes nothing (the head stays), it only stops training it."""
+        unknown = set(weights) - set(self.attribute_names) - {"landmarks"}
+        if unknown:
+            raise KeyError(f"unknown task(s) {sorted(unknown)}; have {['landmarks', *self.attribute_names]}")
+        attrs = tuple(
+            AttributeTask(a.name, a.labels, float(weights.get(a.name, a.weight)), a.flip_permutation)
+            for a in self.attributes
+        )
+        return TaskSet(self.landmarks, attrs, float(weights.get("landmarks", self.landmark_weight)))
+
+    def subset(self, names: list[str] | tuple[str, ...]) -> TaskSet:
+        """Keep only the named attribute tasks (for ablations: landmarks-only is ``subset([])``)."""
+        for n in names:
+            self.attribute(n)
+        return TaskSet(self.landmarks, tuple(a for a in self.attributes if a.name in names), self.landmark_weight)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "landmarks": asdict(self.landmarks),
+            "landmark_weight": self.landmark_weight,
+            "attributes": [asdict(a) for a in self.attributes],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TaskSet:
+        lm = d["landmarks"]
+        spec = LandmarkSpec(
+            names=tuple(lm["names"]),
+            flip_pairs=tuple(tuple(p) for p in lm["flip_pairs"]),
+            iod_groups=tuple(tuple(g) for g in lm["iod_groups"]),
+        )
+        attrs = tuple(
+            AttributeTask(
+                a["name"],
+                tuple(a["labels"]),
+                float(a.get("weight", 1.0)),
+                tuple(a["flip_permutation"]) if a.get("flip_permutation") is not None else None,
+            )
+            for a in d.get("attributes", [])
+        )
+        return cls(spec, attrs, float(d.get("landmark_weight", 1.0)))
+
+
+MTFL_TASKS = TaskSet(MTFL5, MTFL_ATTRIBUTES)

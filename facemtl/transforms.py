@@ -1,0 +1,119 @@
+"""Input preparation and augmentation.
+
+The crop rule (see :mod:`facemtl.geometry`): the canonical crop is a square of side
+``crop_scale × max(landmark box width, height)`` centred on the landmarks' bounding box. Evaluation
+uses exactly that box; inference maps a detector box onto it. Training first caches a wider crop
+(``CACHE_MARGIN`` × the canonical box, same centre) once per face, then per epoch applies a random
+flip, a random affine jitter of that crop (rotation, scale, shift, so the model tolerates imperfect
+detector boxes) and a centre crop back to the canonical field of view, then photometric changes.
+
+albumentations' ``HorizontalFlip`` does not know that a flipped left eye becomes the right eye,
+so flipping is done here: image columns reversed, x → W − 1 − x, left/right landmark indices
+swapped and the pose label mirrored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import albumentations as A
+import cv2
+import numpy as np
+import torch
+
+from facemtl.tasks import TaskSet
+
+#: The training cache holds this multiple of the canonical crop, room for rotation and shifts.
+CACHE_MARGIN = 1.5
+
+
+def cache_size(input_size: int) -> int:
+    """Side of the cached crop: about ``CACHE_MARGIN × input_size`` with an even border."""
+    border = round(input_size * (CACHE_MARGIN - 1) / 2)
+    return input_size + 2 * border
+
+
+def to_channels(image_bgr: np.ndarray, channels: int) -> np.ndarray:
+    """8-bit BGR → the model's input colour layout: ``(H, W)`` gray or ``(H, W, 3)`` BGR."""
+    if channels == 1:
+        return cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY) if image_bgr.ndim == 3 else image_bgr
+    if channels == 3:
+        return image_bgr
+    raise ValueError(f"channels must be 1 or 3, got {channels}")
+
+
+def to_tensor(crops: np.ndarray, mean: float, std: float) -> torch.Tensor:
+    """uint8 crops ``(N, H, W)`` or ``(N, H, W, C)`` → normalised float ``(N, C, H, W)``."""
+    t = torch.from_numpy(np.ascontiguousarray(crops)).float()
+    t = t.unsqueeze(1) if t.ndim == 3 else t.permute(0, 3, 1, 2)
+    return (t / 255.0 - mean) / std
+
+
+def hflip(
+    image: np.ndarray, landmarks: np.ndarray, attributes: np.ndarray, tasks: TaskSet
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mirror a face: pixels, landmark x (W − 1 − x), left/right landmark slots, flip-aware labels.
+
+    ``attributes`` holds one class index per attribute task (``-1`` = missing).
+    """
+    w = image.shape[1]
+    image = np.ascontiguousarray(image[:, ::-1])
+    lm = landmarks[tasks.landmarks.flip_permutation()].copy()
+    lm[:, 0] = (w - 1) - lm[:, 0]
+    attrs = attributes.copy()
+    for i, task in enumerate(tasks.attributes):
+        if task.flip_permutation is not None and attrs[i] >= 0:
+            attrs[i] = task.flip_permutation[attrs[i]]
+    return image, lm, attrs
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Strength of training augmentation; the defaults were chosen for in-the-wild test faces."""
+
+    flip: float = 0.5
+    rotate: float = 25.0  # degrees, uniform in ±rotate
+    scale: tuple[float, float] = (0.85, 1.2)  # zoom of the face inside the crop
+    shift: float = 0.08  # fraction of the cached crop, uniform in ±shift
+    photometric: bool = True
+
+
+class TrainAugment:
+    """Random flip + affine jitter + centre crop + photometric changes, on a cached crop."""
+
+    def __init__(self, tasks: TaskSet, input_size: int, config: AugmentConfig = AugmentConfig()):
+        self.tasks = tasks
+        self.config = config
+        geometric = [
+            A.Affine(
+                scale=config.scale,
+                translate_percent=(-config.shift, config.shift),
+                rotate=(-config.rotate, config.rotate),
+                border_mode=cv2.BORDER_REPLICATE,
+                p=1.0,
+            ),
+            A.CenterCrop(input_size, input_size),
+        ]
+        photometric = [
+            A.RandomBrightnessContrast(brightness_limit=0.3, contrast_limit=0.3, p=0.8),
+            A.RandomGamma(gamma_limit=(70, 150), p=0.3),
+            A.OneOf([A.GaussianBlur(blur_limit=(3, 5)), A.MotionBlur(blur_limit=(3, 5))], p=0.2),
+            A.GaussNoise(std_range=(0.01, 0.05), p=0.2),
+            A.ImageCompression(quality_range=(30, 90), p=0.2),
+        ]
+        self.pipeline = A.Compose(
+            geometric + (photometric if config.photometric else []),
+            keypoint_params=A.KeypointParams(format="xy", remove_invisible=False),
+            seed=0,
+        )
+
+    def __call__(
+        self, image: np.ndarray, landmarks: np.ndarray, attributes: np.ndarray, seed: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One augmented sample, a pure function of ``seed`` (so runs and resumes reproduce)."""
+        rng = np.random.default_rng(seed)
+        if rng.random() < self.config.flip:
+            image, landmarks, attributes = hflip(image, landmarks, attributes, self.tasks)
+        self.pipeline.set_random_seed(int(rng.integers(2**31)))
+        out = self.pipeline(image=image, keypoints=landmarks)
+        return out["image"], np.asarray(out["keypoints"], dtype=np.float32)[:, :2], attributes

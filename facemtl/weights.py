@@ -1,0 +1,80 @@
+"""Saving and loading models: safetensors tensors + a JSON model card, never pickled code.
+
+The model's full config (architecture, input size, crop rule, normalisation, tasks) is stored in
+the safetensors header, so the file alone rebuilds the model; ``NAME.json`` beside it is the same
+card for people, with provenance, licence and measured results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, safe_open, save_file
+
+from facemtl.models import MultiTaskNet
+from facemtl.models.config import ModelConfig
+
+FORMAT_VERSION = 1
+#: The package's shipped weights.
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "facemtl_mtfl.safetensors"
+
+
+def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
+    """Write via a temp file in the same folder + rename, so a kill never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def card_path(weights: str | Path) -> Path:
+    return Path(weights).with_suffix(".json")
+
+
+def save_model(model: MultiTaskNet, path: str | Path, card: dict[str, Any] | None = None) -> None:
+    """Write ``path`` (.safetensors) and its model card ``path`` with a .json suffix."""
+    config = model.config.to_dict()
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    meta = {"format": "facemtl", "format_version": str(FORMAT_VERSION), "config": json.dumps(config)}
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+    full_card = {"format_version": FORMAT_VERSION, "config": config} | (card or {})
+    text = json.dumps(full_card, indent=2) + "\n"
+    atomic_write(card_path(path), lambda tmp: Path(tmp).write_text(text))
+
+
+def read_config(path: str | Path) -> ModelConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: weights file not found")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as e:  # safetensors raises its own error types for non-safetensors files
+        raise ValueError(f"{path}: not a safetensors file ({e})") from None
+    if meta.get("format") != "facemtl" or "config" not in meta:
+        raise ValueError(f"{path}: safetensors file without a facemtl model config in its header")
+    return ModelConfig.from_dict(json.loads(meta["config"]))
+
+
+def load_model(path: str | Path | None = None, *, device: str | torch.device = "cpu") -> MultiTaskNet:
+    """Rebuild a model from a facemtl .safetensors file (default: the shipped weights), in eval mode."""
+    path = Path(path) if path is not None else DEFAULT_WEIGHTS
+    model = MultiTaskNet(read_config(path))
+    state = load_file(str(path), device=str(device))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"{path}: weights do not match the model config (missing {missing}, unexpected {unexpected})")
+    return model.to(device).eval()
