@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from facemtl.config import DatasetSpec, TrainConfig
+from facemtl.config import TrainConfig, parse_source
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -17,8 +17,21 @@ def _train(args: argparse.Namespace) -> int:
     cfg = TrainConfig.from_json(args.config) if args.config else TrainConfig()
     over = {}
     if args.train:
-        over["train"] = tuple(DatasetSpec(p, k) for k, p in (s.split(":", 1) if ":" in s and s.split(":", 1)[0] in ("mtfl", "300w") else ("mtfl", s) for s in args.train))
-    for name in ("model", "epochs", "batch_size", "lr", "seed", "workers", "threads", "limit", "landmark_loss", "early_stop_patience", "val_fraction", "pose_balance"):
+        over["train"] = tuple(parse_source(s) for s in args.train)
+    for name in (
+        "model",
+        "epochs",
+        "batch_size",
+        "lr",
+        "seed",
+        "workers",
+        "threads",
+        "limit",
+        "landmark_loss",
+        "early_stop_patience",
+        "val_fraction",
+        "pose_balance",
+    ):
         v = getattr(args, name)
         if v is not None:
             over[name] = v
@@ -53,7 +66,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     model = load_model(args.weights)
     mc = model.config
     samples = read_mtfl(args.annotations)
-    data = FaceDataset(samples, mc.tasks, input_size=mc.input_size, crop_scale=mc.crop_scale, channels=mc.channels, mean=mc.mean, std=mc.std)
+    data = FaceDataset(
+        samples,
+        mc.tasks,
+        input_size=mc.input_size,
+        crop_scale=mc.crop_scale,
+        channels=mc.channels,
+        mean=mc.mean,
+        std=mc.std,
+    )
     report = evaluate(model, data)
     print(f"{args.annotations} with {args.weights or 'shipped weights'} (crop: landmark box × {mc.crop_scale})")
     print(report.table())

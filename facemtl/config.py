@@ -22,6 +22,22 @@ class DatasetSpec:
     kind: str = "mtfl"
 
 
+def _dataset_spec(s: DatasetSpec | dict[str, str] | str) -> DatasetSpec:
+    if isinstance(s, DatasetSpec):
+        return s
+    if isinstance(s, dict):
+        return DatasetSpec(**s)
+    return parse_source(s)
+
+
+def parse_source(text: str) -> DatasetSpec:
+    """``FILE`` (MTFL format) or ``KIND:PATH`` with KIND ``mtfl`` or ``300w``."""
+    kind, sep, path = text.partition(":")
+    if sep and kind in ("mtfl", "300w"):
+        return DatasetSpec(path, kind)
+    return DatasetSpec(text)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     model: str = "facemtl_s"
@@ -52,7 +68,7 @@ class TrainConfig:
             raise ValueError(f"unknown training config key(s): {sorted(unknown)}")
         d = dict(d)
         if "train" in d:
-            d["train"] = tuple(DatasetSpec(**s) if isinstance(s, dict) else DatasetSpec(str(s)) for s in d["train"])
+            d["train"] = tuple(_dataset_spec(s) for s in d["train"])
         if "augment" in d and isinstance(d["augment"], dict):
             a = dict(d["augment"])
             if "scale" in a:

@@ -119,10 +119,17 @@ class Trainer:
     def _prepare_data(self) -> None:
         cfg, mc = self.cfg, self.model.config
         train, val = split_train_val(load_samples(cfg), cfg.val_fraction, cfg.seed)
-        common = dict(input_size=mc.input_size, crop_scale=mc.crop_scale, channels=mc.channels, mean=mc.mean, std=mc.std)
+        common = dict(
+            input_size=mc.input_size, crop_scale=mc.crop_scale, channels=mc.channels, mean=mc.mean, std=mc.std
+        )
         show = self.progress is not False
         self.train_data = FaceDataset(
-            train, mc.tasks, augment=TrainAugment(mc.tasks, mc.input_size, cfg.augment), seed=cfg.seed, progress=show, **common
+            train,
+            mc.tasks,
+            augment=TrainAugment(mc.tasks, mc.input_size, cfg.augment),
+            seed=cfg.seed,
+            progress=show,
+            **common,
         )
         self.val_data = FaceDataset(val, mc.tasks, progress=show, **common) if val else None
         pose = mc.tasks.attribute_names.index("pose") if "pose" in mc.tasks.attribute_names else None
@@ -183,7 +190,9 @@ class Trainer:
         warmup = int(cfg.warmup_epochs * self.steps_per_epoch)
         sums: dict[str, float] = {}
         n = 0
-        bar = tqdm(loader, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", disable=self.progress is False or None, leave=False)
+        bar = tqdm(
+            loader, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", disable=self.progress is False or None, leave=False
+        )
         for i, batch in enumerate(bar):
             step = self.epoch * self.steps_per_epoch + i
             for g in self.optimizer.param_groups:

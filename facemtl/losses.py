@@ -27,7 +27,9 @@ def l1_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (pred - target).abs().flatten(1).mean(1)
 
 
-def wing_loss(pred: torch.Tensor, target: torch.Tensor, w: float = 10.0, eps: float = 2.0, unit: float = 32.0) -> torch.Tensor:
+def wing_loss(
+    pred: torch.Tensor, target: torch.Tensor, w: float = 10.0, eps: float = 2.0, unit: float = 32.0
+) -> torch.Tensor:
     """Wing loss (Feng et al., CVPR 2018), per sample. ``unit`` converts the unit-crop
     coordinates to pixels of a 64-px crop, the scale ``w`` and ``eps`` were designed for."""
     x = (pred - target).abs() * unit

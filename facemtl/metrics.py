@@ -32,7 +32,9 @@ def point_errors(pred: np.ndarray, gt: np.ndarray, spec: LandmarkSpec) -> np.nda
     return np.linalg.norm(pred - gt, axis=2) / iod[:, None]
 
 
-def ced_curve(errors: np.ndarray, max_error: float = FAILURE_THRESHOLD, steps: int = 1001) -> tuple[np.ndarray, np.ndarray]:
+def ced_curve(
+    errors: np.ndarray, max_error: float = FAILURE_THRESHOLD, steps: int = 1001
+) -> tuple[np.ndarray, np.ndarray]:
     """Thresholds in [0, max_error] and the fraction of faces with error ≤ each."""
     t = np.linspace(0.0, max_error, steps)
     frac = (np.sort(errors)[None, :] <= t[:, None]).mean(axis=1)

@@ -72,4 +72,13 @@ def create_model(name: str | ModelConfig, *, tasks: TaskSet | None = None, **ove
     return MultiTaskNet(cfg.with_overrides(**overrides) if overrides else cfg)
 
 
-__all__ = ["ConvSpec", "ModelConfig", "MultiTaskNet", "SharedTrunk", "create_model", "get_config", "list_models", "register"]
+__all__ = [
+    "ConvSpec",
+    "ModelConfig",
+    "MultiTaskNet",
+    "SharedTrunk",
+    "create_model",
+    "get_config",
+    "list_models",
+    "register",
+]

@@ -1,0 +1,46 @@
+"""Shared fixtures. Tests that need the real datasets skip with a reason where ../shared is absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("FACEMTL_DATA", ROOT.parent / "shared" / "data"))
+MTFL = DATA / "MTFL"
+W300 = DATA / "300W_train"
+
+torch.set_num_threads(2)
+
+
+def _need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"real data not found at {path} (clone the project beside ../shared or set FACEMTL_DATA)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def mtfl_dir() -> Path:
+    return _need(MTFL / "training.txt").parent
+
+
+@pytest.fixture(scope="session")
+def w300_dir() -> Path:
+    return _need(W300)
+
+
+@pytest.fixture(scope="session")
+def mtfl_train_samples(mtfl_dir):
+    from facemtl.data.mtfl import read_mtfl
+
+    return read_mtfl(mtfl_dir / "training.txt")
+
+
+@pytest.fixture(scope="session")
+def mtfl_test_samples(mtfl_dir):
+    from facemtl.data.mtfl import read_mtfl
+
+    return read_mtfl(mtfl_dir / "testing.txt")
