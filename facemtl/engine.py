@@ -260,7 +260,7 @@ class Trainer:
                 save_model(self.model, self.out / BEST, self._card(card))
             self.save_checkpoint()
             text = json.dumps(self.history, indent=1)
-            atomic_write(self.out / "history.json", lambda tmp: Path(tmp).write_text(text))
+            atomic_write(self.out / "history.json", lambda tmp, text=text: Path(tmp).write_text(text))
             log(self._summary(record))
         return TrainResult(self.best[1], self.best[0], self.history, self.out / BEST)
 

@@ -64,7 +64,7 @@ def landmark_report(pred: np.ndarray, gt: np.ndarray, spec: LandmarkSpec) -> Lan
         nme=float(face.mean() * 100),
         failure_rate=float((face > FAILURE_THRESHOLD).mean() * 100),
         auc=auc(face),
-        per_landmark={n: float(v * 100) for n, v in zip(spec.names, pe.mean(axis=0))},
+        per_landmark={n: float(v * 100) for n, v in zip(spec.names, pe.mean(axis=0), strict=True)},
         per_face=face,
         n=len(face),
     )

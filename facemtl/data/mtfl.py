@@ -41,7 +41,7 @@ def parse_mtfl_line(line: str, root: Path, where: str) -> FaceSample | None:
         raise AnnotationError(f"{where}: coordinates must be finite numbers")
     landmarks = np.stack([coords[:5], coords[5:]], axis=1) - MTFL_PIXEL_OFFSET
     attributes: dict[str, int] = {}
-    for name, raw in zip(ATTRIBUTE_ORDER, fields[11:]):
+    for name, raw in zip(ATTRIBUTE_ORDER, fields[11:], strict=False)  # 11-field lines have none:
         try:
             code = int(raw)
         except ValueError:
@@ -78,12 +78,14 @@ def read_mtfl(path: str | Path, *, check_images: bool = True) -> list[FaceSample
     return samples
 
 
-def format_mtfl_line(sample: FaceSample, root: Path) -> str:
-    """The inverse of :func:`parse_mtfl_line` (writes 1-based coordinates and codes)."""
+def format_mtfl_line(sample: FaceSample, root: Path | None = None) -> str:
+    """The inverse of :func:`parse_mtfl_line` (writes 1-based coordinates and codes); the image
+    path is written relative to ``root``, or absolute when ``root`` is None."""
     if sample.landmarks is None or sample.landmarks.shape != (5, 2):
         raise ValueError("MTFL lines carry exactly 5 landmarks")
     pts = sample.landmarks.astype(np.float64) + MTFL_PIXEL_OFFSET
-    rel = Path(sample.image).resolve().relative_to(root.resolve()).as_posix()
+    image = Path(sample.image).resolve()
+    rel = (image.relative_to(root.resolve()) if root is not None else image).as_posix()
     parts = [rel] + [f"{v:.6f}" for v in pts[:, 0]] + [f"{v:.6f}" for v in pts[:, 1]]
     if all(n in sample.attributes for n in ATTRIBUTE_ORDER):
         parts += [str(sample.attributes[n] + 1) for n in ATTRIBUTE_ORDER]
