@@ -41,7 +41,7 @@ def parse_mtfl_line(line: str, root: Path, where: str) -> FaceSample | None:
         raise AnnotationError(f"{where}: coordinates must be finite numbers")
     landmarks = np.stack([coords[:5], coords[5:]], axis=1) - MTFL_PIXEL_OFFSET
     attributes: dict[str, int] = {}
-    for name, raw in zip(ATTRIBUTE_ORDER, fields[11:], strict=False)  # 11-field lines have none:
+    for name, raw in zip(ATTRIBUTE_ORDER, fields[11:], strict=False):  # 11-field lines have none
         try:
             code = int(raw)
         except ValueError:
