@@ -1,4 +1,4 @@
-"""``facemtl`` command line: train, evaluate (predict and export join later)."""
+"""``facemtl`` command line: train, evaluate, predict."""
 
 from __future__ import annotations
 
@@ -88,6 +88,35 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _predict(args: argparse.Namespace) -> int:
+    from facemtl.imageio import ImageReadError
+    from facemtl.inference import FaceAnalyzer
+    from facemtl.inputs import expand_inputs
+
+    analyzer = FaceAnalyzer.from_pretrained(args.weights, refine=args.refine)
+    failed = 0
+    for path in expand_inputs(args.images):
+        try:
+            faces = analyzer.analyze(path)
+            record = {"image": str(path), "faces": [f.to_dict() for f in faces]}
+        except ImageReadError as e:
+            failed += 1
+            record = {"image": str(path), "error": str(e)}
+        if args.json:
+            print(json.dumps(record), flush=True)
+        elif "error" in record:
+            print(f"{path}: error: {record['error']}", file=sys.stderr)
+        else:
+            print(f"{path}: {len(faces)} face(s)")
+            for f in faces:
+                attrs = ", ".join(f"{k} {a.label} ({a.prob:.2f})" for k, a in f.attributes.items())
+                pts = " ".join(
+                    f"{n}=({x:.1f},{y:.1f})" for n, (x, y) in zip(f.landmark_names, f.landmarks, strict=True)
+                )
+                print(f"  box {[round(v, 1) for v in f.box]} score {f.score:.1f}: {pts}; {attrs}")
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="facemtl", description="Multi-task face landmarks and attributes.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -121,6 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--ced", help="also plot the CED curve to this PNG (needs matplotlib)")
     e.add_argument("--threads", type=int, default=0)
     e.set_defaults(func=_evaluate)
+
+    r = sub.add_parser("predict", help="detect faces and predict landmarks + attributes")
+    r.add_argument("images", nargs="+", help="image files or folders")
+    r.add_argument("--json", action="store_true", help="print JSON Lines, one object per input")
+    r.add_argument("--weights", help="a .safetensors file (default: the shipped weights)")
+    r.add_argument("--refine", type=int, default=1, help="re-crop passes from predicted landmarks")
+    r.set_defaults(func=_predict)
     return p
 
 

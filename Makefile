@@ -1,0 +1,31 @@
+# The two commands the README opens with. Each creates .venv if missing; torch==2.13.0 (the CPU
+# build) is installed before the package so nothing pulls CUDA wheels.
+PY := .venv/bin/python
+PIP := $(PY) -m pip
+
+.PHONY: demo test setup lint
+
+.venv/.base:
+	python3 -m venv .venv
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	touch $@
+
+.venv/.dev: .venv/.base pyproject.toml
+	$(PIP) install -q -e ".[dev]"
+	touch $@
+
+setup: .venv/.dev
+
+# Main job: draw landmarks + attributes on a bundled photo (matplotlib's public-domain
+# portrait of Grace Hopper) with the shipped weights; writes demo/grace_hopper.jpg.
+demo: .venv/.dev
+	$(PY) scripts/draw_landmarks.py "$$($(PY) -c 'import matplotlib.cbook as c; print(c.get_sample_data("grace_hopper.jpg", asfileobj=False))')" --out demo --json
+	@echo "annotated image: demo/grace_hopper.jpg"
+
+test: .venv/.dev
+	$(PY) -m pytest -q
+
+lint: .venv/.dev
+	$(PY) -m ruff check facemtl tests scripts bench
+	$(PY) -m ruff format --check facemtl tests scripts bench

@@ -1,0 +1,106 @@
+"""End to end on MTFL test: Haar detector → crop → landmarks, against the ground-truth crop.
+
+    .venv/bin/python bench/end_to_end.py [--weights W] [--json bench/results/end_to_end.json]
+
+Protocol (as the peers in issue 5 were measured): each 150×150 AFLW test image is padded on every
+side with a replicated border of half its size, so the detector has background. A face counts as
+found when a detection's box contains the annotated landmarks' centre (largest score wins).
+Error = mean of the 5 point distances / the distance between the two eye landmarks. Printed for
+refine = 0 (crop from the calibrated detector box only) and refine = 1 (re-crop once from the
+predicted landmarks), beside the same weights on ground-truth landmark crops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from facemtl.data.mtfl import read_mtfl
+from facemtl.geometry import crop_box_from_landmarks
+from facemtl.imageio import read_image
+from facemtl.inference import FaceAnalyzer
+from facemtl.metrics import point_errors
+from facemtl.weights import load_model
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--weights", default=None)
+    ap.add_argument("--annotations", default="../shared/data/MTFL/testing.txt")
+    ap.add_argument("--json", default=None)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    model = load_model(args.weights)
+    analyzer = FaceAnalyzer(model, refine=0)
+    spec = model.config.tasks.landmarks
+    samples = read_mtfl(args.annotations)
+    gt, pred_gt, pred0, pred1, found = [], [], [], [], []
+    det_time = 0.0
+    for s in tqdm(samples, desc="faces", mininterval=10):
+        img = read_image(s.image)
+        pad = max(img.shape[:2]) // 2
+        img = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        truth = s.landmarks + pad
+        gt.append(truth)
+        pred_gt.append(analyzer.predict_boxes(img, [crop_box_from_landmarks(truth, model.config.crop_scale)])[0][0])
+        t = time.perf_counter()
+        dets = analyzer.detector.detect(img)
+        det_time += time.perf_counter() - t
+        c = crop_box_from_landmarks(truth, 1.0)
+        hits = [d for d in dets if d.box[0] <= c.cx <= d.box[2] and d.box[1] <= c.cy <= d.box[3]]
+        if not hits:
+            found.append(False)
+            pred0.append(np.full_like(truth, np.nan))
+            pred1.append(np.full_like(truth, np.nan))
+            continue
+        d = max(hits, key=lambda d: d.score)
+        found.append(True)
+        lm0, _ = analyzer.predict_boxes(img, [analyzer.crop_box(d)])
+        lm1, _ = analyzer.predict_boxes(img, [crop_box_from_landmarks(lm0[0], model.config.crop_scale)])
+        pred0.append(lm0[0])
+        pred1.append(lm1[0])
+    gt, found = np.stack(gt), np.array(found)
+    e_gt = point_errors(np.stack(pred_gt), gt, spec).mean(1)
+    e0 = point_errors(np.stack(pred0)[found], gt[found], spec).mean(1)
+    e1 = point_errors(np.stack(pred1)[found], gt[found], spec).mean(1)
+    res = {
+        "faces": len(samples),
+        "found": int(found.sum()),
+        "detection_rate": float(found.mean() * 100),
+        "nme_gt_crop_all": float(e_gt.mean() * 100),
+        "nme_gt_crop_found": float(e_gt[found].mean() * 100),
+        "nme_detector_refine0": float(e0.mean() * 100),
+        "nme_detector_refine1": float(e1.mean() * 100),
+        "failure_rate_refine1": float((e1 > 0.1).mean() * 100),
+        "detector_ms_per_image": det_time / len(samples) * 1e3,
+    }
+    print(
+        f"\nMTFL test, padded: Haar found {res['found']}/{res['faces']} faces ({res['detection_rate']:.1f} %), {res['detector_ms_per_image']:.1f} ms/image\n"
+    )
+    print("| crop from | faces | mean error (%) | failure rate (%) |")
+    print("| --- | --- | --- | --- |")
+    print(
+        f"| ground-truth landmarks (all faces) | {len(e_gt)} | {e_gt.mean() * 100:.2f} | {(e_gt > 0.1).mean() * 100:.2f} |"
+    )
+    print(
+        f"| ground-truth landmarks (faces the detector found) | {found.sum()} | {e_gt[found].mean() * 100:.2f} | {(e_gt[found] > 0.1).mean() * 100:.2f} |"
+    )
+    print(f"| Haar box (refine = 0) | {found.sum()} | {e0.mean() * 100:.2f} | {(e0 > 0.1).mean() * 100:.2f} |")
+    print(
+        f"| Haar box + 1 re-crop (refine = 1, the default) | {found.sum()} | {e1.mean() * 100:.2f} | {(e1 > 0.1).mean() * 100:.2f} |"
+    )
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""Image → faces → landmarks + attributes, in original image pixels.
+
+Data flows one way: image → detector → crop (the model's own crop rule) → network → results.
+Nothing here reads or writes files except :func:`load_input` turning a path into pixels.
+
+Landmarks are returned in the 0-based pixel convention (the first pixel's centre is (0, 0)).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from facemtl.detection import Detection, FaceDetector, HaarFaceDetector
+from facemtl.geometry import Box, CropTransform, crop_box_from_landmarks, from_unit
+from facemtl.imageio import read_image, to_bgr
+from facemtl.models import MultiTaskNet
+from facemtl.transforms import to_channels, to_tensor
+from facemtl.weights import load_model
+
+ImageInput = str | Path | np.ndarray | Image.Image
+
+
+@dataclass(frozen=True)
+class AttributePrediction:
+    """The most probable class of one attribute task, with every class's probability."""
+
+    label: str
+    prob: float
+    probs: dict[str, float]
+
+
+@dataclass
+class Face:
+    """One analysed face, in original image pixels."""
+
+    box: tuple[float, float, float, float]  # detector box x1, y1, x2, y2
+    score: float
+    landmarks: np.ndarray  # (K, 2), 0-based pixel centres
+    landmark_names: tuple[str, ...]
+    attributes: dict[str, AttributePrediction] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON schema of ``facemtl predict --json`` (one entry of ``faces``)."""
+        return {
+            "box": [round(float(v), 2) for v in self.box],
+            "score": round(float(self.score), 4),
+            "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in self.landmarks],
+            "attributes": {k: {"label": a.label, "prob": round(a.prob, 4)} for k, a in self.attributes.items()},
+        }
+
+
+def load_input(image: ImageInput, color: str = "bgr") -> np.ndarray:
+    """Path, numpy array (channel order given by ``color``) or PIL image → 8-bit BGR."""
+    if isinstance(image, (str, Path)):
+        return read_image(image)
+    return to_bgr(image, color=color)
+
+
+class FaceAnalyzer:
+    """Detect faces and predict their landmarks and attributes.
+
+    >>> analyzer = FaceAnalyzer.from_pretrained()          # shipped weights, Haar detector
+    >>> faces = analyzer.analyze("photo.jpg")              # or a BGR/RGB array, or a PIL image
+    >>> faces[0].landmarks, faces[0].attributes["smile"].label
+
+    ``refine`` extra passes re-crop each face from its predicted landmarks (the exact training crop
+    rule) and predict again, which removes most of the detector box's framing error.
+    """
+
+    def __init__(self, model: MultiTaskNet, detector: FaceDetector | None = None, *, refine: int = 1):
+        self.model = model.eval()
+        self.detector = detector if detector is not None else HaarFaceDetector()
+        self.refine = refine
+        self.device = next(model.parameters()).device
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path | None = None, *, device: str = "cpu", **kw: Any) -> FaceAnalyzer:
+        return cls(load_model(path, device=device), **kw)
+
+    # -- the network on crops -----------------------------------------------------------------
+    @torch.inference_mode()
+    def predict_boxes(self, image_bgr: np.ndarray, boxes: Sequence[Box]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Run the network on square crop boxes of one image, as one batch.
+
+        Returns landmarks ``(N, K, 2)`` in image pixels and class probabilities per attribute task.
+        """
+        cfg = self.model.config
+        k = cfg.tasks.landmarks.num_points
+        if not boxes:
+            return np.empty((0, k, 2)), {t.name: np.empty((0, t.num_classes)) for t in cfg.tasks.attributes}
+        image = to_channels(image_bgr, cfg.channels)
+        transforms = [CropTransform.from_box(b, cfg.input_size) for b in boxes]
+        crops = np.stack([t.warp(image) for t in transforms])
+        out = self.model(to_tensor(crops, cfg.mean, cfg.std).to(self.device))
+        pts = from_unit(out["landmarks"].float().cpu().numpy(), cfg.input_size)
+        landmarks = np.stack([t.invert(p) for t, p in zip(transforms, pts, strict=True)])
+        probs = {name: torch.softmax(v.float(), 1).cpu().numpy() for name, v in out["attributes"].items()}
+        return landmarks, probs
+
+    def crop_box(self, det: Detection) -> Box:
+        """The model's crop for a detection: calibrated landmark box × the model's crop scale."""
+        rule = self.detector.rule_for(det) if hasattr(self.detector, "rule_for") else self.detector.box_rules[det.kind]
+        return rule.landmark_box(det).scaled(self.model.config.crop_scale)
+
+    # -- public API ---------------------------------------------------------------------------
+    def analyze(
+        self, image: ImageInput, *, color: str = "bgr", detections: Sequence[Detection] | None = None
+    ) -> list[Face]:
+        """All faces in one image. ``color`` is the channel order of a numpy input ("bgr" or "rgb").
+
+        Pass ``detections`` to skip the detector (e.g. boxes from your own detector, with
+        ``kind`` naming one of the detector's box rules).
+        """
+        bgr = load_input(image, color)
+        dets = list(self.detector.detect(bgr) if detections is None else detections)
+        cfg = self.model.config
+        boxes = [self.crop_box(d) for d in dets]
+        landmarks, probs = self.predict_boxes(bgr, boxes)
+        for _ in range(self.refine):
+            boxes = [crop_box_from_landmarks(lm, cfg.crop_scale) for lm in landmarks]
+            landmarks, probs = self.predict_boxes(bgr, boxes)
+        faces = []
+        for i, d in enumerate(dets):
+            attrs = {}
+            for task in cfg.tasks.attributes:
+                p = probs[task.name][i]
+                j = int(p.argmax())
+                attrs[task.name] = AttributePrediction(
+                    task.labels[j], float(p[j]), dict(zip(task.labels, map(float, p), strict=True))
+                )
+            faces.append(Face(d.box, d.score, landmarks[i], cfg.tasks.landmarks.names, attrs))
+        return faces
+
+    def analyze_batch(self, images: Sequence[ImageInput], *, color: str = "bgr") -> list[list[Face]]:
+        """:meth:`analyze` for several images (the faces of each image run as one batch)."""
+        return [self.analyze(im, color=color) for im in images]

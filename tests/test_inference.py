@@ -1,0 +1,221 @@
+"""Inference: bad inputs, the crop → network → image round trip, box rule, predict's JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from facemtl.detection import BoxRule, Detection, HaarFaceDetector
+from facemtl.geometry import Box, crop_box_from_landmarks
+from facemtl.imageio import ImageReadError, read_image, to_bgr
+from facemtl.inference import FaceAnalyzer
+from facemtl.models import get_config
+from facemtl.weights import DEFAULT_WEIGHTS
+
+# ---------------------------------------------------------------------------------------------
+# A "network" whose landmark output is exactly where the brightest blob of its input crop is:
+# whatever the analyzer does to crop and map back, the answer must land on the blob in the image.
+
+
+class BlobModel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.config = get_config("facemtl_s")
+        self.p = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        b, _, s, _ = x.shape
+        w = torch.relu(x[:, 0] - x[:, 0].amax((1, 2), keepdim=True) * 0.5)  # the blob's upper half
+        ys, xs = torch.meshgrid(torch.arange(s, dtype=x.dtype), torch.arange(s, dtype=x.dtype), indexing="ij")
+        cx = (w * xs).sum((1, 2)) / w.sum((1, 2))
+        cy = (w * ys).sum((1, 2)) / w.sum((1, 2))
+        unit = torch.stack([cx, cy], 1) * (2.0 / s) + (1.0 / s) - 1.0  # crop px → unit (geometry.to_unit)
+        lm = unit[:, None, :].expand(b, 5, 2)
+        attrs = {t.name: torch.zeros(b, t.num_classes) for t in self.config.tasks.attributes}
+        return {"landmarks": lm, "attributes": attrs}
+
+
+def _blob_image(h, w, x, y, sigma):
+    ys, xs = np.mgrid[:h, :w]
+    g = 255 * np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * sigma**2))
+    return cv2.cvtColor(g.astype(np.uint8), cv2.COLOR_GRAY2BGR)
+
+
+@pytest.mark.parametrize(
+    "h, w, x, y, box",
+    [
+        (200, 300, 150.0, 90.0, Box(140, 100, 120)),  # inside, upscaled crop
+        (200, 300, 12.0, 10.0, Box(20, 20, 100)),  # box leaves the image top-left: replicated border
+        (2000, 3000, 2950.0, 1960.0, Box(2900, 1900, 900)),  # bottom-right, 14× downscale
+    ],
+)
+def test_crop_prediction_maps_back_to_the_original_pixel(h, w, x, y, box):
+    image = _blob_image(h, w, x, y, sigma=box.size / 25)
+    analyzer = FaceAnalyzer(BlobModel(), HaarFaceDetector(), refine=0)
+    landmarks, _ = analyzer.predict_boxes(image, [box])
+    np.testing.assert_allclose(landmarks[0, 0], [x, y], atol=0.05 * box.size / 64 + 0.02)
+
+
+def test_given_detections_go_through_the_box_rule():
+    analyzer = FaceAnalyzer(BlobModel(), HaarFaceDetector(box_rules={"given": BoxRule(0.1, 0.2, 0.5)}), refine=0)
+    b = analyzer.crop_box(Detection((100, 100, 200, 300), 1.0, "given"))
+    assert (b.cx, b.cy) == pytest.approx((160, 240))
+    assert b.size == pytest.approx(50 * analyzer.model.config.crop_scale)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input: a clear message naming the file, or an empty result — never a traceback.
+
+
+@pytest.fixture()
+def face_jpeg(mtfl_test_samples, tmp_path):
+    """A real MTFL test face padded with a replicated border (background for the detector)."""
+    s = next(x for x in mtfl_test_samples if x.attributes.get("pose") == 2)  # frontal
+    img = cv2.copyMakeBorder(read_image(s.image), 75, 75, 75, 75, cv2.BORDER_REPLICATE)
+    path = tmp_path / "face.jpg"
+    cv2.imwrite(str(path), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    return path, s.landmarks + 75
+
+
+def test_missing_empty_corrupt_and_truncated_files(tmp_path, face_jpeg):
+    with pytest.raises(ImageReadError, match="nope.jpg: no such file"):
+        read_image(tmp_path / "nope.jpg")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with pytest.raises(ImageReadError, match="empty.jpg: file is empty"):
+        read_image(tmp_path / "empty.jpg")
+    (tmp_path / "junk.png").write_bytes(b"\x89PNG this is not an image")
+    with pytest.raises(ImageReadError, match="junk.png: cannot decode"):
+        read_image(tmp_path / "junk.png")
+    data = face_jpeg[0].read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageReadError, match="cut.jpg: cannot decode.*truncated"):
+        read_image(tmp_path / "cut.jpg")
+    with pytest.raises(ImageReadError, match="is a directory"):
+        read_image(tmp_path)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "P", "I;16"])
+def test_unusual_pixel_formats_read_as_bgr(tmp_path, face_jpeg, mode):
+    rgb = Image.open(face_jpeg[0]).convert("RGB")
+    im = Image.fromarray(np.asarray(rgb.convert("L"), np.uint16) * 257) if mode == "I;16" else rgb.convert(mode)
+    path = tmp_path / f"x_{mode.replace(';', '')}.png"
+    im.save(path)
+    out = read_image(path)
+    assert out.shape == (300, 300, 3) and out.dtype == np.uint8
+    ref = cv2.cvtColor(np.asarray(rgb.convert("L")), cv2.COLOR_GRAY2BGR) if mode in ("L", "I;16") else None
+    if ref is not None:
+        assert np.abs(out.astype(int) - ref).max() <= 1
+
+
+def test_exif_rotation_is_applied(tmp_path, face_jpeg):
+    upright = Image.open(face_jpeg[0])
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # pixels stored sideways ...
+    exif = Image.Exif()
+    exif[0x0112] = 6  # ... with the tag that tells viewers to rotate them back
+    path = tmp_path / "exif.jpg"
+    stored.save(path, exif=exif, quality=95)
+    out = read_image(path)
+    assert out.shape[:2] == (upright.height, upright.width)
+    assert np.abs(out.astype(int) - np.asarray(upright)[:, :, ::-1]).mean() < 3
+
+
+def test_array_inputs_state_their_channel_order():
+    rgb = np.zeros((4, 4, 3), np.uint8)
+    rgb[..., 0] = 255  # red in RGB
+    assert to_bgr(rgb, color="rgb")[0, 0].tolist() == [0, 0, 255]
+    assert to_bgr(rgb, color="bgr")[0, 0].tolist() == [255, 0, 0]
+    with pytest.raises(ImageReadError, match="zero size"):
+        to_bgr(np.zeros((0, 5, 3), np.uint8))
+    with pytest.raises(ImageReadError, match="shape"):
+        to_bgr(np.zeros((4, 4, 2), np.uint8))
+
+
+def test_no_face_and_huge_images_give_empty_results(tmp_path):
+    analyzer = FaceAnalyzer(BlobModel(), HaarFaceDetector())
+    assert analyzer.analyze(np.full((240, 320, 3), 128, np.uint8)) == []
+    huge = tmp_path / "huge.jpg"
+    cv2.imwrite(str(huge), np.full((8000, 8000, 3), 90, np.uint8))
+    assert analyzer.analyze(huge) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# The real detector and the real weights.
+
+
+def test_calibrated_box_rule_recovers_the_landmark_box(mtfl_test_samples):
+    """Haar boxes on padded *test* faces (calibrated on training faces) → landmark boxes."""
+    det = HaarFaceDetector()
+    centre_err, size_ratio = [], []
+    for s in mtfl_test_samples[:120]:
+        img = cv2.copyMakeBorder(read_image(s.image), 75, 75, 75, 75, cv2.BORDER_REPLICATE)
+        truth = crop_box_from_landmarks(s.landmarks + 75, 1.0)
+        for d in det.detect(img):
+            if d.box[0] <= truth.cx <= d.box[2] and d.box[1] <= truth.cy <= d.box[3]:
+                b = det.rule_for(d).landmark_box(d)
+                centre_err.append(np.hypot(b.cx - truth.cx, b.cy - truth.cy) / truth.size)
+                size_ratio.append(b.size / truth.size)
+                break
+    assert len(centre_err) > 80
+    assert np.median(centre_err) < 0.15
+    assert 0.85 < np.median(size_ratio) < 1.2
+
+
+needs_weights = pytest.mark.skipif(not DEFAULT_WEIGHTS.exists(), reason=f"shipped weights missing: {DEFAULT_WEIGHTS}")
+
+
+@needs_weights
+def test_end_to_end_on_a_real_test_face(face_jpeg):
+    path, truth = face_jpeg
+    faces = FaceAnalyzer.from_pretrained().analyze(path)
+    assert len(faces) == 1
+    iod = np.linalg.norm(truth[0] - truth[1])
+    err = np.linalg.norm(faces[0].landmarks - truth, axis=1).mean() / iod
+    assert err < 0.10, err
+    assert set(faces[0].attributes) == {"gender", "smile", "glasses", "pose"}
+
+
+@needs_weights
+def test_predict_cli_json_schema_and_exit_status(face_jpeg, tmp_path):
+    path, truth = face_jpeg
+    r = subprocess.run(
+        [sys.executable, "-m", "facemtl", "predict", "--json", str(path), str(tmp_path / "missing.jpg")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert r.returncode == 1, r.stderr
+    ok, bad = (json.loads(line) for line in r.stdout.splitlines())
+    assert bad == {"image": str(tmp_path / "missing.jpg"), "error": f"{tmp_path / 'missing.jpg'}: no such file"}
+    assert ok["image"] == str(path) and len(ok["faces"]) == 1
+    face = ok["faces"][0]
+    assert set(face) == {"box", "score", "landmarks", "attributes"}
+    assert len(face["box"]) == 4 and isinstance(face["score"], float)
+    assert np.asarray(face["landmarks"]).shape == (5, 2)
+    assert np.linalg.norm(np.asarray(face["landmarks"]) - truth, axis=1).mean() < 5
+    for a in face["attributes"].values():
+        assert set(a) == {"label", "prob"} and 0 <= a["prob"] <= 1
+    assert face["attributes"]["gender"]["label"] in ("male", "female")
+
+
+@needs_weights
+def test_draw_script_continues_past_bad_files(face_jpeg, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.jpg").write_bytes(face_jpeg[0].read_bytes())
+    (src / "broken.png").write_bytes(b"garbage")
+    out = tmp_path / "out"
+    r = subprocess.run(
+        [sys.executable, "scripts/draw_landmarks.py", str(src), "--out", str(out), "--json"],
+        capture_output=True, text=True, cwd=str(DEFAULT_WEIGHTS.parents[1]),
+    )  # fmt: skip
+    assert r.returncode == 1
+    assert "broken.png: cannot decode" in r.stderr and "Traceback" not in r.stderr
+    drawn = cv2.imread(str(out / "a.jpg"))
+    assert drawn.shape == (300, 300, 3)
+    assert len(json.loads((out / "a.json").read_text())["faces"]) == 1
