@@ -28,6 +28,7 @@ def _train(args: argparse.Namespace) -> int:
         "threads",
         "limit",
         "landmark_loss",
+        "landmark_norm",
         "early_stop_patience",
         "val_fraction",
         "pose_balance",
@@ -134,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--threads", type=int)
     t.add_argument("--limit", type=int, help="use only the first N faces")
     t.add_argument("--landmark-loss", choices=["l2", "l1", "wing"])
+    t.add_argument("--landmark-norm", choices=["none", "iod"])
     t.add_argument("--tasks", help="comma-separated auxiliary tasks to train ('' = landmarks only)")
     t.add_argument("--task-weight", action="append", metavar="TASK=λ", help="set a task's λ (repeatable)")
     t.add_argument("--early-stop-patience", type=int)

@@ -47,6 +47,7 @@ class TrainConfig:
     tasks: tuple[str, ...] | None = None  # auxiliary tasks to train; None = all the model has
     task_weights: dict[str, float] = field(default_factory=dict)  # λ per task
     landmark_loss: str = "wing"
+    landmark_norm: str = "none"  # "iod": landmark loss per face in units of its inter-ocular distance
     epochs: int = 60
     batch_size: int = 64
     lr: float = 2e-3

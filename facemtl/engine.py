@@ -107,7 +107,7 @@ class Trainer:
         tasks = tasks.with_weights(cfg.task_weights)
         torch.manual_seed(cfg.seed)
         self.model: MultiTaskNet = create_model(base, tasks=tasks).to(self.device)
-        self.loss = MultiTaskLoss(tasks, cfg.landmark_loss)
+        self.loss = MultiTaskLoss(tasks, cfg.landmark_loss, cfg.landmark_norm)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
@@ -160,8 +160,9 @@ class Trainer:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no checkpoint to resume from")
         state = torch.load(path, map_location=self.device, weights_only=True)  # no code is unpickled
-        if state["config"] != self.cfg.to_dict():
-            diff = sorted(k for k in state["config"] if state["config"][k] != self.cfg.to_dict().get(k))
+        saved = TrainConfig.from_dict(state["config"]).to_dict()  # fields added since take their defaults
+        if saved != self.cfg.to_dict():
+            diff = sorted(k for k in saved if saved[k] != self.cfg.to_dict()[k])
             raise ValueError(f"{path}: checkpoint was trained with a different config (differs in {diff})")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])

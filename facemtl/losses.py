@@ -38,6 +38,9 @@ def wing_loss(
     return loss.flatten(1).mean(1)
 
 
+#: Inter-ocular distance of a frontal face in unit crop coordinates under the 2.2× crop rule.
+TYPICAL_IOD = 0.8
+
 LANDMARK_LOSSES = {"l2": l2_loss, "l1": l1_loss, "wing": wing_loss}
 
 
@@ -58,21 +61,34 @@ class LossOutput:
 class MultiTaskLoss(nn.Module):
     """``λ_lm · L_landmarks + Σ_t λ_t · CE_t`` with per-sample masks.
 
+    ``landmark_norm="iod"`` measures landmark errors in units of each face's inter-ocular distance.
+
     ``weights`` (task → λ) start from the :class:`TaskSet` and may be changed while training
     (e.g. set to 0 when a task is stopped early).
     """
 
-    def __init__(self, tasks: TaskSet, landmark_loss: str = "l2"):
+    def __init__(self, tasks: TaskSet, landmark_loss: str = "l2", landmark_norm: str = "none"):
         super().__init__()
         if landmark_loss not in LANDMARK_LOSSES:
             raise ValueError(f"landmark_loss must be one of {sorted(LANDMARK_LOSSES)}, got {landmark_loss!r}")
+        if landmark_norm not in ("none", "iod"):
+            raise ValueError(f"landmark_norm must be 'none' or 'iod', got {landmark_norm!r}")
         self.tasks = tasks
         self.landmark_loss = LANDMARK_LOSSES[landmark_loss]
+        self.landmark_norm = landmark_norm
         self.weights = {"landmarks": tasks.landmark_weight} | {t.name: t.weight for t in tasks.attributes}
 
     def task_losses(self, outputs: dict, batch: dict) -> dict[str, torch.Tensor]:
         """Each task's masked mean loss, unweighted."""
-        lm = self.landmark_loss(outputs["landmarks"], batch["landmarks"])
+        pred, target = outputs["landmarks"], batch["landmarks"]
+        if self.landmark_norm == "iod":
+            # Errors in units of each face's inter-ocular distance, as the metric counts them
+            # (rescaled to a typical frontal face; clamped so near-profiles cannot dominate).
+            g = self.tasks.landmarks.iod_groups
+            iod = (target[:, list(g[0])].mean(1) - target[:, list(g[1])].mean(1)).norm(dim=1)
+            scale = (TYPICAL_IOD / iod.clamp(min=1e-6)).clamp(0.5, 4.0).detach()[:, None, None]
+            pred, target = pred * scale, target * scale
+        lm = self.landmark_loss(pred, target)
         losses = {"landmarks": masked_mean(lm, batch["landmark_mask"])}
         labels = batch["attributes"]
         for j, task in enumerate(self.tasks.attributes):

@@ -98,3 +98,21 @@ def test_attribute_accuracy_skips_missing_labels():
     acc, majority, n = attribute_accuracy(np.array([0, 1, 1, 0]), np.array([0, 1, -1, 1]))
     assert (acc, n) == (pytest.approx(200 / 3), 3)
     assert majority == pytest.approx(200 / 3)
+
+
+def test_iod_normalised_loss_weighs_a_narrow_face_more():
+    """The same pixel error costs more on a face whose eyes are close together (a profile)."""
+    loss = MultiTaskLoss(MTFL_TASKS.subset([]), "l1", landmark_norm="iod")
+    wide = torch.tensor([[[-0.4, 0.0], [0.4, 0.0], [0, 0.2], [-0.3, 0.5], [0.3, 0.5]]])
+    narrow = wide.clone()
+    narrow[..., 0] *= 0.25
+    err = torch.full_like(wide, 0.05)
+    per = []
+    for target in (wide, narrow):
+        batch = {
+            "landmarks": target,
+            "landmark_mask": torch.ones(1, dtype=torch.bool),
+            "attributes": torch.zeros(1, 0, dtype=torch.long),
+        }
+        per.append(float(loss.task_losses({"landmarks": target + err, "attributes": {}}, batch)["landmarks"]))
+    assert per[1] == pytest.approx(4 * per[0])
