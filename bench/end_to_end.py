@@ -7,7 +7,7 @@ side with a replicated border of half its size, so the detector has background. 
 found when a detection's box contains the annotated landmarks' centre (largest score wins).
 Error = mean of the 5 point distances / the distance between the two eye landmarks. Printed for
 refine = 0 (crop from the calibrated detector box only) and refine = 1 (re-crop once from the
-predicted landmarks), beside the same weights on ground-truth landmark crops.
+predicted landmarks) and refine = 2, beside the same weights on ground-truth landmark crops.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def main() -> None:
     analyzer = FaceAnalyzer(model, refine=0)
     spec = model.config.tasks.landmarks
     samples = read_mtfl(args.annotations)
-    gt, pred_gt, pred0, pred1, found = [], [], [], [], []
+    gt, pred_gt, pred0, pred1, pred2, found = [], [], [], [], [], []
     det_time = 0.0
     for s in tqdm(samples, desc="faces", mininterval=10):
         img = read_image(s.image)
@@ -60,6 +60,7 @@ def main() -> None:
             found.append(False)
             pred0.append(np.full_like(truth, np.nan))
             pred1.append(np.full_like(truth, np.nan))
+            pred2.append(np.full_like(truth, np.nan))
             continue
         d = max(hits, key=lambda d: d.score)
         found.append(True)
@@ -67,10 +68,12 @@ def main() -> None:
         lm1, _ = analyzer.predict_boxes(img, [crop_box_from_landmarks(lm0[0], model.config.crop_scale)])
         pred0.append(lm0[0])
         pred1.append(lm1[0])
+        pred2.append(analyzer.predict_boxes(img, [crop_box_from_landmarks(lm1[0], model.config.crop_scale)])[0][0])
     gt, found = np.stack(gt), np.array(found)
     e_gt = point_errors(np.stack(pred_gt), gt, spec).mean(1)
     e0 = point_errors(np.stack(pred0)[found], gt[found], spec).mean(1)
     e1 = point_errors(np.stack(pred1)[found], gt[found], spec).mean(1)
+    e2 = point_errors(np.stack(pred2)[found], gt[found], spec).mean(1)
     res = {
         "faces": len(samples),
         "found": int(found.sum()),
@@ -79,6 +82,7 @@ def main() -> None:
         "nme_gt_crop_found": float(e_gt[found].mean() * 100),
         "nme_detector_refine0": float(e0.mean() * 100),
         "nme_detector_refine1": float(e1.mean() * 100),
+        "nme_detector_refine2": float(e2.mean() * 100),
         "failure_rate_refine1": float((e1 > 0.1).mean() * 100),
         "detector_ms_per_image": det_time / len(samples) * 1e3,
     }
