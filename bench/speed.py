@@ -70,7 +70,7 @@ def main() -> None:
     print("| whole image, 512×512 photo, 1 thread | ms |")
     print("| --- | --- |")
     print(f"| Haar detector | {det_ms:.1f} |")
-    print(f"| analyze(): detect + crop + network ×2 (refine=1) | {all_ms:.1f} |")
+    print(f"| analyze(): detect + crop + network ×3 (refine=2) | {all_ms:.1f} |")
 
 
 if __name__ == "__main__":

@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("images", nargs="+", help="image files or folders")
     r.add_argument("--json", action="store_true", help="print JSON Lines, one object per input")
     r.add_argument("--weights", help="a .safetensors file (default: the shipped weights)")
-    r.add_argument("--refine", type=int, default=1, help="re-crop passes from predicted landmarks")
+    r.add_argument("--refine", type=int, default=2, help="re-crop passes from predicted landmarks")
     r.set_defaults(func=_predict)
     return p
 

@@ -74,7 +74,7 @@ class FaceAnalyzer:
     rule) and predict again, which removes most of the detector box's framing error.
     """
 
-    def __init__(self, model: MultiTaskNet, detector: FaceDetector | None = None, *, refine: int = 1):
+    def __init__(self, model: MultiTaskNet, detector: FaceDetector | None = None, *, refine: int = 2):
         self.model = model.eval()
         self.detector = detector if detector is not None else HaarFaceDetector()
         self.refine = refine

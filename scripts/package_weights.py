@@ -34,9 +34,10 @@ def main() -> None:
             "licence": "research and evaluation use (MTFL is a CUHK research dataset); facemtl code is MIT",
         },
         "crop_protocol": "square crop, side = crop_scale × the larger side of the 5 landmarks' bounding box, centred on that box; "
-        "at inference the box comes from the detector through a calibrated rule, then one re-crop from the predicted landmarks",
+        "at inference the box comes from the detector through a calibrated rule, then two re-crops from the predicted landmarks",
         "pixel_convention": "0-based; the first pixel's centre is (0, 0)",
-        "training": run_card["training"] | {
+        "training": run_card["training"]
+        | {
             "command": run_card.get("command"),
             "wall_time_s": round(sum(r["seconds"] for r in history)),
             "device": "CPU, 2 threads",

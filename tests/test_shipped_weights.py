@@ -20,7 +20,13 @@ pytestmark = pytest.mark.skipif(not DEFAULT_WEIGHTS.exists(), reason=f"shipped w
 def test_shipped_weights_are_small_and_carry_their_card():
     assert DEFAULT_WEIGHTS.stat().st_size < 5_000_000
     card = json.loads(card_path(DEFAULT_WEIGHTS).read_text())
-    assert card["config"]["tasks"]["landmarks"]["names"] == ["left_eye", "right_eye", "nose", "mouth_left", "mouth_right"]
+    assert card["config"]["tasks"]["landmarks"]["names"] == [
+        "left_eye",
+        "right_eye",
+        "nose",
+        "mouth_left",
+        "mouth_right",
+    ]
     assert {a["name"] for a in card["config"]["tasks"]["attributes"]} == {"gender", "smile", "glasses", "pose"}
     assert "MTFL" in card["provenance"]["data"]
 
@@ -29,7 +35,9 @@ def test_shipped_weights_locate_real_test_faces(mtfl_test_samples):
     model = load_model()
     c = model.config
     faces = mtfl_test_samples[:200]
-    data = FaceDataset(faces, c.tasks, input_size=c.input_size, crop_scale=c.crop_scale, channels=c.channels, mean=c.mean, std=c.std)
+    data = FaceDataset(
+        faces, c.tasks, input_size=c.input_size, crop_scale=c.crop_scale, channels=c.channels, mean=c.mean, std=c.std
+    )
     report = evaluate(model, data)
     # The full test set scores the README's figures; these 200 faces must stay close to them.
     assert report.landmarks.nme < 8.5, report.table()
