@@ -66,16 +66,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     model = load_model(args.weights)
     mc = model.config
-    samples = read_mtfl(args.annotations)
-    data = FaceDataset(
-        samples,
-        mc.tasks,
-        input_size=mc.input_size,
-        crop_scale=mc.crop_scale,
-        channels=mc.channels,
-        mean=mc.mean,
-        std=mc.std,
-    )
+    data = FaceDataset.for_model(read_mtfl(args.annotations), mc)
     report = evaluate(model, data)
     print(f"{args.annotations} with {args.weights or 'shipped weights'} (crop: landmark box × {mc.crop_scale})")
     print(report.table())

@@ -119,19 +119,10 @@ class Trainer:
     def _prepare_data(self) -> None:
         cfg, mc = self.cfg, self.model.config
         train, val = split_train_val(load_samples(cfg), cfg.val_fraction, cfg.seed)
-        common = dict(
-            input_size=mc.input_size, crop_scale=mc.crop_scale, channels=mc.channels, mean=mc.mean, std=mc.std
-        )
         show = self.progress is not False
-        self.train_data = FaceDataset(
-            train,
-            mc.tasks,
-            augment=TrainAugment(mc.tasks, mc.input_size, cfg.augment),
-            seed=cfg.seed,
-            progress=show,
-            **common,
-        )
-        self.val_data = FaceDataset(val, mc.tasks, progress=show, **common) if val else None
+        augment = TrainAugment(mc.tasks, mc.input_size, cfg.augment)
+        self.train_data = FaceDataset.for_model(train, mc, augment=augment, seed=cfg.seed, progress=show)
+        self.val_data = FaceDataset.for_model(val, mc, progress=show) if val else None
         pose = mc.tasks.attribute_names.index("pose") if "pose" in mc.tasks.attribute_names else None
         labels = self.train_data.attributes[:, pose] if pose is not None else np.empty(0, np.int64)
         self.weights = sample_weights(labels, cfg.pose_balance)

@@ -33,11 +33,7 @@ def test_shipped_weights_are_small_and_carry_their_card():
 
 def test_shipped_weights_locate_real_test_faces(mtfl_test_samples):
     model = load_model()
-    c = model.config
-    faces = mtfl_test_samples[:200]
-    data = FaceDataset(
-        faces, c.tasks, input_size=c.input_size, crop_scale=c.crop_scale, channels=c.channels, mean=c.mean, std=c.std
-    )
+    data = FaceDataset.for_model(mtfl_test_samples[:200], model.config)
     report = evaluate(model, data)
     # The full test set scores the README's figures; these 200 faces must stay close to them.
     assert report.landmarks.nme < 8.5, report.table()

@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 from facemtl.data.samples import MISSING, FaceSample
 from facemtl.geometry import CropTransform, crop_box_from_landmarks, to_unit
 from facemtl.imageio import read_image
+from facemtl.models.config import ModelConfig
 from facemtl.tasks import TaskSet
 from facemtl.transforms import CACHE_MARGIN, TrainAugment, cache_size, to_channels, to_tensor
 
@@ -62,7 +63,7 @@ def crop_faces(
         if progress:
             from tqdm import tqdm
 
-            it = tqdm(it, total=len(samples), desc="decoding faces", leave=False)
+            it = tqdm(it, total=len(samples), desc="decoding faces", leave=False, disable=None)  # off when not a TTY
         for _ in it:
             pass
     return crops, points
@@ -103,6 +104,21 @@ class FaceDataset(Dataset):
             samples, out_size=size, crop_scale=crop_scale, channels=channels, margin=margin, progress=progress
         )
         self.attributes = attribute_matrix(samples, tasks)
+
+    @classmethod
+    def for_model(cls, samples: Sequence[FaceSample], config: ModelConfig, **kw) -> FaceDataset:
+        """A dataset prepared exactly as ``config`` (a model's config) expects its input."""
+        c = config
+        return cls(
+            samples,
+            c.tasks,
+            input_size=c.input_size,
+            crop_scale=c.crop_scale,
+            channels=c.channels,
+            mean=c.mean,
+            std=c.std,
+            **kw,
+        )
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
