@@ -32,6 +32,11 @@ class Detection:
     score: float
     kind: str = "frontal"
 
+    def contains(self, x: float, y: float) -> bool:
+        """Whether the point lies inside the box (how a detection is matched to an annotated face)."""
+        x1, y1, x2, y2 = self.box
+        return x1 <= x <= x2 and y1 <= y <= y2
+
 
 @dataclass(frozen=True)
 class BoxRule:
@@ -46,6 +51,12 @@ class BoxRule:
         w, h = x2 - x1, y2 - y1
         dx = -self.dx if det.kind.endswith("mirrored") else self.dx
         return Box((x1 + x2) / 2 + dx * w, (y1 + y2) / 2 + self.dy * h, self.scale * w)
+
+
+def box_rule(rules: dict[str, BoxRule], det: Detection) -> BoxRule:
+    """The rule for a detection's kind; a mirrored kind uses its unmirrored rule (``BoxRule``
+    flips the horizontal offset). Kinds without a rule use the identity rule."""
+    return rules.get(det.kind.removesuffix("_mirrored"), BoxRule())
 
 
 class FaceDetector(Protocol):
@@ -125,10 +136,10 @@ class HaarFaceDetector:
         self.box_rules = dict(HAAR_BOX_RULES if box_rules is None else box_rules)
 
     def _run(
-        self, cascade: cv2.CascadeClassifier, gray: np.ndarray, min_size: int, neighbours: int, scale: float
+        self, cascade: cv2.CascadeClassifier, gray: np.ndarray, min_size: int, min_neighbors: int, scale: float
     ) -> tuple[np.ndarray, np.ndarray]:
         rects, neighbours = cascade.detectMultiScale2(
-            gray, scaleFactor=scale, minNeighbors=neighbours, minSize=(min_size, min_size)
+            gray, scaleFactor=scale, minNeighbors=min_neighbors, minSize=(min_size, min_size)
         )
         if len(rects) == 0:
             return np.empty((0, 4)), np.empty(0)
@@ -174,6 +185,3 @@ class HaarFaceDetector:
             mirrored = np.column_stack([gw - b[:, 2], b[:, 1], gw - b[:, 0], b[:, 3]]) if len(b) else b
             found.append((mirrored, s, "profile_mirrored"))
         return found
-
-    def rule_for(self, det: Detection) -> BoxRule:
-        return self.box_rules.get(det.kind.replace("_mirrored", ""), BoxRule())

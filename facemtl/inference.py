@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from facemtl.detection import Detection, FaceDetector, HaarFaceDetector
+from facemtl.detection import Detection, FaceDetector, HaarFaceDetector, box_rule
 from facemtl.geometry import Box, CropTransform, crop_box_from_landmarks, from_unit
 from facemtl.imageio import read_image, to_bgr
 from facemtl.models import MultiTaskNet
@@ -106,8 +106,13 @@ class FaceAnalyzer:
 
     def crop_box(self, det: Detection) -> Box:
         """The model's crop for a detection: calibrated landmark box × the model's crop scale."""
-        rule = self.detector.rule_for(det) if hasattr(self.detector, "rule_for") else self.detector.box_rules[det.kind]
-        return rule.landmark_box(det).scaled(self.model.config.crop_scale)
+        return box_rule(self.detector.box_rules, det).landmark_box(det).scaled(self.model.config.crop_scale)
+
+    def recrop(self, image_bgr: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """One refinement pass: crop each face by the training rule from its landmarks ``(N, K, 2)``
+        and predict again."""
+        crop_scale = self.model.config.crop_scale
+        return self.predict_boxes(image_bgr, [crop_box_from_landmarks(lm, crop_scale) for lm in landmarks])
 
     # -- public API ---------------------------------------------------------------------------
     def analyze(
@@ -121,11 +126,9 @@ class FaceAnalyzer:
         bgr = load_input(image, color)
         dets = list(self.detector.detect(bgr) if detections is None else detections)
         cfg = self.model.config
-        boxes = [self.crop_box(d) for d in dets]
-        landmarks, probs = self.predict_boxes(bgr, boxes)
+        landmarks, probs = self.predict_boxes(bgr, [self.crop_box(d) for d in dets])
         for _ in range(self.refine):
-            boxes = [crop_box_from_landmarks(lm, cfg.crop_scale) for lm in landmarks]
-            landmarks, probs = self.predict_boxes(bgr, boxes)
+            landmarks, probs = self.recrop(bgr, landmarks)
         faces = []
         for i, d in enumerate(dets):
             attrs = {}

@@ -37,10 +37,7 @@ def main() -> None:
     for i in tqdm(order, desc="detecting"):
         s = samples[i]
         lm_box = crop_box_from_landmarks(s.landmarks, 1.0)
-        hits = [
-            d for d in det.detect(read_image(s.image))
-            if d.box[0] <= lm_box.cx <= d.box[2] and d.box[1] <= lm_box.cy <= d.box[3]
-        ]  # fmt: skip
+        hits = [d for d in det.detect(read_image(s.image)) if d.contains(lm_box.cx, lm_box.cy)]
         if not hits:
             continue
         found += 1

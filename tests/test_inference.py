@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from facemtl.detection import BoxRule, Detection, HaarFaceDetector
+from facemtl.detection import BoxRule, Detection, HaarFaceDetector, box_rule
 from facemtl.geometry import Box, crop_box_from_landmarks
 from facemtl.imageio import ImageReadError, read_image, to_bgr
 from facemtl.inference import FaceAnalyzer
@@ -158,8 +158,8 @@ def test_calibrated_box_rule_recovers_the_landmark_box(mtfl_test_samples):
         img = cv2.copyMakeBorder(read_image(s.image), 75, 75, 75, 75, cv2.BORDER_REPLICATE)
         truth = crop_box_from_landmarks(s.landmarks + 75, 1.0)
         for d in det.detect(img):
-            if d.box[0] <= truth.cx <= d.box[2] and d.box[1] <= truth.cy <= d.box[3]:
-                b = det.rule_for(d).landmark_box(d)
+            if d.contains(truth.cx, truth.cy):
+                b = box_rule(det.box_rules, d).landmark_box(d)
                 centre_err.append(np.hypot(b.cx - truth.cx, b.cy - truth.cy) / truth.size)
                 size_ratio.append(b.size / truth.size)
                 break
