@@ -85,7 +85,12 @@ class TrainConfig:
             data = json.loads(Path(path).read_text())
         except json.JSONDecodeError as e:
             raise ValueError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from None
-        return cls.from_dict(data)
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: a training config must be a JSON object")
+        try:
+            return cls.from_dict(data)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{path}: {e}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -139,3 +139,16 @@ def test_cli_reports_bad_annotation_file_cleanly(tmp_path):
     )  # fmt: skip
     assert r.returncode == 2
     assert "bad.txt:1: expected 11 fields" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_bad_training_config_names_the_file(tmp_path):
+    cfg = tmp_path / "recipe.json"
+    cfg.write_text('{"epochs": 3, "learning_rate": 0.1}')
+    with pytest.raises(ValueError, match=r"recipe\.json: unknown training config key\(s\): \['learning_rate'\]"):
+        TrainConfig.from_json(cfg)
+    cfg.write_text('{"epochs": 3,\n "lr": }')
+    with pytest.raises(ValueError, match=r"recipe\.json:2: invalid JSON"):
+        TrainConfig.from_json(cfg)
+    cfg.write_text('{"augment": {"rotate": 10, "spin": 1}}')
+    with pytest.raises(ValueError, match=r"recipe\.json: .*spin"):
+        TrainConfig.from_json(cfg)
