@@ -12,6 +12,7 @@ from facemtl.config import TrainConfig, parse_source
 
 
 def _train(args: argparse.Namespace) -> int:
+    from facemtl import distributed
     from facemtl.engine import Trainer
 
     cfg = TrainConfig.from_json(args.config) if args.config else TrainConfig()
@@ -32,6 +33,8 @@ def _train(args: argparse.Namespace) -> int:
         "early_stop_patience",
         "val_fraction",
         "pose_balance",
+        "balancing",
+        "cache",
     ):
         v = getattr(args, name)
         if v is not None:
@@ -44,13 +47,28 @@ def _train(args: argparse.Namespace) -> int:
             name, _, val = item.partition("=")
             weights[name] = float(val)
         over["task_weights"] = weights
+    if args.trunk or args.experts:
+        over["model_overrides"] = dict(cfg.model_overrides)
+        if args.trunk:
+            over["model_overrides"]["trunk"] = args.trunk
+        if args.experts:
+            over["model_overrides"]["experts"] = args.experts
     cfg = TrainConfig.from_dict(cfg.to_dict() | over)
-    trainer = Trainer(cfg, args.out, device=args.device)
-    t0 = time.perf_counter()
-    card = {"command": " ".join(["facemtl", *sys.argv[1:]])}
-    result = trainer.fit(resume=args.resume, card=card)
-    print(f"best validation NME {result.best_nme:.2f}% at epoch {result.best_epoch}; weights: {result.best_weights}")
-    print(f"wall time {time.perf_counter() - t0:.0f} s")
+    d = distributed.Dist.from_env()  # set by torchrun; a single process otherwise
+    distributed.init(d, distributed.resolve_device(args.device, d.local_rank))
+    try:
+        trainer = Trainer(cfg, args.out, device=args.device, dist=d)
+        t0 = time.perf_counter()
+        launcher = ["torchrun", f"--nproc_per_node={d.world}", "-m", "facemtl"] if d.enabled else ["facemtl"]
+        card = {"command": " ".join([*launcher, *sys.argv[1:]])}
+        result = trainer.fit(resume=args.resume, card=card)
+    finally:
+        distributed.shutdown()
+    if d.is_main:
+        print(
+            f"best validation NME {result.best_nme:.2f}% at epoch {result.best_epoch}; weights: {result.best_weights}"
+        )
+        print(f"wall time {time.perf_counter() - t0:.0f} s")
     return 0
 
 
@@ -132,7 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--early-stop-patience", type=int)
     t.add_argument("--val-fraction", type=float)
     t.add_argument("--pose-balance", type=float)
-    t.add_argument("--device", default="cpu")
+    t.add_argument("--balancing", choices=["fixed", "uncertainty", "dwa"], help="how task losses are combined")
+    t.add_argument("--trunk", choices=["shared", "mmoe"], help="hard sharing or multi-gate mixture of experts")
+    t.add_argument("--experts", type=int, help="number of MMoE experts")
+    t.add_argument(
+        "--cache", action=argparse.BooleanOptionalAction, default=None, help="keep decoded face crops in memory"
+    )
+    t.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     t.add_argument("--resume", action="store_true", help="continue from OUT/last.ckpt")
     t.set_defaults(func=_train)
 

@@ -16,10 +16,19 @@ from facemtl.transforms import AugmentConfig
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A training source: ``kind`` is ``mtfl`` (an MTFL-format file) or ``300w`` (a folder of .pts)."""
+    """A training source: ``kind`` is ``mtfl`` (an MTFL-format file) or ``300w`` (a folder of .pts,
+    landmarks only, reduced to the 5 MTFL points).
+
+    ``weight``: this source's share of each epoch's draws, relative to the other sources' (unset
+    on every source = in proportion to size; unset on some = 1). ``attribute_fraction``: keep the
+    attribute labels of only this random fraction of the source's training faces (the rest train
+    landmarks only) — for studying how much attribute annotation a model needs.
+    """
 
     path: str
     kind: str = "mtfl"
+    weight: float | None = None
+    attribute_fraction: float = 1.0
 
 
 def _dataset_spec(s: DatasetSpec | dict[str, str] | str) -> DatasetSpec:
@@ -48,6 +57,7 @@ class TrainConfig:
     task_weights: dict[str, float] = field(default_factory=dict)  # λ per task
     landmark_loss: str = "wing"
     landmark_norm: str = "none"  # "iod": landmark loss per face in units of its inter-ocular distance
+    balancing: str = "fixed"  # how task losses combine: "fixed" (λ), "uncertainty" (Kendall 2018), "dwa"
     epochs: int = 60
     batch_size: int = 64
     lr: float = 2e-3
@@ -57,8 +67,11 @@ class TrainConfig:
     augment: AugmentConfig = AugmentConfig()
     early_stop_patience: int = 0  # TCDCN task-wise early stopping; 0 = off
     seed: int = 0
-    workers: int = 0
+    workers: int = 0  # DataLoader worker processes
+    cache: bool = True  # decode every face once and keep the crops in memory; False = decode per draw
     threads: int = 0  # torch intra-op threads; 0 = torch's default
+    amp: bool = True  # automatic mixed precision (float16) — on CUDA only
+    channels_last: bool = True  # NHWC memory format — on CUDA only
     limit: int = 0  # use only the first N training faces (quick runs, tests); 0 = all
 
     @classmethod

@@ -7,6 +7,12 @@ epochs an uninterrupted run would have trained.
 Task-wise early stopping (after TCDCN, simplified): after each epoch, an auxiliary task whose
 validation loss has not improved on its best for ``early_stop_patience`` epochs is stopped — its
 λ becomes 0 for the rest of training, so it no longer shapes the shared layers.
+
+Distributed (``torchrun``): every process computes the same global batches and trains on its
+interleaved share of each (:mod:`facemtl.data.sampling`); each task's loss is divided by the
+*global* count of faces carrying its label, so DDP's gradient average equals the gradient of the
+whole batch — N processes reach the single-process weights, up to float summation order.
+Only rank 0 writes; every rank resumes from the same checkpoint.
 """
 
 from __future__ import annotations
@@ -20,14 +26,26 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from facemtl import distributed
 from facemtl.config import TrainConfig
 from facemtl.data.dataset import FaceDataset
 from facemtl.data.mtfl import read_mtfl
 from facemtl.data.samples import FaceSample
+from facemtl.data.sampling import (
+    epoch_order,
+    global_batches,
+    mixture_probabilities,
+    pose_weights,
+    rank_batches,
+    withhold_attributes,
+)
 from facemtl.data.w300 import read_300w_folder
+from facemtl.distributed import Dist
 from facemtl.evaluation import evaluate
 from facemtl.losses import MultiTaskLoss
 from facemtl.models import MultiTaskNet, create_model, get_config
@@ -38,42 +56,42 @@ CHECKPOINT = "last.ckpt"
 BEST = "best.safetensors"
 
 
-def load_samples(cfg: TrainConfig) -> list[FaceSample]:
+#: Execution choices that may change between a run and its resumption.
+EXECUTION_FIELDS = ("workers", "threads", "cache")
+
+
+def load_samples(cfg: TrainConfig) -> tuple[list[FaceSample], np.ndarray]:
+    """All training faces and, per face, the index of its source in ``cfg.train``."""
     samples: list[FaceSample] = []
-    for spec in cfg.train:
+    sources: list[int] = []
+    for d, spec in enumerate(cfg.train):
         if spec.kind == "mtfl":
-            samples += read_mtfl(spec.path)
+            part = read_mtfl(spec.path)
         elif spec.kind == "300w":
-            samples += read_300w_folder(spec.path, points=5)
+            part = read_300w_folder(spec.path, points=5)
         else:
             raise ValueError(f"unknown dataset kind {spec.kind!r} for {spec.path} (use 'mtfl' or '300w')")
-    return samples[: cfg.limit] if cfg.limit else samples
+        samples += part
+        sources += [d] * len(part)
+    if cfg.limit:
+        samples, sources = samples[: cfg.limit], sources[: cfg.limit]
+    return samples, np.asarray(sources, np.int64)
 
 
-def split_train_val(samples: list[FaceSample], fraction: float, seed: int) -> tuple[list[FaceSample], list[FaceSample]]:
-    """A fixed random validation split of the training data (the test set is never touched)."""
+def split_train_val(samples: list, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of a fixed random validation split of the training data (the test set is never touched)."""
     order = np.random.default_rng(seed).permutation(len(samples))
     n_val = int(round(len(samples) * fraction))
-    return [samples[i] for i in order[n_val:]], [samples[i] for i in order[:n_val]]
+    return order[n_val:], order[:n_val]
 
 
-def sample_weights(labels: np.ndarray, power: float) -> np.ndarray | None:
-    """Per-sample weights ∝ (class frequency)^-power, for rebalancing e.g. head pose; ``None`` = uniform."""
-    if power <= 0 or labels.size == 0 or (labels < 0).all():
-        return None
-    counts = np.bincount(labels[labels >= 0])
-    w = np.ones(len(labels))
-    has = labels >= 0
-    w[has] = counts[labels[has]].astype(np.float64) ** -power
-    w[~has] = np.median(w[has])
-    return w / w.sum()
+def _silent(*_: Any) -> None:
+    pass
 
 
-def epoch_order(n: int, seed: int, epoch: int, weights: np.ndarray | None) -> list[int]:
-    rng = np.random.default_rng([seed, epoch, 7])
-    if weights is None:
-        return rng.permutation(n).tolist()
-    return rng.choice(n, size=n, replace=True, p=weights).tolist()
+def _to_float(outputs: dict) -> dict:
+    """Mixed-precision outputs back to float32, so every loss is computed in full precision."""
+    return {k: _to_float(v) if isinstance(v, dict) else v.float() for k, v in outputs.items()}
 
 
 def lr_at(step: int, total: int, warmup: int, base: float) -> float:
@@ -93,22 +111,50 @@ class TrainResult:
 
 
 class Trainer:
-    """Trains a model by a :class:`TrainConfig`, writing everything into ``out_dir``."""
+    """Trains a model by a :class:`TrainConfig`, writing everything into ``out_dir``.
 
-    def __init__(self, cfg: TrainConfig, out_dir: str | Path, *, device: str = "cpu", progress: bool | None = None):
+    ``device``: ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``; ``dist``: this
+    process's place in a ``torchrun`` job (default: read from the environment; the process group
+    must already be initialised, see :func:`facemtl.distributed.init`).
+    """
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        out_dir: str | Path,
+        *,
+        device: str = "cpu",
+        progress: bool | None = None,
+        dist: Dist | None = None,
+    ):
         self.cfg = cfg
         self.out = Path(out_dir)
-        self.device = torch.device(device)
-        self.progress = progress
+        self.dist = dist or Dist.from_env()
+        self.device = distributed.resolve_device(device, self.dist.local_rank)
+        self.progress = progress if self.dist.is_main else False
+        self.amp = cfg.amp and self.device.type == "cuda"
+        self.channels_last = cfg.channels_last and self.device.type == "cuda"
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         base = get_config(cfg.model).with_overrides(**cfg.model_overrides)
         tasks = base.tasks if cfg.tasks is None else base.tasks.subset(cfg.tasks)
         tasks = tasks.with_weights(cfg.task_weights)
         torch.manual_seed(cfg.seed)
-        self.model: MultiTaskNet = create_model(base, tasks=tasks).to(self.device)
-        self.loss = MultiTaskLoss(tasks, cfg.landmark_loss, cfg.landmark_norm)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        model = create_model(base, tasks=tasks)
+        if self.dist.enabled and base.batch_norm and self.device.type == "cuda":
+            # Batch statistics over the global batch. PyTorch's SyncBatchNorm is GPU-only; on CPU
+            # each process normalises by its own share of the batch (DDP keeps rank 0's buffers).
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        self.model: MultiTaskNet = model.to(self.device)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.net = DistributedDataParallel(self.model) if self.dist.enabled else self.model
+        self.loss = MultiTaskLoss(tasks, cfg.landmark_loss, cfg.landmark_norm, cfg.balancing).to(self.device)
+        groups = [{"params": list(self.model.parameters())}]
+        if list(self.loss.parameters()):  # learned loss weights: no weight decay
+            groups.append({"params": list(self.loss.parameters()), "weight_decay": 0.0})
+        self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
         self.best = (float("inf"), -1)
@@ -118,16 +164,41 @@ class Trainer:
     # -- data ---------------------------------------------------------------------------------
     def _prepare_data(self) -> None:
         cfg, mc = self.cfg, self.model.config
-        train, val = split_train_val(load_samples(cfg), cfg.val_fraction, cfg.seed)
+        samples, sources = load_samples(cfg)
+        train_idx, val_idx = split_train_val(samples, cfg.val_fraction, cfg.seed)
+        train = [samples[i] for i in train_idx]
+        self.sources = sources[train_idx]
+        for d, spec in enumerate(cfg.train):  # withhold attribute labels of training faces only
+            if spec.attribute_fraction < 1:
+                mine = np.flatnonzero(self.sources == d)
+                kept = withhold_attributes([train[i] for i in mine], spec.attribute_fraction, cfg.seed + d)
+                for i, s in zip(mine, kept, strict=True):
+                    train[i] = s
+        val = [samples[i] for i in val_idx]
         show = self.progress is not False
         augment = TrainAugment(mc.tasks, mc.input_size, cfg.augment)
-        self.train_data = FaceDataset.for_model(train, mc, augment=augment, seed=cfg.seed, progress=show)
-        self.val_data = FaceDataset.for_model(val, mc, progress=show) if val else None
+        self.train_data = FaceDataset.for_model(
+            train, mc, augment=augment, seed=cfg.seed, cache=cfg.cache, progress=show
+        )
+        self.val_data = FaceDataset.for_model(val, mc, cache=cfg.cache, progress=show) if val else None
         pose = mc.tasks.attribute_names.index("pose") if "pose" in mc.tasks.attribute_names else None
-        labels = self.train_data.attributes[:, pose] if pose is not None else np.empty(0, np.int64)
-        self.weights = sample_weights(labels, cfg.pose_balance)
-        self.steps_per_epoch = math.ceil(len(self.train_data) / cfg.batch_size)
+        within = None
+        if pose is not None and cfg.pose_balance > 0:  # rebalance head pose inside each source
+            within = np.ones(len(train))
+            for d in range(len(cfg.train)):
+                m = self.sources == d
+                w = pose_weights(self.train_data.attributes[m, pose], cfg.pose_balance)
+                if w is not None:
+                    within[m] = w
+        self.probabilities = mixture_probabilities(self.sources, [s.weight for s in cfg.train], within)
+        self.steps_per_epoch = len(self._batches(0)[0])
         self._data_ready = True
+
+    def _batches(self, epoch: int) -> tuple[list[list[int]], list[int]]:
+        """This process's index lists for each global batch of ``epoch``, and the global sizes."""
+        order = epoch_order(len(self.train_data), self.cfg.seed, epoch, self.probabilities)
+        batches = global_batches(order, self.cfg.batch_size, self.dist.world)
+        return rank_batches(batches, self.dist.rank, self.dist.world), [len(b) for b in batches]
 
     # -- checkpoints --------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
@@ -135,6 +206,8 @@ class Trainer:
             "epoch": self.epoch,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "loss": self.loss.state_dict(),
             "loss_weights": dict(self.loss.weights),
             "task_state": self.task_state,
             "best": list(self.best),
@@ -143,6 +216,8 @@ class Trainer:
         }
 
     def save_checkpoint(self) -> None:
+        if not self.dist.is_main:
+            return
         state = self._state()
         atomic_write(self.out / CHECKPOINT, lambda tmp: torch.save(state, tmp))
 
@@ -152,11 +227,16 @@ class Trainer:
             raise FileNotFoundError(f"{path}: no checkpoint to resume from")
         state = torch.load(path, map_location=self.device, weights_only=True)  # no code is unpickled
         saved = TrainConfig.from_dict(state["config"]).to_dict()  # fields added since take their defaults
-        if saved != self.cfg.to_dict():
-            diff = sorted(k for k in saved if saved[k] != self.cfg.to_dict()[k])
+        now = self.cfg.to_dict()
+        diff = sorted(k for k in saved if saved[k] != now[k] and k not in EXECUTION_FIELDS)
+        if diff:
             raise ValueError(f"{path}: checkpoint was trained with a different config (differs in {diff})")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
+        if "loss" in state:
+            self.loss.load_state_dict(state["loss"])
         self.loss.weights = dict(state["loss_weights"])
         self.task_state = state["task_state"]
         self.best = (float(state["best"][0]), int(state["best"][1]))
@@ -164,23 +244,25 @@ class Trainer:
         self.epoch = int(state["epoch"])
 
     # -- training -----------------------------------------------------------------------------
-    def train_epoch(self) -> dict[str, float]:
-        cfg = self.cfg
-        self.model.train()
+    def train_epoch(self) -> tuple[dict[str, float], dict[str, list[float]]]:
+        """One epoch; returns each task's mean training loss and (MMoE) each task's mean gates."""
+        cfg, d = self.cfg, self.dist
+        self.net.train()
         self.train_data.set_epoch(self.epoch)
-        torch.manual_seed(cfg.seed * 1_000 + self.epoch)  # dropout
-        order = epoch_order(len(self.train_data), cfg.seed, self.epoch, self.weights)
+        torch.manual_seed(cfg.seed * 1_000 + self.epoch + 1_000_003 * d.rank)  # dropout
+        batches, sizes = self._batches(self.epoch)
         loader = DataLoader(
             self.train_data,
-            batch_size=cfg.batch_size,
-            sampler=order,
+            batch_sampler=batches,
             num_workers=cfg.workers,
             pin_memory=self.device.type == "cuda",
-            drop_last=False,
+            persistent_workers=False,
         )
         total_steps = cfg.epochs * self.steps_per_epoch
         warmup = int(cfg.warmup_epochs * self.steps_per_epoch)
-        sums: dict[str, float] = {}
+        names = ["loss", *self.loss.weights]
+        sums = torch.zeros(len(names), dtype=torch.float64)
+        gate_sums: dict[str, torch.Tensor] = {}
         n = 0
         bar = tqdm(
             loader, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", disable=self.progress is False or None, leave=False
@@ -190,17 +272,32 @@ class Trainer:
             for g in self.optimizer.param_groups:
                 g["lr"] = lr_at(step, total_steps, warmup, cfg.lr)
             batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
-            out = self.loss(self.model(batch["image"]), batch)
+            if self.channels_last:
+                batch["image"] = batch["image"].contiguous(memory_format=torch.channels_last)
+            counts = None
+            if d.enabled:  # each task's loss over the global batch: divide by its global label count
+                counts = distributed.all_reduce_sum(self.loss.label_counts(batch).cpu())
+                counts = counts.clamp(min=1.0) / d.world
+            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+                outputs = self.net(batch["image"])
+            outputs = _to_float(outputs) if self.amp else outputs
+            out = self.loss(outputs, batch, counts)
             self.optimizer.zero_grad(set_to_none=True)
-            out.total.backward()
-            self.optimizer.step()
-            b = len(batch["image"])
+            self.scaler.scale(out.total).backward()
+            distributed.average_gradients(list(self.loss.parameters()))
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            b = sizes[i]  # the loss is a mean over the global batch, on every process
             n += b
-            sums["loss"] = sums.get("loss", 0.0) + float(out.total.detach()) * b
-            for k, v in out.per_task.items():
-                sums[k] = sums.get(k, 0.0) + float(v) * b
-            bar.set_postfix(loss=f"{sums['loss'] / n:.4f}")
-        return {k: v / n for k, v in sums.items()}
+            values = [float(out.total.detach()), *(float(out.per_task[k]) for k in self.loss.weights)]
+            sums += torch.tensor(values, dtype=torch.float64) * b
+            for name, g in outputs.get("gates", {}).items():
+                gate_sums[name] = gate_sums.get(name, 0.0) + g.detach().sum(0).double().cpu()
+            bar.set_postfix(loss=f"{sums[0].item() / n:.4f}")
+        sums = distributed.all_reduce_sum(sums) / (d.world * n)
+        stats = dict(zip(names, sums.tolist(), strict=True))
+        gates = {k: (distributed.all_reduce_sum(v) / n).tolist() for k, v in gate_sums.items()}
+        return stats, gates
 
     def _early_stop(self, val_losses: dict[str, float]) -> list[str]:
         stopped = []
@@ -222,38 +319,52 @@ class Trainer:
         return stopped
 
     def fit(self, *, resume: bool = False, card: dict[str, Any] | None = None, log=print) -> TrainResult:
+        main = self.dist.is_main
+        if not main:
+            log = _silent
         self.out.mkdir(parents=True, exist_ok=True)
         if resume:
             self.load_checkpoint()
             log(f"resumed from {self.out / CHECKPOINT} after epoch {self.epoch}")
         if not self._data_ready:
             self._prepare_data()
+        where = f" on {self.device}" + (f" × {self.dist.world} processes" if self.dist.enabled else "")
         log(
-            f"training {self.cfg.model} on {len(self.train_data)} faces, validating on "
-            f"{len(self.val_data) if self.val_data else 0}; tasks: landmarks + {', '.join(self.loss.tasks.attribute_names) or 'none'}"
+            f"training {self.cfg.model}{where} on {len(self.train_data)} faces, validating on "
+            f"{len(self.val_data) if self.val_data else 0}; tasks: landmarks + "
+            f"{', '.join(self.loss.tasks.attribute_names) or 'none'}; balancing: {self.cfg.balancing}"
         )
         while self.epoch < self.cfg.epochs:
             t0 = time.perf_counter()
-            train_stats = self.train_epoch()
+            train_stats, gates = self.train_epoch()
             record: dict[str, Any] = {"epoch": self.epoch + 1, "train": train_stats, "seconds": 0.0}
+            if gates:
+                record["train_gates"] = gates
             if self.val_data is not None:
                 rep = evaluate(self.model, self.val_data)
                 record["val"] = rep.to_json() | {"losses": rep.task_losses}
+                if rep.gates:
+                    record["val"]["gates"] = rep.gates
                 record["stopped_tasks"] = self._early_stop(rep.task_losses)
                 nme = rep.landmarks.nme
             else:
                 nme = train_stats["landmarks"]
             record["lambda"] = dict(self.loss.weights)
+            record["balance"] = self.loss.balancer.task_weights()  # the multipliers on λ this epoch
+            self.loss.balancer.end_epoch(train_stats)
             record["seconds"] = time.perf_counter() - t0
             self.epoch += 1
             self.history.append(record)
             if nme < self.best[0]:
                 self.best = (nme, self.epoch)
-                save_model(self.model, self.out / BEST, self._card(card))
+                if main:
+                    save_model(self.model, self.out / BEST, self._card(card))
             self.save_checkpoint()
-            text = json.dumps(self.history, indent=1)
-            atomic_write(self.out / "history.json", lambda tmp, text=text: Path(tmp).write_text(text))
+            if main:
+                text = json.dumps(self.history, indent=1)
+                atomic_write(self.out / "history.json", lambda tmp, text=text: Path(tmp).write_text(text))
             log(self._summary(record))
+        distributed.barrier()
         return TrainResult(self.best[1], self.best[0], self.history, self.out / BEST)
 
     def _card(self, extra: dict[str, Any] | None) -> dict[str, Any]:
@@ -268,6 +379,8 @@ class Trainer:
             v = r["val"]
             attrs = " ".join(f"{k} {a:.1f}%" for k, a in v["attributes"].items())
             s += f"  val NME {v['nme']:.2f}% fail {v['failure_rate']:.1f}%  {attrs}"
+        if self.cfg.balancing != "fixed":
+            s += "  weights " + " ".join(f"{k} {w:.2f}" for k, w in r["balance"].items())
             if r.get("stopped_tasks"):
                 s += f"  stopped: {', '.join(r['stopped_tasks'])}"
         return s

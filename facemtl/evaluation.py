@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Subset
 
 from facemtl.data.dataset import FaceDataset
+from facemtl.distributed import all_gather
 from facemtl.geometry import from_unit
 from facemtl.losses import MultiTaskLoss
 from facemtl.metrics import LandmarkReport, attribute_accuracy, landmark_report
@@ -22,6 +25,7 @@ class EvalReport:
     landmarks: LandmarkReport
     attributes: dict[str, dict[str, float]]  # task → accuracy, majority, n
     task_losses: dict[str, float]
+    gates: dict[str, list[float]] = field(default_factory=dict)  # MMoE: each task's mean gate weights
 
     def to_json(self) -> dict[str, Any]:
         lm = self.landmarks
@@ -55,39 +59,78 @@ class EvalReport:
 
 
 @torch.no_grad()
-def predict_dataset(model: MultiTaskNet, data: FaceDataset, batch_size: int = 256) -> dict[str, Any]:
-    """Landmarks in crop pixels ``(N, K, 2)``, attribute probabilities, and mean task losses."""
+def predict_dataset(
+    model: MultiTaskNet, data: FaceDataset, batch_size: int = 256, indices: Sequence[int] | None = None
+) -> dict[str, Any]:
+    """Landmarks in crop pixels ``(N, K, 2)``, attribute probabilities, summed task losses and
+    label counts (sums, so shards of a dataset can be merged), for ``indices`` (default: all)."""
     model.eval()
     device = next(model.parameters()).device
     loss_fn = MultiTaskLoss(model.config.tasks, "l2")
+    names = list(loss_fn.weights)
     lms, probs = [], {t.name: [] for t in model.config.tasks.attributes}
-    sums: dict[str, float] = {}
-    for batch in DataLoader(data, batch_size=batch_size, shuffle=False):
+    gates: dict[str, list[np.ndarray]] = {}
+    sums, counts = np.zeros(len(names)), np.zeros(len(names))
+    subset = data if indices is None else Subset(data, list(indices))
+    for batch in DataLoader(subset, batch_size=batch_size, shuffle=False):
         batch = {k: v.to(device) for k, v in batch.items()}
         out = model(batch["image"])
-        for k, v in loss_fn.task_losses(out, batch).items():
-            sums[k] = sums.get(k, 0.0) + float(v) * len(batch["image"])
+        n = loss_fn.label_counts(batch).cpu().numpy()
+        losses = loss_fn.task_losses(out, batch)
+        sums += np.array([float(losses[k]) for k in names]) * n
+        counts += n
         lms.append(out["landmarks"].float().cpu().numpy())
         for name, logits in out["attributes"].items():
             probs[name].append(torch.softmax(logits.float(), 1).cpu().numpy())
+        for name, g in out.get("gates", {}).items():
+            gates.setdefault(name, []).append(g.float().cpu().numpy())
+    k = model.config.tasks.landmarks.num_points
     return {
-        "landmarks": from_unit(np.concatenate(lms), data.input_size),
-        "probs": {k: np.concatenate(v) for k, v in probs.items()},
-        "task_losses": {k: v / len(data) for k, v in sums.items()},
+        "landmarks": from_unit(np.concatenate(lms), data.input_size) if lms else np.empty((0, k, 2), np.float32),
+        "probs": {k: np.concatenate(v) if v else np.empty((0, 0)) for k, v in probs.items()},
+        "gates": {k: np.concatenate(v) for k, v in gates.items()},
+        "loss_sums": dict(zip(names, sums.tolist(), strict=True)),
+        "label_counts": dict(zip(names, counts.tolist(), strict=True)),
     }
+
+
+def _merge_shards(parts: list[tuple[np.ndarray, dict[str, Any]]], n: int) -> dict[str, Any]:
+    """Reassemble per-process predictions on interleaved shards into dataset order."""
+    if len(parts) == 1:
+        return parts[0][1]
+    first = parts[0][1]
+    out: dict[str, Any] = {"landmarks": np.empty((n,) + first["landmarks"].shape[1:], np.float32)}
+    out["probs"] = {k: np.empty((n, v.shape[1]), np.float32) for k, v in first["probs"].items()}
+    out["gates"] = {k: np.empty((n, v.shape[1]), np.float32) for k, v in first["gates"].items()}
+    for idx, p in parts:
+        out["landmarks"][idx] = p["landmarks"]
+        for group in ("probs", "gates"):
+            for k, v in p[group].items():
+                if len(idx):
+                    out[group][k][idx] = v
+    for key in ("loss_sums", "label_counts"):
+        out[key] = {k: sum(p[key][k] for _, p in parts) for k in first[key]}
+    return out
 
 
 def evaluate(model: MultiTaskNet, data: FaceDataset, batch_size: int = 256) -> EvalReport:
     """Score a model on deterministic (landmark-rule) crops. The error is normalised by the
-    inter-ocular distance, so measuring it in crop pixels equals measuring it in the image."""
-    p = predict_dataset(model, data, batch_size)
+    inter-ocular distance, so measuring it in crop pixels equals measuring it in the image.
+
+    Under ``torchrun`` each process predicts an interleaved shard and every process gets the
+    same merged report."""
+    rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+    idx = np.arange(rank, len(data), world)
+    p = _merge_shards(all_gather((idx, predict_dataset(model, data, batch_size, idx))), len(data))
     lm = landmark_report(p["landmarks"], data.points, model.config.tasks.landmarks)
     attrs = {}
     for j, task in enumerate(model.config.tasks.attributes):
         acc, maj, n = attribute_accuracy(p["probs"][task.name].argmax(1), data.attributes[:, j])
         if n:
             attrs[task.name] = {"accuracy": acc, "majority": maj, "n": n}
-    return EvalReport(lm, attrs, p["task_losses"])
+    losses = {k: v / max(p["label_counts"][k], 1.0) for k, v in p["loss_sums"].items()}
+    gates = {k: v.mean(0).tolist() for k, v in p["gates"].items()}
+    return EvalReport(lm, attrs, losses, gates)
 
 
 def dumps(report: EvalReport) -> str:

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from facemtl.balancing import LossBalancer, create_balancer
 from facemtl.tasks import TaskSet
 
 
@@ -44,10 +45,15 @@ TYPICAL_IOD = 0.8
 LANDMARK_LOSSES = {"l2": l2_loss, "l1": l1_loss, "wing": wing_loss}
 
 
-def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of ``values`` where ``mask``; 0 (still in the graph) where no sample has the label."""
+def masked_mean(values: torch.Tensor, mask: torch.Tensor, count: torch.Tensor | float | None = None) -> torch.Tensor:
+    """Mean of ``values`` where ``mask``; 0 (still in the graph) where no sample has the label.
+
+    ``count`` replaces the local number of labelled samples as the denominator: a process
+    holding one shard of a global batch passes (global count / number of processes), so the
+    average of the shards' losses equals the loss of the whole batch.
+    """
     m = mask.to(values.dtype)
-    return (values * m).sum() / m.sum().clamp(min=1.0)
+    return (values * m).sum() / (m.sum().clamp(min=1.0) if count is None else count)
 
 
 @dataclass
@@ -59,7 +65,8 @@ class LossOutput:
 
 
 class MultiTaskLoss(nn.Module):
-    """``λ_lm · L_landmarks + Σ_t λ_t · CE_t`` with per-sample masks.
+    """``λ_lm · L_landmarks + Σ_t λ_t · CE_t`` with per-sample masks, combined by a
+    :mod:`~facemtl.balancing` strategy (``fixed`` is exactly the sum above).
 
     ``landmark_norm="iod"`` measures landmark errors in units of each face's inter-ocular distance.
 
@@ -67,7 +74,9 @@ class MultiTaskLoss(nn.Module):
     (e.g. set to 0 when a task is stopped early).
     """
 
-    def __init__(self, tasks: TaskSet, landmark_loss: str = "l2", landmark_norm: str = "none"):
+    def __init__(
+        self, tasks: TaskSet, landmark_loss: str = "l2", landmark_norm: str = "none", balancing: str = "fixed"
+    ):
         super().__init__()
         if landmark_loss not in LANDMARK_LOSSES:
             raise ValueError(f"landmark_loss must be one of {sorted(LANDMARK_LOSSES)}, got {landmark_loss!r}")
@@ -77,9 +86,16 @@ class MultiTaskLoss(nn.Module):
         self.landmark_loss = LANDMARK_LOSSES[landmark_loss]
         self.landmark_norm = landmark_norm
         self.weights = {"landmarks": tasks.landmark_weight} | {t.name: t.weight for t in tasks.attributes}
+        self.balancer: LossBalancer = create_balancer(balancing, list(self.weights))
 
-    def task_losses(self, outputs: dict, batch: dict) -> dict[str, torch.Tensor]:
-        """Each task's masked mean loss, unweighted."""
+    def label_counts(self, batch: dict) -> torch.Tensor:
+        """How many samples of ``batch`` carry each task's label, in :attr:`weights` order."""
+        lm = batch["landmark_mask"].sum()[None]
+        return torch.cat([lm, (batch["attributes"] >= 0).sum(0)]).to(torch.float64)
+
+    def task_losses(self, outputs: dict, batch: dict, counts: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Each task's masked mean loss, unweighted; ``counts`` as in :func:`masked_mean`."""
+        c = [None] * (1 + len(self.tasks.attributes)) if counts is None else counts.tolist()
         pred, target = outputs["landmarks"], batch["landmarks"]
         if self.landmark_norm == "iod":
             # Errors in units of each face's inter-ocular distance, as the metric counts them
@@ -89,16 +105,16 @@ class MultiTaskLoss(nn.Module):
             scale = (TYPICAL_IOD / iod.clamp(min=1e-6)).clamp(0.5, 4.0).detach()[:, None, None]
             pred, target = pred * scale, target * scale
         lm = self.landmark_loss(pred, target)
-        losses = {"landmarks": masked_mean(lm, batch["landmark_mask"])}
+        losses = {"landmarks": masked_mean(lm, batch["landmark_mask"], c[0])}
         labels = batch["attributes"]
         for j, task in enumerate(self.tasks.attributes):
             y = labels[:, j]
             present = y >= 0
             ce = F.cross_entropy(outputs["attributes"][task.name], y.clamp(min=0), reduction="none")
-            losses[task.name] = masked_mean(ce, present)
+            losses[task.name] = masked_mean(ce, present, c[1 + j])
         return losses
 
-    def forward(self, outputs: dict, batch: dict) -> LossOutput:
-        losses = self.task_losses(outputs, batch)
-        total = sum(self.weights[name] * loss for name, loss in losses.items())
+    def forward(self, outputs: dict, batch: dict, counts: torch.Tensor | None = None) -> LossOutput:
+        losses = self.task_losses(outputs, batch, counts)
+        total = self.balancer(losses, self.weights)
         return LossOutput(total, {k: v.detach() for k, v in losses.items()})

@@ -1,8 +1,10 @@
 """Torch datasets over :class:`FaceSample` lists.
 
-Decoding a JPEG costs far more than augmenting a 96-pixel crop, so every face is decoded and
-cropped once (``CACHE_MARGIN`` × the canonical crop, in the model's colour layout, uint8) and
-each epoch augments those cached crops afresh.
+Decoding a JPEG costs far more than augmenting a 96-pixel crop, so by default every face is
+decoded and cropped once (``CACHE_MARGIN`` × the canonical crop, in the model's colour layout,
+uint8; 10,000 faces at 96 px gray are 92 MB) and each epoch augments those cached crops afresh.
+``cache=False`` decodes each face every time it is drawn instead: no start-up cost and no memory,
+for sets too large to hold (``bench/input_pipeline.py`` measures both).
 """
 
 from __future__ import annotations
@@ -31,6 +33,21 @@ def attribute_matrix(samples: Sequence[FaceSample], tasks: TaskSet) -> np.ndarra
     return out
 
 
+def crop_face(
+    sample: FaceSample, *, out_size: int, crop_scale: float, channels: int, margin: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decode one face and crop it by the landmark rule: ``(S, S[, 3])`` uint8 and its landmarks
+    in crop pixels."""
+    if sample.landmarks is None:
+        raise ValueError(f"{sample.source}: a crop needs landmarks (attribute-only samples need a face box)")
+    t = _crop_transform(sample, out_size, crop_scale, margin)
+    return to_channels(t.warp(read_image(sample.image)), channels), t.apply(sample.landmarks)
+
+
+def _crop_transform(sample: FaceSample, out_size: int, crop_scale: float, margin: float) -> CropTransform:
+    return CropTransform.from_box(crop_box_from_landmarks(sample.landmarks, crop_scale).scaled(margin), out_size)
+
+
 def crop_faces(
     samples: Sequence[FaceSample],
     *,
@@ -50,13 +67,9 @@ def crop_faces(
     points = np.empty((len(samples), k, 2), np.float32)
 
     def work(i: int) -> None:
-        s = samples[i]
-        if s.landmarks is None:
-            raise ValueError(f"{s.source}: a crop needs landmarks (attribute-only samples need a face box)")
-        box = crop_box_from_landmarks(s.landmarks, crop_scale).scaled(margin)
-        t = CropTransform.from_box(box, out_size)
-        crops[i] = to_channels(t.warp(read_image(s.image)), channels)
-        points[i] = t.apply(s.landmarks)
+        crops[i], points[i] = crop_face(
+            samples[i], out_size=out_size, crop_scale=crop_scale, channels=channels, margin=margin
+        )
 
     with ThreadPoolExecutor(threads) as pool:
         it = pool.map(work, range(len(samples)))
@@ -74,7 +87,8 @@ class FaceDataset(Dataset):
     coordinates, ``attributes`` (T,) class indices with -1 for missing.
 
     With ``augment`` set, samples are augmented as a pure function of (seed, epoch, index), so a
-    resumed run sees exactly the batches the uninterrupted run would have seen.
+    resumed run sees exactly the batches the uninterrupted run would have seen. ``cache=False``
+    decodes on every access (same crops, bit for bit).
     """
 
     def __init__(
@@ -89,6 +103,7 @@ class FaceDataset(Dataset):
         std: float,
         augment: TrainAugment | None = None,
         seed: int = 0,
+        cache: bool = True,
         progress: bool = False,
     ):
         self.tasks = tasks
@@ -100,9 +115,19 @@ class FaceDataset(Dataset):
         size = cache_size(input_size) if augment else input_size
         margin = size / input_size if augment else 1.0
         assert not augment or abs(margin - CACHE_MARGIN) < 0.1
-        self.crops, self.points = crop_faces(
-            samples, out_size=size, crop_scale=crop_scale, channels=channels, margin=margin, progress=progress
-        )
+        self._crop = dict(out_size=size, crop_scale=crop_scale, channels=channels, margin=margin)
+        if cache:
+            self.crops, self.points = crop_faces(samples, **self._crop, progress=progress)
+            self.samples: Sequence[FaceSample] | None = None
+        else:
+            self.crops = None
+            for s in samples:
+                if s.landmarks is None:
+                    raise ValueError(f"{s.source}: a crop needs landmarks (attribute-only samples need a face box)")
+            self.points = np.stack(
+                [_crop_transform(s, size, crop_scale, margin).apply(s.landmarks) for s in samples]
+            ).astype(np.float32)
+            self.samples = list(samples)
         self.attributes = attribute_matrix(samples, tasks)
 
     @classmethod
@@ -124,10 +149,14 @@ class FaceDataset(Dataset):
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return len(self.crops)
+        return len(self.points)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        image, points, attrs = self.crops[i], self.points[i], self.attributes[i]
+        if self.crops is not None:
+            image, points = self.crops[i], self.points[i]
+        else:
+            image, points = crop_face(self.samples[i], **self._crop)
+        attrs = self.attributes[i]
         if self.augment is not None:
             seed = (self.seed * 1_000_003 + self.epoch) * 10_000_019 + i
             image, points, attrs = self.augment(image, points, attrs, seed % 2**63)

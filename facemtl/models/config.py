@@ -27,7 +27,12 @@ class ConvSpec:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """A model preset. ``crop_scale`` is the crop rule of :mod:`facemtl.geometry`."""
+    """A model preset. ``crop_scale`` is the crop rule of :mod:`facemtl.geometry`.
+
+    ``trunk`` picks the sharing strategy: ``"shared"`` (hard parameter sharing: one FC feature
+    for all tasks) or ``"mmoe"`` (``experts`` FC experts over the shared conv features, mixed
+    per task by its own softmax gate).
+    """
 
     name: str
     convs: tuple[ConvSpec, ...]
@@ -40,6 +45,8 @@ class ModelConfig:
     std: float = 0.5
     crop_scale: float = DEFAULT_CROP_SCALE
     tasks: TaskSet = field(default_factory=lambda: MTFL_TASKS)
+    trunk: str = "shared"
+    experts: int = 4
 
     def with_overrides(self, **kw: Any) -> ModelConfig:
         if "convs" in kw:
