@@ -31,10 +31,6 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "uncertainty weighting (Kendall 2018)": ("balancing", {"balancing": "uncertainty"}),
     "dynamic weight averaging (Liu 2019)": ("balancing", {"balancing": "dwa"}),
     "MMoE, 4 experts, fixed λ": ("sharing", {"model_overrides": {"trunk": "mmoe", "experts": 4}}),
-    "MMoE, 4 experts, uncertainty": (
-        "sharing",
-        {"model_overrides": {"trunk": "mmoe", "experts": 4}, "balancing": "uncertainty"},
-    ),
     "MTFL + 300-W (landmarks only), by size": ("data", {"train": _mtfl() + [{"path": W300, "kind": "300w"}]}),
     "MTFL + 300-W, 300-W drawn 30 %": (
         "data",

@@ -59,6 +59,23 @@ def main() -> None:
             x = torch.randn(b, model.config.channels, s, s)
             ms = median_ms(lambda x=x: model(x), repeats=5, number=max(5, 200 // b))
             print(f"| {b} | {b / ms * 1e3:,.0f} |")
+    print()
+    print("| backend (shipped network, 1 thread) | batch 1 (ms/face) | batch 32 (faces/s) |")
+    print("| --- | --- | --- |")
+    x1, x32 = torch.randn(1, model.config.channels, s, s), torch.randn(32, model.config.channels, s, s)
+    onnx = None
+    for name, make in backends(model):
+        try:
+            fn = make()
+            with torch.inference_mode():
+                one = median_ms(lambda fn=fn: fn(x1))
+                many = median_ms(lambda fn=fn: fn(x32), repeats=5, number=10)
+        except Exception as e:  # a backend this machine cannot run is reported, not fatal
+            print(f"| {name} | unavailable: {type(e).__name__}: {str(e).splitlines()[0][:80]} | |")
+            continue
+        print(f"| {name} | {one:.3f} | {32 / many * 1e3:,.0f} |")
+        if name.startswith("ONNX"):
+            onnx = fn
     import matplotlib.cbook as cbook  # a real 512×600 portrait that matplotlib ships
 
     photo = cv2.imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
@@ -71,6 +88,26 @@ def main() -> None:
     print("| --- | --- |")
     print(f"| Haar detector | {det_ms:.1f} |")
     print(f"| analyze(): detect + crop + network ×3 (refine=2) | {all_ms:.1f} |")
+    if onnx is not None:
+        ort_ms = median_ms(lambda a=FaceAnalyzer(onnx): a.analyze(photo), repeats=5, number=20)
+        print(f"| the same with the ONNX Runtime backend | {ort_ms:.1f} |")
+
+
+def backends(model):
+    """(name, factory) for each way of running the network; factories may raise."""
+
+    def compiled():
+        fn = torch.compile(model)
+        with torch.inference_mode():
+            fn(torch.randn(1, model.config.channels, model.config.input_size, model.config.input_size))
+        return fn
+
+    def ort():
+        from facemtl.export import OnnxNet
+
+        return OnnxNet.from_model(model, threads=1)
+
+    return [("PyTorch eager", lambda: model), ("torch.compile (inductor)", compiled), ("ONNX Runtime (CPU)", ort)]
 
 
 if __name__ == "__main__":

@@ -103,7 +103,7 @@ def _predict(args: argparse.Namespace) -> int:
     from facemtl.inference import FaceAnalyzer
     from facemtl.inputs import expand_inputs
 
-    analyzer = FaceAnalyzer.from_pretrained(args.weights, refine=args.refine)
+    analyzer = FaceAnalyzer.from_pretrained(args.weights, refine=args.refine, backend=args.backend)
     failed = 0
     for path in expand_inputs(args.images):
         try:
@@ -125,6 +125,20 @@ def _predict(args: argparse.Namespace) -> int:
                 )
                 print(f"  box {[round(v, 1) for v in f.box]} score {f.score:.1f}: {pts}; {attrs}")
     return 1 if failed else 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from facemtl.export import export_onnx, output_names
+    from facemtl.weights import load_model
+
+    model = load_model(args.weights)
+    path = export_onnx(model, args.onnx, opset=args.opset)
+    c = model.config
+    print(
+        f"{path}: input 'image' (batch, {c.channels}, {c.input_size}, {c.input_size}), normalised (x/255 - {c.mean}) / {c.std}; "
+        f"outputs {', '.join(output_names(model))}; config in metadata 'facemtl_config'"
+    )
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -173,7 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="print JSON Lines, one object per input")
     r.add_argument("--weights", help="a .safetensors file (default: the shipped weights)")
     r.add_argument("--refine", type=int, default=2, help="re-crop passes from predicted landmarks")
+    r.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="onnx: ONNX Runtime (extra 'onnx')")
     r.set_defaults(func=_predict)
+
+    x = sub.add_parser("export", help="export weights to ONNX (dynamic batch axis)")
+    x.add_argument("--weights", help="a .safetensors file (default: the shipped weights)")
+    x.add_argument("--onnx", required=True, help="output .onnx file")
+    x.add_argument("--opset", type=int, default=17)
+    x.set_defaults(func=_export)
     return p
 
 

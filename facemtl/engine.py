@@ -191,6 +191,19 @@ class Trainer:
                 if w is not None:
                     within[m] = w
         self.probabilities = mixture_probabilities(self.sources, [s.weight for s in cfg.train], within)
+        if len(cfg.train) > 1 or any(s.attribute_fraction < 1 for s in cfg.train):
+            p = self.probabilities
+            parts = []
+            for d, spec in enumerate(cfg.train):
+                m = self.sources == d
+                share = m.mean() if p is None else p[m].sum()
+                labelled = int((self.train_data.attributes[m] >= 0).any(1).sum())
+                parts.append(
+                    f"{Path(spec.path).name}: {m.sum()} faces, {share:.0%} of draws, {labelled} with attributes"
+                )
+            self.mixture_summary = "; ".join(parts)
+        else:
+            self.mixture_summary = ""
         self.steps_per_epoch = len(self._batches(0)[0])
         self._data_ready = True
 
@@ -334,6 +347,8 @@ class Trainer:
             f"{len(self.val_data) if self.val_data else 0}; tasks: landmarks + "
             f"{', '.join(self.loss.tasks.attribute_names) or 'none'}; balancing: {self.cfg.balancing}"
         )
+        if self.mixture_summary:
+            log(f"sources: {self.mixture_summary}")
         while self.epoch < self.cfg.epochs:
             t0 = time.perf_counter()
             train_stats, gates = self.train_epoch()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -23,6 +23,9 @@ from facemtl.imageio import read_image, to_bgr
 from facemtl.models import MultiTaskNet
 from facemtl.transforms import to_channels, to_tensor
 from facemtl.weights import load_model
+
+if TYPE_CHECKING:
+    from facemtl.export import OnnxNet
 
 ImageInput = str | Path | np.ndarray | Image.Image
 
@@ -72,17 +75,30 @@ class FaceAnalyzer:
 
     ``refine`` extra passes re-crop each face from its predicted landmarks (the exact training crop
     rule) and predict again, which removes most of the detector box's framing error.
+
+    ``model`` is a :class:`MultiTaskNet` or an :class:`~facemtl.export.OnnxNet` (same outputs).
     """
 
-    def __init__(self, model: MultiTaskNet, detector: FaceDetector | None = None, *, refine: int = 2):
+    def __init__(self, model: MultiTaskNet | OnnxNet, detector: FaceDetector | None = None, *, refine: int = 2):
         self.model = model.eval()
         self.detector = detector if detector is not None else HaarFaceDetector()
         self.refine = refine
-        self.device = next(model.parameters()).device
+        self.device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else model.device
 
     @classmethod
-    def from_pretrained(cls, path: str | Path | None = None, *, device: str = "cpu", **kw: Any) -> FaceAnalyzer:
-        return cls(load_model(path, device=device), **kw)
+    def from_pretrained(
+        cls, path: str | Path | None = None, *, device: str = "cpu", backend: str = "torch", **kw: Any
+    ) -> FaceAnalyzer:
+        """Shipped (or given) safetensors weights; ``backend="onnx"`` runs the same network with
+        ONNX Runtime (the ``onnx`` extra; CPU only), exported in memory at load time."""
+        model = load_model(path, device=device)
+        if backend == "onnx":
+            from facemtl.export import OnnxNet
+
+            return cls(OnnxNet.from_model(model), **kw)
+        if backend != "torch":
+            raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
+        return cls(model, **kw)
 
     # -- the network on crops -----------------------------------------------------------------
     @torch.inference_mode()

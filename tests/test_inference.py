@@ -17,7 +17,7 @@ from facemtl.detection import BoxRule, Detection, HaarFaceDetector, box_rule
 from facemtl.geometry import Box, crop_box_from_landmarks
 from facemtl.imageio import ImageReadError, read_image, to_bgr
 from facemtl.inference import FaceAnalyzer
-from facemtl.models import get_config
+from facemtl.models import create_model, get_config
 from facemtl.weights import DEFAULT_WEIGHTS
 
 # ---------------------------------------------------------------------------------------------
@@ -219,3 +219,42 @@ def test_draw_script_continues_past_bad_files(face_jpeg, tmp_path):
     drawn = cv2.imread(str(out / "a.jpg"))
     assert drawn.shape == (300, 300, 3)
     assert len(json.loads((out / "a.json").read_text())["faces"]) == 1
+
+
+def test_onnx_export_matches_pytorch_on_real_faces(mtfl_test_samples, tmp_path):
+    pytest.importorskip("onnxruntime", reason="the 'onnx' extra is not installed")
+    from facemtl.data.dataset import FaceDataset
+    from facemtl.export import OnnxNet, export_onnx
+
+    torch.manual_seed(0)
+    model = create_model("facemtl_s").eval()
+    path = export_onnx(model, tmp_path / "m.onnx")
+    net = OnnxNet(path)
+    assert net.config == model.config  # preprocessing travels in the ONNX metadata
+    faces = FaceDataset.for_model(mtfl_test_samples[:37], model.config)  # an odd batch: dynamic axis
+    x = torch.stack([faces[i]["image"] for i in range(len(faces))])
+    with torch.no_grad():
+        ref = model(x)
+    got = net(x)
+    size = model.config.input_size  # crop pixels per unit coordinate: size / 2
+    assert (got["landmarks"] - ref["landmarks"]).abs().max() * size / 2 <= 1e-4 * size
+    for name, logits in ref["attributes"].items():
+        torch.testing.assert_close(got["attributes"][name], logits, rtol=1e-4, atol=1e-4)
+
+
+@needs_weights
+def test_onnx_backend_analyzes_like_torch(face_jpeg, tmp_path):
+    pytest.importorskip("onnxruntime", reason="the 'onnx' extra is not installed")
+    from facemtl.export import OnnxNet
+
+    path, _ = face_jpeg
+    onnx = FaceAnalyzer.from_pretrained(backend="onnx")
+    assert isinstance(onnx.model, OnnxNet)
+    a, b = FaceAnalyzer.from_pretrained().analyze(path), onnx.analyze(path)
+    assert len(a) == len(b) == 1
+    np.testing.assert_allclose(a[0].landmarks, b[0].landmarks, atol=1e-3)
+    assert a[0].attributes["pose"].label == b[0].attributes["pose"].label
+    bad = tmp_path / "other.onnx"
+    bad.write_bytes(b"junk")
+    with pytest.raises(Exception, match="other.onnx|protobuf|INVALID"):
+        OnnxNet(bad)
