@@ -42,6 +42,10 @@ VARIANTS: dict[str, tuple[str, dict]] = {
 }
 
 
+def _no_attribute_labels(changes: dict) -> bool:
+    return all(src.get("attribute_fraction", 1.0) == 0 for src in changes.get("train", [{}]))
+
+
 def slug(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")[:48]
 
@@ -94,7 +98,7 @@ def main() -> None:
     print("| group | variant | mean error (%) | failure (%) | gender | smile | glasses | pose |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, r in results.items():
-        a = r["attributes"]
+        a = {} if _no_attribute_labels(VARIANTS[name][1]) else r["attributes"]  # heads never trained
         cells = " | ".join(f"{a[t]:.1f}" if t in a else "–" for t in ("gender", "smile", "glasses", "pose"))
         print(f"| {VARIANTS[name][0]} | {name} | {r['nme']:.2f} | {r['failure_rate']:.2f} | {cells} |")
     learned = {n: r["final_task_weights"] for n, r in results.items() if set(r["final_task_weights"].values()) != {1.0}}
