@@ -66,10 +66,14 @@ def shutdown() -> None:
 
 
 def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
-    """Sum a tensor over processes (returned unchanged for a single process)."""
-    if dist.is_initialized():
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
-    return t
+    """Sum a tensor over processes; the result is on ``t``'s device (``t`` itself for one process).
+    NCCL reduces only GPU tensors, so small CPU tallies make a round trip through this GPU."""
+    if not dist.is_initialized():
+        return t
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else t.device
+    x = t.to(device)
+    dist.all_reduce(x, op=dist.ReduceOp.SUM)
+    return x.to(t.device)
 
 
 def average_gradients(params: list[torch.nn.Parameter]) -> None:
