@@ -204,7 +204,7 @@ class Trainer:
             self.mixture_summary = "; ".join(parts)
         else:
             self.mixture_summary = ""
-        self.steps_per_epoch = len(self._batches(0)[0])
+        self.steps_per_epoch = len(global_batches(range(len(train)), cfg.batch_size, self.dist.world))
         self._data_ready = True
 
     def _batches(self, epoch: int) -> tuple[list[list[int]], list[int]]:
@@ -289,7 +289,7 @@ class Trainer:
                 batch["image"] = batch["image"].contiguous(memory_format=torch.channels_last)
             counts = None
             if d.enabled:  # each task's loss over the global batch: divide by its global label count
-                counts = distributed.all_reduce_sum(self.loss.label_counts(batch).cpu())
+                counts = distributed.all_reduce_sum(self.loss.label_counts(batch))
                 counts = counts.clamp(min=1.0) / d.world
             with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
                 outputs = self.net(batch["image"])
@@ -394,8 +394,8 @@ class Trainer:
             v = r["val"]
             attrs = " ".join(f"{k} {a:.1f}%" for k, a in v["attributes"].items())
             s += f"  val NME {v['nme']:.2f}% fail {v['failure_rate']:.1f}%  {attrs}"
-        if self.cfg.balancing != "fixed":
-            s += "  weights " + " ".join(f"{k} {w:.2f}" for k, w in r["balance"].items())
             if r.get("stopped_tasks"):
                 s += f"  stopped: {', '.join(r['stopped_tasks'])}"
+        if self.cfg.balancing != "fixed":
+            s += "  weights " + " ".join(f"{k} {w:.2f}" for k, w in r["balance"].items())
         return s

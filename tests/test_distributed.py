@@ -50,7 +50,7 @@ def _weights(out: Path) -> dict[str, torch.Tensor]:
 
 def _two_processes(*args: str) -> subprocess.CompletedProcess:
     r = subprocess.run(_torchrun(*args), env=_env(), capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-8000:]  # the root cause precedes torchrun's summary
     assert "cpu × 2 processes" in r.stdout
     return r
 

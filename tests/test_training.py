@@ -152,3 +152,16 @@ def test_bad_training_config_names_the_file(tmp_path):
     cfg.write_text('{"augment": {"rotate": 10, "spin": 1}}')
     with pytest.raises(ValueError, match=r"recipe\.json: .*spin"):
         TrainConfig.from_json(cfg)
+
+
+@pytest.mark.parametrize("balancing", ["fixed", "dwa"])
+def test_epoch_line_names_stopped_tasks_under_every_balancing(mtfl_dir, tmp_path, balancing):
+    trainer = Trainer(_cfg(mtfl_dir, balancing=balancing), tmp_path, progress=False)
+    record = {
+        "epoch": 3, "seconds": 1.0, "train": {"loss": 1.0}, "stopped_tasks": ["smile"],
+        "val": {"nme": 5.0, "failure_rate": 2.0, "attributes": {"smile": 80.0}},
+        "balance": {"landmarks": 1.0, "smile": 1.0},
+    }  # fmt: skip
+    line = trainer._summary(record)
+    assert "stopped: smile" in line
+    assert ("weights landmarks 1.00" in line) == (balancing != "fixed")

@@ -4,7 +4,7 @@ Decoding a JPEG costs far more than augmenting a 96-pixel crop, so by default ev
 decoded and cropped once (``CACHE_MARGIN`` × the canonical crop, in the model's colour layout,
 uint8; 10,000 faces at 96 px gray are 92 MB) and each epoch augments those cached crops afresh.
 ``cache=False`` decodes each face every time it is drawn instead: no start-up cost and no memory,
-for sets too large to hold (``bench/input_pipeline.py`` measures both).
+for sets too large to hold (``bench/training_scaling.py`` measures both).
 """
 
 from __future__ import annotations
@@ -38,13 +38,14 @@ def crop_face(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Decode one face and crop it by the landmark rule: ``(S, S[, 3])`` uint8 and its landmarks
     in crop pixels."""
-    if sample.landmarks is None:
-        raise ValueError(f"{sample.source}: a crop needs landmarks (attribute-only samples need a face box)")
     t = _crop_transform(sample, out_size, crop_scale, margin)
     return to_channels(t.warp(read_image(sample.image)), channels), t.apply(sample.landmarks)
 
 
 def _crop_transform(sample: FaceSample, out_size: int, crop_scale: float, margin: float) -> CropTransform:
+    """The landmark-rule crop of one face (known without decoding its image)."""
+    if sample.landmarks is None:
+        raise ValueError(f"{sample.source}: a crop needs landmarks (attribute-only samples need a face box)")
     return CropTransform.from_box(crop_box_from_landmarks(sample.landmarks, crop_scale).scaled(margin), out_size)
 
 
@@ -121,9 +122,6 @@ class FaceDataset(Dataset):
             self.samples: Sequence[FaceSample] | None = None
         else:
             self.crops = None
-            for s in samples:
-                if s.landmarks is None:
-                    raise ValueError(f"{s.source}: a crop needs landmarks (attribute-only samples need a face box)")
             self.points = np.stack(
                 [_crop_transform(s, size, crop_scale, margin).apply(s.landmarks) for s in samples]
             ).astype(np.float32)
