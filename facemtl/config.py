@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from facemtl.balancing import STRATEGIES
+from facemtl.models.multitask import TRUNKS
 from facemtl.transforms import AugmentConfig
 
 
@@ -29,6 +31,15 @@ class DatasetSpec:
     kind: str = "mtfl"
     weight: float | None = None
     attribute_fraction: float = 1.0
+
+    def __post_init__(self) -> None:
+        where = f"train source {self.path!r}"
+        if self.kind not in ("mtfl", "300w"):
+            raise ValueError(f"{where}: kind must be 'mtfl' or '300w', got {self.kind!r}")
+        if not 0 <= self.attribute_fraction <= 1:
+            raise ValueError(f"{where}: attribute_fraction must be in [0, 1], got {self.attribute_fraction}")
+        if self.weight is not None and self.weight < 0:
+            raise ValueError(f"{where}: weight must be ≥ 0, got {self.weight}")
 
 
 def _dataset_spec(s: DatasetSpec | dict[str, str] | str) -> DatasetSpec:
@@ -73,6 +84,13 @@ class TrainConfig:
     amp: bool = True  # automatic mixed precision (float16) — on CUDA only
     channels_last: bool = True  # NHWC memory format — on CUDA only
     limit: int = 0  # use only the first N training faces (quick runs, tests); 0 = all
+
+    def __post_init__(self) -> None:
+        if self.balancing not in STRATEGIES:
+            raise ValueError(f"balancing must be one of {', '.join(STRATEGIES)}; got {self.balancing!r}")
+        trunk = self.model_overrides.get("trunk", "shared")
+        if trunk not in TRUNKS:
+            raise ValueError(f"model_overrides.trunk must be one of {', '.join(TRUNKS)}; got {trunk!r}")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:

@@ -65,12 +65,7 @@ def load_samples(cfg: TrainConfig) -> tuple[list[FaceSample], np.ndarray]:
     samples: list[FaceSample] = []
     sources: list[int] = []
     for d, spec in enumerate(cfg.train):
-        if spec.kind == "mtfl":
-            part = read_mtfl(spec.path)
-        elif spec.kind == "300w":
-            part = read_300w_folder(spec.path, points=5)
-        else:
-            raise ValueError(f"unknown dataset kind {spec.kind!r} for {spec.path} (use 'mtfl' or '300w')")
+        part = read_mtfl(spec.path) if spec.kind == "mtfl" else read_300w_folder(spec.path, points=5)  # kind checked
         samples += part
         sources += [d] * len(part)
     if cfg.limit:

@@ -9,6 +9,7 @@ so a runtime can rebuild the exact preprocessing. Needs the ``onnx`` extra.
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import warnings
@@ -23,6 +24,14 @@ from facemtl.weights import atomic_write
 
 OPSET = 17
 CONFIG_KEY = "facemtl_config"
+
+
+def _require(module: str):
+    """Import an optional dependency of the 'onnx' extra, or say how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ImportError(f"{module} is not installed; ONNX support needs: pip install 'facemtl[onnx]'") from None
 
 
 class _Outputs(nn.Module):
@@ -43,7 +52,7 @@ def output_names(model: MultiTaskNet) -> list[str]:
 
 def onnx_bytes(model: MultiTaskNet, *, opset: int = OPSET) -> bytes:
     """The serialised ONNX model (``model`` is put in eval mode), config in its metadata."""
-    import onnx  # the 'onnx' extra; imported here so the package works without it
+    onnx = _require("onnx")
 
     model = model.eval()
     wrapper = _Outputs(model).eval()
@@ -90,19 +99,19 @@ class OnnxNet:
     device = torch.device("cpu")
 
     def __init__(self, source: str | Path | bytes, *, threads: int = 1):
-        import onnxruntime as ort  # the 'onnx' extra
-
+        ort = _require("onnxruntime")
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
+        name = "ONNX model" if isinstance(source, bytes) else str(source)
         data = source if isinstance(source, bytes) else Path(source).read_bytes()
-        self.session = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own exception types for unreadable models
+            raise ValueError(f"{name}: not a valid ONNX model ({str(e).splitlines()[0][:200]})") from None
         meta = self.session.get_modelmeta().custom_metadata_map
         if CONFIG_KEY not in meta:
-            raise ValueError(
-                f"{source if not isinstance(source, bytes) else 'ONNX model'}: not a facemtl export "
-                f"(no {CONFIG_KEY} metadata)"
-            )
+            raise ValueError(f"{name}: not a facemtl export (no {CONFIG_KEY} metadata)")
         self.config = ModelConfig.from_dict(json.loads(meta[CONFIG_KEY]))
         self.names = [o.name for o in self.session.get_outputs()]
 

@@ -91,13 +91,13 @@ class FaceAnalyzer:
     ) -> FaceAnalyzer:
         """Shipped (or given) safetensors weights; ``backend="onnx"`` runs the same network with
         ONNX Runtime (the ``onnx`` extra; CPU only), exported in memory at load time."""
+        if backend not in ("torch", "onnx"):
+            raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
         model = load_model(path, device=device)
         if backend == "onnx":
             from facemtl.export import OnnxNet
 
             return cls(OnnxNet.from_model(model), **kw)
-        if backend != "torch":
-            raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
         return cls(model, **kw)
 
     # -- the network on crops -----------------------------------------------------------------

@@ -96,6 +96,21 @@ def test_unknown_balancing_is_a_clear_error():
         create_balancer("gradnorm", ["landmarks"])
 
 
+def test_bad_strategy_or_source_values_in_a_recipe_name_the_file(tmp_path):
+    cfg = tmp_path / "recipe.json"
+    cases = {
+        '{"balancing": "gradnorm"}': r"recipe\.json: balancing must be one of fixed, uncertainty, dwa; got 'gradnorm'",
+        '{"model_overrides": {"trunk": "moe"}}': r"recipe\.json: model_overrides\.trunk must be one of shared, mmoe",
+        '{"train": [{"path": "a.txt", "attribute_fraction": 1.5}]}': r"recipe\.json: train source 'a\.txt': attribute_fraction must be in \[0, 1\], got 1\.5",
+        '{"train": [{"path": "a.txt", "weight": -1}]}': r"recipe\.json: train source 'a\.txt': weight must be ≥ 0",
+        '{"train": [{"path": "a", "kind": "celeba"}]}': r"recipe\.json: train source 'a': kind must be 'mtfl' or '300w'",
+    }
+    for text, message in cases.items():
+        cfg.write_text(text)
+        with pytest.raises(ValueError, match=message):
+            TrainConfig.from_json(cfg)
+
+
 def test_mmoe_gates_sum_to_one_per_task():
     model = create_model("facemtl_s", trunk="mmoe", experts=5).eval()
     out = model(torch.randn(6, 1, 64, 64))
