@@ -44,3 +44,24 @@ def mtfl_test_samples(mtfl_dir):
     from facemtl.data.mtfl import read_mtfl
 
     return read_mtfl(mtfl_dir / "testing.txt")
+
+
+@pytest.fixture(scope="session")
+def tiny_config(mtfl_dir):
+    """A factory for small real training recipes on MTFL (tcdcn, one thread); keywords override."""
+    from facemtl.config import DatasetSpec, TrainConfig
+
+    def make(**kw) -> TrainConfig:
+        base = dict(
+            model="tcdcn",
+            train=(DatasetSpec(str(mtfl_dir / "training.txt")),),
+            limit=400,
+            val_fraction=0.25,
+            epochs=8,
+            batch_size=32,
+            lr=3e-3,
+            threads=1,
+        )
+        return TrainConfig(**(base | kw))
+
+    return make

@@ -18,20 +18,6 @@ from facemtl.models import create_model
 from facemtl.tasks import MTFL_TASKS
 
 
-def _cfg(mtfl_dir: Path, **kw) -> TrainConfig:
-    base = dict(
-        model="tcdcn",
-        train=(DatasetSpec(str(mtfl_dir / "training.txt")),),
-        limit=300,
-        val_fraction=0.2,
-        epochs=5,
-        batch_size=32,
-        lr=3e-3,
-        threads=1,
-    )
-    return TrainConfig(**(base | kw))
-
-
 @pytest.mark.parametrize(
     "variant",
     [
@@ -41,8 +27,9 @@ def _cfg(mtfl_dir: Path, **kw) -> TrainConfig:
     ],
     ids=["uncertainty", "dwa", "mmoe"],
 )
-def test_each_strategy_trains_on_real_faces(mtfl_dir, tmp_path, variant):
-    result = Trainer(_cfg(mtfl_dir, **variant), tmp_path, progress=False).fit(log=lambda *_: None)
+def test_each_strategy_trains_on_real_faces(tiny_config, tmp_path, variant):
+    cfg = tiny_config(limit=300, val_fraction=0.2, epochs=5, **variant)
+    result = Trainer(cfg, tmp_path, progress=False).fit(log=lambda *_: None)
     h = result.history
     assert h[-1]["val"]["nme"] < 0.75 * h[0]["val"]["nme"], [r["val"]["nme"] for r in h]
     assert h[-1]["train"]["landmarks"] < h[0]["train"]["landmarks"]

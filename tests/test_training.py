@@ -14,28 +14,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from facemtl.config import DatasetSpec, TrainConfig
+from facemtl.config import TrainConfig
 from facemtl.engine import Trainer
 from facemtl.models import create_model
 from facemtl.weights import load_model, save_model
 
 
-def _cfg(mtfl_dir: Path, **kw) -> TrainConfig:
-    base = dict(
-        model="tcdcn",
-        train=(DatasetSpec(str(mtfl_dir / "training.txt")),),
-        limit=400,
-        val_fraction=0.25,
-        epochs=8,
-        batch_size=32,
-        lr=3e-3,
-        threads=1,
-    )
-    return TrainConfig(**(base | kw))
-
-
-def test_tiny_real_training_run_reduces_landmark_error(mtfl_dir, tmp_path):
-    result = Trainer(_cfg(mtfl_dir), tmp_path, progress=False).fit(log=lambda *_: None)
+def test_tiny_real_training_run_reduces_landmark_error(tiny_config, tmp_path):
+    result = Trainer(tiny_config(), tmp_path, progress=False).fit(log=lambda *_: None)
     nme = [r["val"]["nme"] for r in result.history]
     assert nme[-1] < 0.75 * nme[0], nme
     assert result.history[-1]["train"]["loss"] < result.history[0]["train"]["loss"]
@@ -76,10 +62,10 @@ def test_killed_run_resumes_to_the_same_weights(mtfl_dir, tmp_path):
     assert [r["val"]["nme"] for r in a["history"]] == [r["val"]["nme"] for r in b["history"]]
 
 
-def test_resume_refuses_a_different_config(mtfl_dir, tmp_path):
-    Trainer(_cfg(mtfl_dir, epochs=1, limit=64), tmp_path, progress=False).fit(log=lambda *_: None)
+def test_resume_refuses_a_different_config(tiny_config, tmp_path):
+    Trainer(tiny_config(epochs=1, limit=64), tmp_path, progress=False).fit(log=lambda *_: None)
     with pytest.raises(ValueError, match="different config.*lr"):
-        Trainer(_cfg(mtfl_dir, epochs=1, limit=64, lr=1e-2), tmp_path, progress=False).fit(resume=True)
+        Trainer(tiny_config(epochs=1, limit=64, lr=1e-2), tmp_path, progress=False).fit(resume=True)
 
 
 def test_safetensors_round_trip(tmp_path):
@@ -155,8 +141,8 @@ def test_bad_training_config_names_the_file(tmp_path):
 
 
 @pytest.mark.parametrize("balancing", ["fixed", "dwa"])
-def test_epoch_line_names_stopped_tasks_under_every_balancing(mtfl_dir, tmp_path, balancing):
-    trainer = Trainer(_cfg(mtfl_dir, balancing=balancing), tmp_path, progress=False)
+def test_epoch_line_names_stopped_tasks_under_every_balancing(tiny_config, tmp_path, balancing):
+    trainer = Trainer(tiny_config(balancing=balancing), tmp_path, progress=False)
     record = {
         "epoch": 3, "seconds": 1.0, "train": {"loss": 1.0}, "stopped_tasks": ["smile"],
         "val": {"nme": 5.0, "failure_rate": 2.0, "attributes": {"smile": 80.0}},
