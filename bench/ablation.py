@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from sweep_runs import train_then_test
 
 VARIANTS = {
     "landmarks only": "",
@@ -31,22 +30,19 @@ VARIANTS = {
 
 def run(out: Path, name: str, tasks: str, seed: int, args: argparse.Namespace) -> dict:
     d = out / f"{name.replace(' ', '_').replace('+_', 'plus_')}_s{seed}"
-    result = d / "test.json"
-    if result.exists():
-        return json.loads(result.read_text())
-    if not (d / "history.json").exists() or len(json.loads((d / "history.json").read_text())) < args.epochs:
-        cmd = [sys.executable, "-m", "facemtl", "train", "--config", args.config, "--out", str(d), "--epochs", str(args.epochs),
-               "--seed", str(seed), "--threads", "1", "--tasks", tasks]  # fmt: skip
-        if (d / "last.ckpt").exists():
-            cmd.append("--resume")
-        with open(out / f"{d.name}.log", "w") as log:
-            subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT)
-    subprocess.run(
-        [sys.executable, "-m", "facemtl", "evaluate", "--weights", str(d / "best.safetensors"),
-         "--annotations", args.test, "--json", str(result), "--threads", "1"],
-        check=True, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    return json.loads(result.read_text())
+    train = [
+        "--config",
+        args.config,
+        "--epochs",
+        str(args.epochs),
+        "--seed",
+        str(seed),
+        "--threads",
+        "1",
+        "--tasks",
+        tasks,
+    ]
+    return train_then_test(d, train, args.epochs, args.test, out / f"{d.name}.log")
 
 
 def main() -> None:

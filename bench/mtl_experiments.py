@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from sweep_runs import train_then_test
 
 MTFL = "../shared/data/MTFL/training.txt"
 W300 = "../shared/data/300W_train"
@@ -52,29 +52,15 @@ def slug(name: str) -> str:
 
 def run(out: Path, name: str, changes: dict, args: argparse.Namespace) -> dict:
     d = out / slug(name)
-    result = d / "test.json"
-    if result.exists():
-        return json.loads(result.read_text())
     d.mkdir(parents=True, exist_ok=True)
     recipe = json.loads(Path(args.config).read_text()) | {"epochs": args.epochs, "threads": 1, "seed": args.seed}
     (d / "config.json").write_text(json.dumps(recipe | changes, indent=1))
-    history = d / "history.json"
-    if not history.exists() or len(json.loads(history.read_text())) < args.epochs:
-        cmd = [sys.executable, "-m", "facemtl", "train", "--config", str(d / "config.json"), "--out", str(d)]
-        if (d / "last.ckpt").exists():
-            cmd.append("--resume")
-        with open(d / "train.log", "a") as log:
-            subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT)
-    subprocess.run(
-        [sys.executable, "-m", "facemtl", "evaluate", "--weights", str(d / "best.safetensors"),
-         "--annotations", args.test, "--json", str(result), "--threads", "1"],
-        check=True, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    r = json.loads(result.read_text())
-    last = json.loads(history.read_text())[-1]
-    r["final_task_weights"] = last.get("balance", {})
-    r["val_gates"] = last.get("val", {}).get("gates", {})
-    result.write_text(json.dumps(r, indent=2))
+    r = train_then_test(d, ["--config", str(d / "config.json")], args.epochs, args.test, d / "train.log")
+    if "final_task_weights" not in r:  # what the strategy learned, from the last epoch's record
+        last = json.loads((d / "history.json").read_text())[-1]
+        r["final_task_weights"] = last.get("balance", {})
+        r["val_gates"] = last.get("val", {}).get("gates", {})
+        (d / "test.json").write_text(json.dumps(r, indent=2))
     return r
 
 

@@ -38,21 +38,33 @@ def _cfg(**kw) -> TrainConfig:
     return TrainConfig(**(base | kw))
 
 
-def _trainer(cfg: TrainConfig):
+def _prepared(cfg: TrainConfig):
+    """A trainer (2 threads) with its data loaded, and the seconds loading took."""
     from facemtl.engine import Trainer
 
-    return Trainer(cfg, tempfile.mkdtemp(prefix="facemtl_bench_"), device="cpu", progress=False)
+    torch.set_num_threads(2)
+    t = Trainer(cfg, tempfile.mkdtemp(prefix="facemtl_bench_"), device="cpu", progress=False)
+    t0 = time.perf_counter()
+    t._prepare_data()
+    return t, time.perf_counter() - t0
+
+
+def _median_epoch(t, epochs: int) -> float:
+    """Median seconds of ``epochs`` training epochs after one warm-up epoch."""
+    times = []
+    for e in range(epochs + 1):
+        t.epoch = e
+        t0 = time.perf_counter()
+        t.train_epoch()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times[1:])
 
 
 def pipeline(n: int, epochs: int) -> list[dict]:
     rows = []
     for cache in (True, False):
         for workers in (0, 2):
-            torch.set_num_threads(2)
-            t = _trainer(_cfg(limit=n, cache=cache, workers=workers, epochs=epochs + 1))
-            t0 = time.perf_counter()
-            t._prepare_data()
-            setup = time.perf_counter() - t0
+            t, setup = _prepared(_cfg(limit=n, cache=cache, workers=workers, epochs=epochs + 1))
             data = t.train_data
             data.set_epoch(0)
             loader = DataLoader(data, batch_sampler=t._batches(0)[0], num_workers=workers)
@@ -60,13 +72,7 @@ def pipeline(n: int, epochs: int) -> list[dict]:
             for _ in loader:
                 pass
             load_rate = len(data) / (time.perf_counter() - t0)
-            times = []
-            for e in range(epochs + 1):
-                t.epoch = e
-                t0 = time.perf_counter()
-                t.train_epoch()
-                times.append(time.perf_counter() - t0)
-            epoch = statistics.median(times[1:])
+            epoch = _median_epoch(t, epochs)
             rows.append(
                 {"cache": cache, "workers": workers, "faces": len(data), "setup_s": setup,
                  "loader_images_per_s": load_rate, "epoch_s": epoch, "train_images_per_s": len(data) / epoch}
@@ -107,18 +113,8 @@ def processes(n: int, epochs: int) -> list[dict]:
 def sizes(counts: list[int], epochs: int) -> list[dict]:
     rows = []
     for n in counts:
-        torch.set_num_threads(2)
-        t = _trainer(_cfg(limit=n, epochs=epochs + 1))
-        t0 = time.perf_counter()
-        t._prepare_data()
-        setup = time.perf_counter() - t0
-        times = []
-        for e in range(epochs + 1):
-            t.epoch = e
-            t0 = time.perf_counter()
-            t.train_epoch()
-            times.append(time.perf_counter() - t0)
-        epoch = statistics.median(times[1:])
+        t, setup = _prepared(_cfg(limit=n, epochs=epochs + 1))
+        epoch = _median_epoch(t, epochs)
         rows.append({"faces": n, "decode_s": setup, "epoch_s": epoch, "us_per_face": 1e6 * epoch / n})
         print(f"  size {n}: {rows[-1]}", file=sys.stderr, flush=True)
     return rows

@@ -1,0 +1,31 @@
+"""One training run of a benchmark sweep: train (resuming an interrupted run, skipping a finished
+one), then score the validation-selected weights on a test file. Shared by ablation.py and
+mtl_experiments.py."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def train_then_test(run_dir: Path, train_args: list[str], epochs: int, test: str, log: Path) -> dict:
+    """``facemtl train --out run_dir *train_args`` until ``epochs`` are done, then ``facemtl
+    evaluate`` of ``run_dir/best.safetensors`` on ``test``; the metrics, cached in ``test.json``."""
+    result = run_dir / "test.json"
+    if result.exists():
+        return json.loads(result.read_text())
+    history = run_dir / "history.json"
+    if not history.exists() or len(json.loads(history.read_text())) < epochs:
+        cmd = [sys.executable, "-m", "facemtl", "train", "--out", str(run_dir), *train_args]
+        if (run_dir / "last.ckpt").exists():
+            cmd.append("--resume")
+        with open(log, "a") as f:
+            subprocess.run(cmd, check=True, stdout=f, stderr=subprocess.STDOUT)
+    subprocess.run(
+        [sys.executable, "-m", "facemtl", "evaluate", "--weights", str(run_dir / "best.safetensors"),
+         "--annotations", test, "--json", str(result), "--threads", "1"],
+        check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    return json.loads(result.read_text())
