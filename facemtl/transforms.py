@@ -76,6 +76,10 @@ class AugmentConfig:
     scale: tuple[float, float] = (0.85, 1.2)  # zoom of the face inside the crop
     shift: float = 0.08  # fraction of the cached crop, uniform in ±shift
     photometric: bool = True
+    # Probability of drawing the rotation uniformly from ±180° instead of ±rotate: in-the-wild sets
+    # (AFLW) hold sideways and upside-down photos, annotated in the face's own frame, that an
+    # upright-only model cannot read. Landmark slots keep their names under any rotation.
+    any_rotation: float = 0.0
 
 
 class TrainAugment:
@@ -84,16 +88,17 @@ class TrainAugment:
     def __init__(self, tasks: TaskSet, input_size: int, config: AugmentConfig = AugmentConfig()):
         self.tasks = tasks
         self.config = config
-        geometric = [
-            A.Affine(
+
+        def geometric(rotate: float) -> list[A.BasicTransform]:
+            affine = A.Affine(
                 scale=config.scale,
                 translate_percent=(-config.shift, config.shift),
-                rotate=(-config.rotate, config.rotate),
+                rotate=(-rotate, rotate),
                 border_mode=cv2.BORDER_REPLICATE,
                 p=1.0,
-            ),
-            A.CenterCrop(input_size, input_size),
-        ]
+            )
+            return [affine, A.CenterCrop(input_size, input_size)]
+
         photometric = [
             A.RandomBrightnessContrast(brightness_limit=0.3, contrast_limit=0.3, p=0.8),
             A.RandomGamma(gamma_limit=(70, 150), p=0.3),
@@ -101,11 +106,15 @@ class TrainAugment:
             A.GaussNoise(std_range=(0.01, 0.05), p=0.2),
             A.ImageCompression(quality_range=(30, 90), p=0.2),
         ]
-        self.pipeline = A.Compose(
-            geometric + (photometric if config.photometric else []),
-            keypoint_params=A.KeypointParams(format="xy", remove_invisible=False),
-            seed=0,
-        )
+        def compose(rotate: float) -> A.Compose:
+            return A.Compose(
+                geometric(rotate) + (photometric if config.photometric else []),
+                keypoint_params=A.KeypointParams(format="xy", remove_invisible=False),
+                seed=0,
+            )
+
+        self.pipeline = compose(config.rotate)
+        self.any_rotation_pipeline = compose(180.0) if config.any_rotation > 0 else None
 
     def __call__(
         self, image: np.ndarray, landmarks: np.ndarray, attributes: np.ndarray, seed: int
@@ -114,6 +123,9 @@ class TrainAugment:
         rng = np.random.default_rng(seed)
         if rng.random() < self.config.flip:
             image, landmarks, attributes = hflip(image, landmarks, attributes, self.tasks)
-        self.pipeline.set_random_seed(int(rng.integers(2**31)))
-        out = self.pipeline(image=image, keypoints=landmarks)
+        pipeline = self.pipeline
+        if self.any_rotation_pipeline is not None and rng.random() < self.config.any_rotation:
+            pipeline = self.any_rotation_pipeline
+        pipeline.set_random_seed(int(rng.integers(2**31)))
+        out = pipeline(image=image, keypoints=landmarks)
         return out["image"], np.asarray(out["keypoints"], dtype=np.float32)[:, :2], attributes
