@@ -85,8 +85,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     model = load_model(args.weights)
     mc = model.config
     data = FaceDataset.for_model(read_mtfl(args.annotations), mc)
-    report = evaluate(model, data)
-    print(f"{args.annotations} with {args.weights or 'shipped weights'} (crop: landmark box × {mc.crop_scale})")
+    report = evaluate(model, data, flip_test=args.flip_test)
+    flip = ", flip test" if args.flip_test else ""
+    print(f"{args.annotations} with {args.weights or 'shipped weights'} (crop: landmark box × {mc.crop_scale}{flip})")
     print(report.table())
     result = report.to_json()
     if args.json:
@@ -103,7 +104,9 @@ def _predict(args: argparse.Namespace) -> int:
     from facemtl.inference import FaceAnalyzer
     from facemtl.inputs import expand_inputs
 
-    analyzer = FaceAnalyzer.from_pretrained(args.weights, refine=args.refine, backend=args.backend)
+    analyzer = FaceAnalyzer.from_pretrained(
+        args.weights, refine=args.refine, backend=args.backend, flip_test=args.flip_test
+    )
     failed = 0
     for path in expand_inputs(args.images):
         try:
@@ -180,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", help="also write the metrics as JSON here")
     e.add_argument("--ced", help="also plot the CED curve to this PNG (needs matplotlib)")
     e.add_argument("--threads", type=int, default=0)
+    e.add_argument(
+        "--flip-test", action="store_true", help="average each face with its mirror image (two passes per face)"
+    )
     e.set_defaults(func=_evaluate)
 
     r = sub.add_parser("predict", help="detect faces and predict landmarks + attributes")
@@ -188,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--weights", help="a .safetensors file (default: the shipped weights)")
     r.add_argument("--refine", type=int, default=2, help="re-crop passes from predicted landmarks")
     r.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="onnx: ONNX Runtime (extra 'onnx')")
+    r.add_argument(
+        "--flip-test", action="store_true", help="average each face with its mirror image (two passes per face)"
+    )
     r.set_defaults(func=_predict)
 
     x = sub.add_parser("export", help="export weights to ONNX (dynamic batch axis)")

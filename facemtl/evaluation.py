@@ -18,6 +18,7 @@ from facemtl.geometry import from_unit
 from facemtl.losses import MultiTaskLoss
 from facemtl.metrics import LandmarkReport, attribute_accuracy, landmark_report
 from facemtl.models import MultiTaskNet
+from facemtl.models.flip import flip_averaged
 
 
 @dataclass
@@ -60,10 +61,16 @@ class EvalReport:
 
 @torch.no_grad()
 def predict_dataset(
-    model: MultiTaskNet, data: FaceDataset, batch_size: int = 256, indices: Sequence[int] | None = None
+    model: MultiTaskNet,
+    data: FaceDataset,
+    batch_size: int = 256,
+    indices: Sequence[int] | None = None,
+    *,
+    flip_test: bool = False,
 ) -> dict[str, Any]:
     """Landmarks in crop pixels ``(N, K, 2)``, attribute probabilities, summed task losses and
-    label counts (sums, so shards of a dataset can be merged), for ``indices`` (default: all)."""
+    label counts (sums, so shards of a dataset can be merged), for ``indices`` (default: all).
+    ``flip_test`` averages each crop's predictions with its mirror image's."""
     model.eval()
     device = next(model.parameters()).device
     loss_fn = MultiTaskLoss(model.config.tasks, "l2")
@@ -74,7 +81,7 @@ def predict_dataset(
     subset = data if indices is None else Subset(data, list(indices))
     for batch in DataLoader(subset, batch_size=batch_size, shuffle=False):
         batch = {k: v.to(device) for k, v in batch.items()}
-        out = model(batch["image"])
+        out = flip_averaged(model, batch["image"], model.config.tasks) if flip_test else model(batch["image"])
         n = loss_fn.label_counts(batch).cpu().numpy()
         losses = loss_fn.task_losses(out, batch)
         sums += np.array([float(losses[k]) for k in names]) * n
@@ -113,15 +120,15 @@ def _merge_shards(parts: list[tuple[np.ndarray, dict[str, Any]]], n: int) -> dic
     return out
 
 
-def evaluate(model: MultiTaskNet, data: FaceDataset, batch_size: int = 256) -> EvalReport:
+def evaluate(model: MultiTaskNet, data: FaceDataset, batch_size: int = 256, *, flip_test: bool = False) -> EvalReport:
     """Score a model on deterministic (landmark-rule) crops. The error is normalised by the
     inter-ocular distance, so measuring it in crop pixels equals measuring it in the image.
 
     Under ``torchrun`` each process predicts an interleaved shard and every process gets the
-    same merged report."""
+    same merged report. ``flip_test``: see :func:`facemtl.models.flip.flip_averaged`."""
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
     idx = np.arange(rank, len(data), world)
-    p = _merge_shards(all_gather((idx, predict_dataset(model, data, batch_size, idx))), len(data))
+    p = _merge_shards(all_gather((idx, predict_dataset(model, data, batch_size, idx, flip_test=flip_test))), len(data))
     lm = landmark_report(p["landmarks"], data.points, model.config.tasks.landmarks)
     attrs = {}
     for j, task in enumerate(model.config.tasks.attributes):

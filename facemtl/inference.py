@@ -21,6 +21,7 @@ from facemtl.detection import Detection, FaceDetector, HaarFaceDetector, box_rul
 from facemtl.geometry import Box, CropTransform, crop_box_from_landmarks, from_unit
 from facemtl.imageio import read_image, to_bgr
 from facemtl.models import MultiTaskNet
+from facemtl.models.flip import flip_averaged
 from facemtl.transforms import to_channels, to_tensor
 from facemtl.weights import load_model
 
@@ -75,14 +76,23 @@ class FaceAnalyzer:
 
     ``refine`` extra passes re-crop each face from its predicted landmarks (the exact training crop
     rule) and predict again, which removes most of the detector box's framing error.
+    ``flip_test`` averages each face with its mirror image (see :mod:`facemtl.models.flip`).
 
     ``model`` is a :class:`MultiTaskNet` or an :class:`~facemtl.export.OnnxNet` (same outputs).
     """
 
-    def __init__(self, model: MultiTaskNet | OnnxNet, detector: FaceDetector | None = None, *, refine: int = 2):
+    def __init__(
+        self,
+        model: MultiTaskNet | OnnxNet,
+        detector: FaceDetector | None = None,
+        *,
+        refine: int = 2,
+        flip_test: bool = False,
+    ):
         self.model = model.eval()
         self.detector = detector if detector is not None else HaarFaceDetector()
         self.refine = refine
+        self.flip_test = flip_test
         self.device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else model.device
 
     @classmethod
@@ -114,7 +124,8 @@ class FaceAnalyzer:
         image = to_channels(image_bgr, cfg.channels)
         transforms = [CropTransform.from_box(b, cfg.input_size) for b in boxes]
         crops = np.stack([t.warp(image) for t in transforms])
-        out = self.model(to_tensor(crops, cfg.mean, cfg.std).to(self.device))
+        x = to_tensor(crops, cfg.mean, cfg.std).to(self.device)
+        out = flip_averaged(self.model, x, cfg.tasks) if self.flip_test else self.model(x)
         pts = from_unit(out["landmarks"].float().cpu().numpy(), cfg.input_size)
         landmarks = np.stack([t.invert(p) for t, p in zip(transforms, pts, strict=True)])
         probs = {name: torch.softmax(v.float(), 1).cpu().numpy() for name, v in out["attributes"].items()}

@@ -106,6 +106,7 @@ class TrainAugment:
             A.GaussNoise(std_range=(0.01, 0.05), p=0.2),
             A.ImageCompression(quality_range=(30, 90), p=0.2),
         ]
+
         def compose(rotate: float) -> A.Compose:
             return A.Compose(
                 geometric(rotate) + (photometric if config.photometric else []),

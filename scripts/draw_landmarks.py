@@ -69,10 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="annotated", help="output folder (default: annotated/)")
     ap.add_argument("--json", action="store_true", help="also write the predictions as JSON")
     ap.add_argument("--weights", help="a .safetensors file (default: the shipped weights)")
+    ap.add_argument("--flip-test", action="store_true", help="average each face with its mirror image")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    analyzer = FaceAnalyzer.from_pretrained(args.weights)
+    analyzer = FaceAnalyzer.from_pretrained(args.weights, flip_test=args.flip_test)
     failed = 0
     for path in expand_inputs(args.inputs):
         try:

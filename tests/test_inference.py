@@ -18,6 +18,7 @@ from facemtl.geometry import Box, crop_box_from_landmarks
 from facemtl.imageio import ImageReadError, read_image, to_bgr
 from facemtl.inference import FaceAnalyzer
 from facemtl.models import create_model, get_config
+from facemtl.models.flip import flip_averaged
 from facemtl.weights import DEFAULT_WEIGHTS
 
 # ---------------------------------------------------------------------------------------------
@@ -57,9 +58,11 @@ def _blob_image(h, w, x, y, sigma):
         (2000, 3000, 2950.0, 1960.0, Box(2900, 1900, 900)),  # bottom-right, 14× downscale
     ],
 )
-def test_crop_prediction_maps_back_to_the_original_pixel(h, w, x, y, box):
+@pytest.mark.parametrize("flip_test", [False, True])
+def test_crop_prediction_maps_back_to_the_original_pixel(h, w, x, y, box, flip_test):
+    """Also with the flip test: a mirror that slipped by one pixel would move the averaged blob."""
     image = _blob_image(h, w, x, y, sigma=box.size / 25)
-    analyzer = FaceAnalyzer(BlobModel(), HaarFaceDetector(), refine=0)
+    analyzer = FaceAnalyzer(BlobModel(), HaarFaceDetector(), refine=0, flip_test=flip_test)
     landmarks, _ = analyzer.predict_boxes(image, [box])
     np.testing.assert_allclose(landmarks[0, 0], [x, y], atol=0.05 * box.size / 64 + 0.02)
 
@@ -172,6 +175,30 @@ needs_weights = pytest.mark.skipif(not DEFAULT_WEIGHTS.exists(), reason=f"shippe
 
 
 @needs_weights
+def test_flip_test_answers_a_mirrored_crop_with_the_mirrored_answer():
+    """Flip averaging makes any network exactly mirror-equivariant: on a mirrored crop, the left
+    eye's answer is the mirrored right eye's, and head pose swaps left and right."""
+    torch.manual_seed(0)
+    net = create_model("facemtl_s").eval()  # untrained: the property holds for every network
+    tasks = net.config.tasks
+    x = torch.randn(4, 1, 64, 64)
+    with torch.no_grad():
+        a, b = flip_averaged(net, x, tasks), flip_averaged(net, x.flip(-1), tasks)
+        plain, plain_mirrored = net(x), net(x.flip(-1))
+    perm = tasks.landmarks.flip_permutation()
+
+    def mirror(lm):
+        return lm[:, perm] * torch.tensor([-1.0, 1.0])
+
+    torch.testing.assert_close(a["landmarks"], mirror(b["landmarks"]), atol=1e-5, rtol=0)
+    assert (plain["landmarks"] - mirror(plain_mirrored["landmarks"])).abs().max() > 1e-3  # not by luck
+    pose = [t.name for t in tasks.attributes if t.flip_permutation is not None]
+    assert pose == ["pose"]
+    torch.testing.assert_close(a["attributes"]["pose"], b["attributes"]["pose"][:, [4, 3, 2, 1, 0]])
+    torch.testing.assert_close(a["attributes"]["gender"], b["attributes"]["gender"])
+    torch.testing.assert_close(a["attributes"]["gender"].exp().sum(1), torch.ones(4))  # log-probabilities
+
+
 def test_end_to_end_on_a_real_test_face(face_jpeg):
     path, truth = face_jpeg
     faces = FaceAnalyzer.from_pretrained().analyze(path)

@@ -31,10 +31,11 @@ def test_shipped_weights_are_small_and_carry_their_card():
     assert "MTFL" in card["provenance"]["data"]
 
 
-def test_shipped_weights_locate_real_test_faces(mtfl_test_samples):
+@pytest.mark.parametrize("flip_test", [False, True])
+def test_shipped_weights_locate_real_test_faces(mtfl_test_samples, flip_test):
     model = load_model()
     data = FaceDataset.for_model(mtfl_test_samples[:200], model.config)
-    report = evaluate(model, data)
+    report = evaluate(model, data, flip_test=flip_test)
     # The full test set scores the README's figures; these 200 faces must stay close to them.
     assert report.landmarks.nme < 8.5, report.table()
     assert np.median(report.landmarks.per_face) < 0.07

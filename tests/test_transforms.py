@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from facemtl.tasks import MTFL_TASKS, Landmark5
 from facemtl.transforms import AugmentConfig, TrainAugment, cache_size, hflip
@@ -39,11 +40,12 @@ def test_flipped_left_eye_lands_in_right_eye_slot():
     assert list(fa[:3]) == list(attrs[:3])
 
 
-def test_augmented_landmarks_follow_the_pixels():
+@pytest.mark.parametrize("any_rotation", [0.0, 1.0])
+def test_augmented_landmarks_follow_the_pixels(any_rotation):
     """Put a bright dot under each landmark; after augmentation each dot is where its landmark went."""
     size = 64
     c = cache_size(size)
-    aug = TrainAugment(MTFL_TASKS, size, AugmentConfig(photometric=False))
+    aug = TrainAugment(MTFL_TASKS, size, AugmentConfig(photometric=False, any_rotation=any_rotation))
     lm = np.array([[35, 40], [60, 41], [48, 52], [38, 62], [57, 63]], np.float32)
     for seed in range(6):
         for k in range(5):
@@ -59,6 +61,26 @@ def test_augmented_landmarks_follow_the_pixels():
             perm = MTFL_TASKS.landmarks.flip_permutation()
             dists = [np.linalg.norm(found - pts[k]), np.linalg.norm(found - pts[perm[k]])]
             assert min(dists) < 0.6, (seed, k, found, pts)
+
+
+def _eye_line_angle(points: np.ndarray) -> float:
+    d = points[Landmark5.RIGHT_EYE] - points[Landmark5.LEFT_EYE]
+    return float(np.degrees(np.arctan2(d[1], d[0])))
+
+
+def test_any_rotation_turns_faces_over_and_keeps_landmark_names():
+    """With any_rotation the eye line takes every direction, sideways and upside down (the slots keep
+    their names: an upside-down face's left eye is on the image's right, as AFLW annotates it);
+    without it the eye line stays near ±rotate."""
+    img, lm, attrs = _face()
+    rotating = TrainAugment(MTFL_TASKS, 64, AugmentConfig(photometric=False, any_rotation=1.0))
+    upright = TrainAugment(MTFL_TASKS, 64, AugmentConfig(photometric=False))
+    wide = [abs(_eye_line_angle(rotating(img, lm, attrs, s)[1])) for s in range(40)]
+    narrow = [abs(_eye_line_angle(upright(img, lm, attrs, s)[1])) for s in range(40)]
+    # ±25°, the annotation's own 2° tilt, and the independent x/y zoom (keep_ratio=False) that can
+    # steepen a 27° line to atan(tan 27° × 1.2 / 0.85) ≈ 36°
+    assert max(narrow) < 36
+    assert max(wide) > 150 and sum(a > 90 for a in wide) >= 10
 
 
 def test_augmentation_is_a_function_of_the_seed():

@@ -1,0 +1,492 @@
+"""facemtl against the landmark tools users pick instead: same images, same metric, same run.
+
+    bash bench/setup_peers.sh                 # once: .venv-bench with dlib, MediaPipe, MTCNN
+    .venv-bench/bin/python bench/peers.py     # about 15 min on 2 cores; --limit N for a quick pass
+
+Prints Markdown tables and writes bench/results/peers.md, bench/results/peers.json and the
+scaling plot docs/peers_scaling.png. A peer that is not installed is skipped with a message.
+
+Accuracy protocol (MTFL test, 2,995 AFLW faces): each 150×150 test image is padded on every side
+with a replicated border of half its size, so every detector has background around the face.
+Each method runs its own detector on the padded image; a face counts as found when a detection's
+box contains the centre of the annotated landmarks' box (the surest such detection wins).
+Error = mean of the 5 point distances / the distance between the two annotated eyes, in %;
+failure = error > 10 %. 68-point and mesh peers are reduced to MTFL's 5 points: dlib eyes = mean
+of points 36–41 / 42–47, nose 30, mouth 48 / 54; MediaPipe eyes = iris centres 468 / 473, nose 1,
+mouth 61 / 291. All coordinates are 0-based pixel centres (MediaPipe's normalised coordinates span
+the image edge to edge, so x·W − 0.5).
+
+"Landmark step alone" gives each method that accepts a face box a box made from the annotations,
+framed the way that method was trained: facemtl's crop rule (the crop `facemtl evaluate` uses);
+for dlib's shape predictor, a box mapped from the landmark box by the median offset and scale of
+dlib's own detections on 1,000 MTFL *training* faces.
+
+Speed: one thread for every method where it can be set (torch, OpenCV, ONNX Runtime; dlib is
+single-threaded; MediaPipe's graph runs its own threads). Medians of repeated runs after warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from facemtl.data.mtfl import read_mtfl
+from facemtl.geometry import crop_box_from_landmarks
+from facemtl.imageio import read_image
+from facemtl.inference import FaceAnalyzer
+from facemtl.metrics import point_errors
+from facemtl.tasks import MTFL5
+from facemtl.weights import load_model
+
+ROOT = Path(__file__).resolve().parent.parent
+Points = np.ndarray  # (5, 2) MTFL order, 0-based pixel centres
+Found = tuple[tuple[float, float, float, float], float, Points]  # box x1 y1 x2 y2, score, points
+
+
+def median_ms(fn: Callable[[], object], repeats: int = 7, number: int = 1, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    runs = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(number):
+            fn()
+        runs.append((time.perf_counter() - t) / number * 1e3)
+    return statistics.median(runs)
+
+
+def pad(image: np.ndarray) -> tuple[np.ndarray, int]:
+    """The protocol's padding: a replicated border of half the image's size on every side."""
+    p = max(image.shape[:2]) // 2
+    return cv2.copyMakeBorder(image, p, p, p, p, cv2.BORDER_REPLICATE), p
+
+
+# -- the methods: image (BGR) → every face found, with MTFL's 5 points ---------------------------
+
+
+@dataclass
+class Method:
+    name: str
+    detect: Callable[[np.ndarray], list[Found]]  # whole image: detector + landmarks
+    note: str = ""
+
+
+def facemtl_methods(weights: str | None) -> list[Method]:
+    model = load_model(weights)
+
+    def wrap(analyzer: FaceAnalyzer) -> Callable[[np.ndarray], list[Found]]:
+        return lambda img: [(f.box, f.score, f.landmarks) for f in analyzer.analyze(img)]
+
+    out = [
+        Method("facemtl (Haar, PyTorch)", wrap(FaceAnalyzer(model)), "Haar cascades + 3 network passes (refine=2)"),
+        Method(
+            "facemtl + flip test (Haar, PyTorch)",
+            wrap(FaceAnalyzer(model, flip_test=True)),
+            "each pass on the face and its mirror",
+        ),
+    ]
+    try:
+        from facemtl.export import OnnxNet
+
+        onnx = OnnxNet.from_model(model, threads=1)
+        out.append(Method("facemtl (Haar, ONNX Runtime)", wrap(FaceAnalyzer(onnx)), "same network in ONNX Runtime"))
+        out.append(Method("facemtl + flip test (Haar, ONNX Runtime)", wrap(FaceAnalyzer(onnx, flip_test=True)), ""))
+    except ImportError as e:
+        print(f"skipping facemtl's ONNX Runtime backend: {e}")
+    return out
+
+
+def dlib_method(upsample: int):
+    import dlib
+    import face_recognition_models as frm
+
+    detector = dlib.get_frontal_face_detector()
+    predictor = dlib.shape_predictor(frm.pose_predictor_model_location())
+
+    def five(rgb: np.ndarray, rect) -> Points:
+        s = predictor(rgb, rect)
+        p = np.array([(s.part(i).x, s.part(i).y) for i in range(68)], np.float64)
+        return np.stack([p[36:42].mean(0), p[42:48].mean(0), p[30], p[48], p[54]])
+
+    def detect(img: np.ndarray) -> list[Found]:
+        rgb = np.ascontiguousarray(img[:, :, ::-1])
+        rects, scores, _ = detector.run(rgb, upsample, 0.0)
+        return [
+            ((r.left(), r.top(), r.right(), r.bottom()), s, five(rgb, r)) for r, s in zip(rects, scores, strict=True)
+        ]
+
+    def in_box(img: np.ndarray, box: tuple[float, float, float, float]) -> Points:
+        rgb = np.ascontiguousarray(img[:, :, ::-1])
+        return five(rgb, dlib.rectangle(*(round(v) for v in box)))
+
+    m = Method(f"dlib HOG (upsample {upsample}) + 68-point", detect, "")
+    return m, in_box, detector
+
+
+def mediapipe_method() -> Method:
+    import mediapipe as mp
+
+    mesh = mp.solutions.face_mesh.FaceMesh(
+        static_image_mode=True, max_num_faces=16, refine_landmarks=True, min_detection_confidence=0.5
+    )
+    idx = [468, 473, 1, 61, 291]
+
+    def detect(img: np.ndarray) -> list[Found]:
+        h, w = img.shape[:2]
+        res = mesh.process(np.ascontiguousarray(img[:, :, ::-1]))
+        out = []
+        for face in res.multi_face_landmarks or []:
+            p = np.array([(q.x * w - 0.5, q.y * h - 0.5) for q in face.landmark], np.float64)
+            box = (*p.min(0), *p.max(0))  # the mesh has no detector box: its points' extent
+            out.append((box, 1.0, p[idx]))
+        return out
+
+    return Method("MediaPipe face mesh", detect, "BlazeFace + mesh, refined irises")
+
+
+def mtcnn_method():
+    sys.path.insert(0, str(ROOT / "bench/peers/torchvision_nms"))  # NMS stand-in, see its docstring
+    from facenet_pytorch import MTCNN
+
+    mtcnn = MTCNN(keep_all=True, device="cpu")
+
+    def detect(img: np.ndarray) -> list[Found]:
+        boxes, probs, points = mtcnn.detect(np.ascontiguousarray(img[:, :, ::-1]), landmarks=True)
+        if boxes is None:
+            return []
+        return [(tuple(b), float(s), p.astype(np.float64)) for b, s, p in zip(boxes, probs, points, strict=True)]
+
+    return Method("MTCNN (facenet-pytorch)", detect, "P/R/O-Net cascade"), mtcnn
+
+
+def optional(name: str, build: Callable[[], object]):
+    try:
+        return build()
+    except ImportError as e:
+        print(f"skipping {name}: not installed in this environment ({e}); run bench/setup_peers.sh")
+        return None
+
+
+# -- accuracy --------------------------------------------------------------------------------------
+
+
+def match(found: list[Found], truth: Points) -> Points | None:
+    """The surest detection whose box contains the annotated landmark box's centre."""
+    c = crop_box_from_landmarks(truth, 1.0)
+    hits = [f for f in found if f[0][0] <= c.cx <= f[0][2] and f[0][1] <= c.cy <= f[0][3]]
+    return max(hits, key=lambda f: f[1])[2] if hits else None
+
+
+def accuracy(methods: list[Method], samples, per_image_ms: dict[str, list[float]]) -> dict[str, np.ndarray]:
+    """Per-face errors (NaN where the face was not found) for every method, on padded test images."""
+    errors = {m.name: np.full(len(samples), np.nan) for m in methods}
+    for i, s in enumerate(tqdm(samples, desc="MTFL test, every method", mininterval=20)):
+        img, p = pad(read_image(s.image))
+        truth = s.landmarks + p
+        for m in methods:
+            t = time.perf_counter()
+            found = m.detect(img)
+            per_image_ms[m.name].append((time.perf_counter() - t) * 1e3)
+            pts = match(found, truth)
+            if pts is not None:
+                errors[m.name][i] = point_errors(pts[None], truth[None], MTFL5).mean()
+    return errors
+
+
+def dlib_box_rule(detector, samples) -> tuple[float, float, float]:
+    """Median (dx, dy, scale) of dlib's detection boxes relative to the annotated landmark box."""
+    rows = []
+    for s in tqdm(samples, desc="dlib box rule (training faces)", mininterval=20):
+        img, p = pad(read_image(s.image))
+        lb = crop_box_from_landmarks(s.landmarks + p, 1.0)
+        rects = detector(np.ascontiguousarray(img[:, :, ::-1]), 1)
+        for r in rects:
+            if r.left() <= lb.cx <= r.right() and r.top() <= lb.cy <= r.bottom():
+                w = r.right() - r.left()
+                rows.append(
+                    (
+                        ((r.left() + r.right()) / 2 - lb.cx) / lb.size,
+                        ((r.top() + r.bottom()) / 2 - lb.cy) / lb.size,
+                        w / lb.size,
+                    )
+                )
+                break
+    dx, dy, sc = np.median(np.array(rows), 0)
+    return float(dx), float(dy), float(sc)
+
+
+def dlib_box(truth: Points, rule: tuple[float, float, float]) -> tuple[float, float, float, float]:
+    lb = crop_box_from_landmarks(truth, 1.0)
+    dx, dy, sc = rule
+    cx, cy, half = lb.cx + dx * lb.size, lb.cy + dy * lb.size, sc * lb.size / 2
+    return (cx - half, cy - half, cx + half, cy + half)
+
+
+def stats(e: np.ndarray) -> dict[str, float]:
+    ok = e[~np.isnan(e)]
+    return {
+        "found": int(len(ok)),
+        "detection_rate": float(len(ok) / len(e) * 100),
+        "nme": float(ok.mean() * 100) if len(ok) else float("nan"),
+        "failure_rate": float((ok > 0.1).mean() * 100) if len(ok) else float("nan"),
+    }
+
+
+# -- speed -------------------------------------------------------------------------------------
+
+
+def grid_image(faces: list[np.ndarray], n: int) -> np.ndarray:
+    """n padded test faces tiled on a grid (one image, n faces)."""
+    cols = int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    tile = faces[0].shape[0]
+    canvas = np.full((rows * tile, cols * tile, 3), 127, np.uint8)
+    for k in range(n):
+        r, c = divmod(k, cols)
+        canvas[r * tile : (r + 1) * tile, c * tile : (c + 1) * tile] = cv2.resize(faces[k], (tile, tile))
+    return canvas
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--weights", default=None, help="facemtl weights (default: the shipped ones)")
+    ap.add_argument("--annotations", default="../shared/data/MTFL/testing.txt")
+    ap.add_argument("--training", default="../shared/data/MTFL/training.txt", help="for dlib's box rule")
+    ap.add_argument("--limit", type=int, default=0, help="only the first N test faces (quick pass)")
+    ap.add_argument("--rule-faces", type=int, default=1000, help="training faces for dlib's box rule")
+    ap.add_argument("--out", default=str(ROOT / "bench/results/peers"), help="writes OUT.md and OUT.json")
+    ap.add_argument("--plot", default=str(ROOT / "docs/peers_scaling.png"))
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    lines: list[str] = []
+    result: dict[str, object] = {}
+
+    def emit(text: str = "") -> None:
+        print(text, flush=True)
+        lines.append(text)
+
+    methods = facemtl_methods(args.weights)
+    fm_model = load_model(args.weights)
+    dlib_parts = optional("dlib", lambda: dlib_method(1))
+    dlib0 = optional("dlib", lambda: dlib_method(0))
+    mp_method = optional("MediaPipe", mediapipe_method)
+    mtcnn_parts = optional("MTCNN", mtcnn_method)
+    peers = [p for p in (dlib_parts and dlib_parts[0], mp_method, mtcnn_parts and mtcnn_parts[0]) if p]
+    methods += peers
+
+    samples = read_mtfl(args.annotations)
+    if args.limit:
+        samples = samples[: args.limit]
+
+    # ---- accuracy, end to end ----
+    per_image_ms: dict[str, list[float]] = {m.name: [] for m in methods}
+    errors = accuracy(methods, samples, per_image_ms)
+    all_found = np.all([~np.isnan(e) for e in errors.values()], 0)
+    emit(f"## Accuracy on MTFL test, end to end ({len(samples):,} AFLW faces, padded; each method's own detector)")
+    emit()
+    emit(
+        f"| method | found (%) | mean error (%) | failure > 10 % (%) | mean error on the {all_found.sum():,} faces all found (%) | ms per padded image |"
+    )
+    emit("| --- | --- | --- | --- | --- | --- |")
+    acc = {}
+    for m in methods:
+        st = stats(errors[m.name])
+        st["nme_common"] = float(errors[m.name][all_found].mean() * 100)
+        st["ms_per_image_median"] = statistics.median(per_image_ms[m.name])
+        acc[m.name] = st
+        emit(
+            f"| {m.name} | {st['detection_rate']:.1f} | {st['nme']:.2f} | {st['failure_rate']:.2f} | {st['nme_common']:.2f} | {st['ms_per_image_median']:.1f} |"
+        )
+    result["accuracy_end_to_end"] = acc
+    result["faces"] = len(samples)
+    result["faces_all_found"] = int(all_found.sum())
+
+    # ---- accuracy and speed of the landmark step alone, boxes from the annotations ----
+    emit()
+    emit("## The landmark step alone (box from the annotations, framed as each method was trained; batch 1, 1 thread)")
+    emit()
+    analyzer = FaceAnalyzer(fm_model, refine=0)
+    steps: dict[str, Callable[[np.ndarray, Points], Points]] = {
+        "facemtl (PyTorch)": lambda img, t: analyzer.recrop(img, t[None])[0][0],
+    }
+    onnx_analyzer = None
+    try:
+        from facemtl.export import OnnxNet
+
+        onnx_net = OnnxNet.from_model(fm_model, threads=1)
+        onnx_analyzer = FaceAnalyzer(onnx_net, refine=0)
+        flip_analyzer = FaceAnalyzer(onnx_net, refine=0, flip_test=True)
+        steps["facemtl (ONNX Runtime)"] = lambda img, t: onnx_analyzer.recrop(img, t[None])[0][0]
+        steps["facemtl + flip test (ONNX Runtime)"] = lambda img, t: flip_analyzer.recrop(img, t[None])[0][0]
+    except ImportError:
+        pass
+    if dlib_parts:
+        _, dlib_in_box, dlib_detector = dlib_parts
+        train = read_mtfl(args.training)[: args.rule_faces]
+        rule = dlib_box_rule(dlib_detector, train)
+        result["dlib_box_rule"] = {"dx": rule[0], "dy": rule[1], "scale": rule[2]}
+        steps["dlib 68-point shape predictor"] = lambda img, t: dlib_in_box(img, dlib_box(t, rule))
+    step_err = {k: [] for k in steps}
+    step_ms = {k: [] for k in steps}
+    for s in tqdm(samples, desc="landmark step", mininterval=20):
+        img, p = pad(read_image(s.image))
+        truth = s.landmarks + p
+        for name, fn in steps.items():
+            fn(img, truth)  # warm
+            t = time.perf_counter()
+            pts = fn(img, truth)
+            step_ms[name].append((time.perf_counter() - t) * 1e3)
+            step_err[name].append(point_errors(pts[None], truth[None], MTFL5).mean())
+    ref = "dlib 68-point shape predictor" if "dlib 68-point shape predictor" in steps else None
+    emit(
+        "| method | mean error (%) | failure > 10 % (%) | ms per face (median, crop + network) | speed vs dlib's predictor |"
+    )
+    emit("| --- | --- | --- | --- | --- |")
+    step_res = {}
+    for name in steps:
+        e = np.array(step_err[name])
+        ms = statistics.median(step_ms[name])
+        step_res[name] = {
+            "nme": float(e.mean() * 100),
+            "failure_rate": float((e > 0.1).mean() * 100),
+            "ms_per_face": ms,
+        }
+        ratio = f"{statistics.median(step_ms[ref]) / ms:.1f}× faster" if ref and name != ref else "—"
+        emit(f"| {name} | {e.mean() * 100:.2f} | {(e > 0.1).mean() * 100:.2f} | {ms:.3f} | {ratio} |")
+    result["landmark_step"] = step_res
+
+    # ---- whole image on a 512×512 photo ----
+    import matplotlib.cbook as cbook  # a real portrait that matplotlib ships
+
+    photo = cv2.imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    whole = {m.name: m.detect for m in methods}
+    if dlib0:
+        whole[dlib0[0].name] = dlib0[0].detect
+    fm_fast = "facemtl (Haar, ONNX Runtime)" if "facemtl (Haar, ONNX Runtime)" in whole else "facemtl (Haar, PyTorch)"
+    photo512 = cv2.resize(photo, (512, 512))
+    emit()
+    emit("## Whole image: detect + landmarks on a 512×512 photo (1 thread, median of 9)")
+    emit()
+    emit(f"| method | faces | ms per image | {fm_fast} is … |")
+    emit("| --- | --- | --- | --- |")
+    photo_ms = {name: median_ms(lambda fn=fn: fn(photo512), repeats=9) for name, fn in whole.items()}
+    for name, fn in whole.items():
+        r = photo_ms[name] / photo_ms[fm_fast]
+        rel = "—" if name == fm_fast else (f"{r:.1f}× faster" if r >= 1 else f"{1 / r:.1f}× slower")
+        emit(f"| {name} | {len(fn(photo512))} | {photo_ms[name]:.1f} | {rel} |")
+    result["photo_512_ms"] = photo_ms
+
+    # ---- facemtl batched throughput ----
+    emit()
+    emit("## facemtl network throughput by batch size (1 thread, faces/s)")
+    emit()
+    s = fm_model.config.input_size
+    batch_sizes = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+    nets: dict[str, Callable[[torch.Tensor], object]] = {"PyTorch eager": fm_model.eval()}
+    if onnx_analyzer is not None:
+        nets["ONNX Runtime"] = onnx_analyzer.model
+    emit("| batch | " + " | ".join(nets) + " |")
+    emit("| --- |" + " --- |" * len(nets))
+    throughput: dict[str, dict[int, float]] = {k: {} for k in nets}
+    with torch.inference_mode():
+        for b in batch_sizes:
+            x = torch.randn(b, fm_model.config.channels, s, s)
+            for k, net in nets.items():
+                ms = median_ms(lambda net=net, x=x: net(x), repeats=5, number=max(1, 64 // b), warmup=3)
+                throughput[k][b] = b / ms * 1e3
+            emit(f"| {b} | " + " | ".join(f"{throughput[k][b]:,.0f}" for k in nets) + " |")
+    result["throughput_faces_per_s"] = throughput
+
+    # ---- scaling: faces per image, image size ----
+    faces = [pad(read_image(x.image))[0] for x in read_mtfl(args.annotations)[:16]]
+    counts = [1, 2, 4, 8, 16]
+    sides = [256, 512, 1024, 2048]
+    scale_faces: dict[str, dict[int, float]] = {k: {} for k in whole}
+    scale_size: dict[str, dict[int, float]] = {k: {} for k in whole}
+    found_faces: dict[str, dict[int, int]] = {k: {} for k in whole}
+    for n in counts:
+        img = grid_image(faces, n)
+        for k, fn in whole.items():
+            scale_faces[k][n] = median_ms(lambda fn=fn, img=img: fn(img), repeats=5, warmup=1)
+            found_faces[k][n] = len(fn(img))
+    for side in sides:
+        img = cv2.resize(photo, (side, side), interpolation=cv2.INTER_AREA if side < 512 else cv2.INTER_LINEAR)
+        for k, fn in whole.items():
+            scale_size[k][side] = median_ms(lambda fn=fn, img=img: fn(img), repeats=3 if side > 1024 else 5, warmup=1)
+    emit()
+    emit(
+        f"## Whole-image time (ms) by number of faces ({faces[0].shape[0]}-px padded test faces tiled in one image; faces found in brackets)"
+    )
+    emit()
+    emit("| method | " + " | ".join(f"{n} face{'s' * (n > 1)}" for n in counts) + " |")
+    emit("| --- |" + " --- |" * len(counts))
+    for k in whole:
+        emit(f"| {k} | " + " | ".join(f"{scale_faces[k][n]:.1f} ({found_faces[k][n]})" for n in counts) + " |")
+    emit()
+    emit("## Whole-image time (ms) by image size (the portrait resized to a square)")
+    emit()
+    emit("| method | " + " | ".join(f"{x}²" for x in sides) + " |")
+    emit("| --- |" + " --- |" * len(sides))
+    for k in whole:
+        emit(f"| {k} | " + " | ".join(f"{scale_size[k][x]:.1f}" for x in sides) + " |")
+    result["scaling_faces_ms"] = scale_faces
+    result["scaling_faces_found"] = found_faces
+    result["scaling_size_ms"] = scale_size
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    plot(args.plot, counts, sides, batch_sizes, scale_faces, scale_size, throughput)
+    print(f"\nwrote {out.with_suffix('.md')}, {out.with_suffix('.json')}, {args.plot}")
+
+
+def plot(path, counts, sides, batch_sizes, scale_faces, scale_size, throughput) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(1, 3, figsize=(15, 4.2))
+    for k in scale_faces:
+        style = "-o" if k.startswith("facemtl") else "--s"
+        ax[0].plot(counts, [scale_faces[k][n] for n in counts], style, label=k, ms=4)
+        ax[1].plot(sides, [scale_size[k][x] for x in sides], style, label=k, ms=4)
+    for k, v in throughput.items():
+        ax[2].plot(batch_sizes, [v[b] for b in batch_sizes], "-o", label=f"facemtl network, {k}", ms=4)
+    ax[0].set(
+        xlabel="faces in the image", ylabel="ms per image (1 thread)", yscale="log", xscale="log", title="time vs faces"
+    )
+    ax[1].set(
+        xlabel="image side (px)",
+        ylabel="ms per image (1 thread)",
+        yscale="log",
+        xscale="log",
+        title="time vs image size",
+    )
+    ax[2].set(xlabel="batch size", ylabel="faces / s (1 thread)", xscale="log", title="facemtl batched throughput")
+    for a in ax:
+        a.grid(alpha=0.3, which="both")
+    ax[0].legend(fontsize=7)
+    ax[2].legend(fontsize=7)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+
+
+if __name__ == "__main__":
+    main()
