@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/ablation.py --out runs/ablation --epochs 40 --seeds 0 1 --jobs 2
 
-Trains the same recipe (configs/facemtl_mtfl.json, with ``--epochs`` overriding its length) with
+Trains the same recipe (configs/facemtl_mtfl_v1.json, the v1 recipe with every λ = 1, with ``--epochs`` overriding its length) with
 landmarks only, landmarks + each auxiliary task, and all tasks, for each seed; selects each run's
 weights on its validation split; evaluates them on MTFL test; prints a Markdown table of
 mean ± spread over seeds and writes ``OUT/ablation.json``. Runs already finished are reused.
@@ -48,7 +48,7 @@ def run(out: Path, name: str, tasks: str, seed: int, args: argparse.Namespace) -
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default="runs/ablation")
-    ap.add_argument("--config", default="configs/facemtl_mtfl.json")
+    ap.add_argument("--config", default="configs/facemtl_mtfl_v1.json")
     ap.add_argument("--test", default="../shared/data/MTFL/testing.txt")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/mtl_experiments.py --out runs/mtl --epochs 30 --jobs 2
 
-Every variant is the shipped recipe (configs/facemtl_mtfl.json, shortened to ``--epochs``, seed 0)
+Every variant is the v1 recipe (configs/facemtl_mtfl_v1.json: every λ = 1; shortened to ``--epochs``, seed 0)
 with one thing changed; each run's weights are selected on its own validation split and
 evaluated on MTFL test (2,995 faces). Prints Markdown tables and writes ``OUT/mtl_experiments.json``.
 Finished runs are reused, so an interrupted sweep continues where it stopped.
@@ -67,7 +67,7 @@ def run(out: Path, name: str, changes: dict, args: argparse.Namespace) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default="runs/mtl")
-    ap.add_argument("--config", default="configs/facemtl_mtfl.json")
+    ap.add_argument("--config", default="configs/facemtl_mtfl_v1.json")
     ap.add_argument("--test", default="../shared/data/MTFL/testing.txt")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)

@@ -17,6 +17,7 @@ import torch
 
 from facemtl.inference import FaceAnalyzer
 from facemtl.models import create_model
+from facemtl.models.flip import flip_averaged
 from facemtl.weights import load_model
 
 
@@ -60,8 +61,11 @@ def main() -> None:
             ms = median_ms(lambda x=x: model(x), repeats=5, number=max(5, 200 // b))
             print(f"| {b} | {b / ms * 1e3:,.0f} |")
     print()
-    print("| backend (shipped network, 1 thread) | batch 1 (ms/face) | batch 32 (faces/s) |")
-    print("| --- | --- | --- |")
+    print(
+        "| backend (shipped network, 1 thread) | batch 1 (ms/face) | batch 1, flip test (ms/face) | batch 32 (faces/s) |"
+    )
+    print("| --- | --- | --- | --- |")
+    tasks = model.config.tasks
     x1, x32 = torch.randn(1, model.config.channels, s, s), torch.randn(32, model.config.channels, s, s)
     onnx = None
     for name, make in backends(model):
@@ -69,11 +73,12 @@ def main() -> None:
             fn = make()
             with torch.inference_mode():
                 one = median_ms(lambda fn=fn: fn(x1))
+                flip = median_ms(lambda fn=fn: flip_averaged(fn, x1, tasks))
                 many = median_ms(lambda fn=fn: fn(x32), repeats=5, number=10)
         except Exception as e:  # a backend this machine cannot run is reported, not fatal
-            print(f"| {name} | unavailable: {type(e).__name__}: {str(e).splitlines()[0][:80]} | |")
+            print(f"| {name} | unavailable: {type(e).__name__}: {str(e).splitlines()[0][:80]} | | |")
             continue
-        print(f"| {name} | {one:.3f} | {32 / many * 1e3:,.0f} |")
+        print(f"| {name} | {one:.3f} | {flip:.3f} | {32 / many * 1e3:,.0f} |")
         if name.startswith("ONNX"):
             onnx = fn
     import matplotlib.cbook as cbook  # a real 512×600 portrait that matplotlib ships
