@@ -13,8 +13,9 @@ box contains the centre of the annotated landmarks' box (the surest such detecti
 Error = mean of the 5 point distances / the distance between the two annotated eyes, in %;
 failure = error > 10 %. 68-point and mesh peers are reduced to MTFL's 5 points: dlib eyes = mean
 of points 36–41 / 42–47, nose 30, mouth 48 / 54; MediaPipe eyes = iris centres 468 / 473, nose 1,
-mouth 61 / 291. All coordinates are 0-based pixel centres (MediaPipe's normalised coordinates span
-the image edge to edge, so x·W − 0.5).
+mouth 61 / 291. All coordinates are 0-based pixel centres. MediaPipe's normalised coordinates
+times the image size already are: shifting them by −0.5 px raises its error from 5.33 % to 6.02 %
+on the first 600 faces, so x·W and y·H are used as they are.
 
 "Landmark step alone" gives each method that accepts a face box a box made from the annotations,
 framed the way that method was trained: facemtl's crop rule (the crop `facemtl evaluate` uses);
@@ -127,8 +128,7 @@ def dlib_method(upsample: int):
             ((r.left(), r.top(), r.right(), r.bottom()), s, five(rgb, r)) for r, s in zip(rects, scores, strict=True)
         ]
 
-    def in_box(img: np.ndarray, box: tuple[float, float, float, float]) -> Points:
-        rgb = np.ascontiguousarray(img[:, :, ::-1])
+    def in_box(rgb: np.ndarray, box: tuple[float, float, float, float]) -> Points:
         return five(rgb, dlib.rectangle(*(round(v) for v in box)))
 
     m = Method(f"dlib HOG (upsample {upsample}) + 68-point", detect, "")
@@ -148,7 +148,7 @@ def mediapipe_method() -> Method:
         res = mesh.process(np.ascontiguousarray(img[:, :, ::-1]))
         out = []
         for face in res.multi_face_landmarks or []:
-            p = np.array([(q.x * w - 0.5, q.y * h - 0.5) for q in face.landmark], np.float64)
+            p = np.array([(q.x * w, q.y * h) for q in face.landmark], np.float64)
             box = (*p.min(0), *p.max(0))  # the mesh has no detector box: its points' extent
             out.append((box, 1.0, p[idx]))
         return out
@@ -293,8 +293,11 @@ def main() -> None:
         samples = samples[: args.limit]
 
     # ---- accuracy, end to end ----
-    per_image_ms: dict[str, list[float]] = {m.name: [] for m in methods}
-    errors = accuracy(methods, samples, per_image_ms)
+    # PyTorch and ONNX Runtime give facemtl the same points (tests/test_inference.py): the accuracy
+    # pass runs one of them; both are in the speed tables
+    scored = [m for m in methods if not (m.name.endswith("PyTorch)") and any("ONNX" in x.name for x in methods))]
+    per_image_ms: dict[str, list[float]] = {m.name: [] for m in scored}
+    errors = accuracy(scored, samples, per_image_ms)
     all_found = np.all([~np.isnan(e) for e in errors.values()], 0)
     emit(f"## Accuracy on MTFL test, end to end ({len(samples):,} AFLW faces, padded; each method's own detector)")
     emit()
@@ -303,7 +306,7 @@ def main() -> None:
     )
     emit("| --- | --- | --- | --- | --- | --- |")
     acc = {}
-    for m in methods:
+    for m in scored:
         st = stats(errors[m.name])
         st["nme_common"] = float(errors[m.name][all_found].mean() * 100)
         st["ms_per_image_median"] = statistics.median(per_image_ms[m.name])
@@ -320,8 +323,9 @@ def main() -> None:
     emit("## The landmark step alone (box from the annotations, framed as each method was trained; batch 1, 1 thread)")
     emit()
     analyzer = FaceAnalyzer(fm_model, refine=0)
-    steps: dict[str, Callable[[np.ndarray, Points], Points]] = {
-        "facemtl (PyTorch)": lambda img, t: analyzer.recrop(img, t[None])[0][0],
+    # step(image BGR, the same image RGB, annotated points) -> predicted points
+    steps: dict[str, Callable[[np.ndarray, np.ndarray, Points], Points]] = {
+        "facemtl (PyTorch)": lambda img, rgb, t: analyzer.recrop(img, t[None])[0][0],
     }
     onnx_analyzer = None
     try:
@@ -330,8 +334,8 @@ def main() -> None:
         onnx_net = OnnxNet.from_model(fm_model, threads=1)
         onnx_analyzer = FaceAnalyzer(onnx_net, refine=0)
         flip_analyzer = FaceAnalyzer(onnx_net, refine=0, flip_test=True)
-        steps["facemtl (ONNX Runtime)"] = lambda img, t: onnx_analyzer.recrop(img, t[None])[0][0]
-        steps["facemtl + flip test (ONNX Runtime)"] = lambda img, t: flip_analyzer.recrop(img, t[None])[0][0]
+        steps["facemtl (ONNX Runtime)"] = lambda img, rgb, t: onnx_analyzer.recrop(img, t[None])[0][0]
+        steps["facemtl + flip test (ONNX Runtime)"] = lambda img, rgb, t: flip_analyzer.recrop(img, t[None])[0][0]
     except ImportError:
         pass
     if dlib_parts:
@@ -339,16 +343,19 @@ def main() -> None:
         train = read_mtfl(args.training)[: args.rule_faces]
         rule = dlib_box_rule(dlib_detector, train)
         result["dlib_box_rule"] = {"dx": rule[0], "dy": rule[1], "scale": rule[2]}
-        steps["dlib 68-point shape predictor"] = lambda img, t: dlib_in_box(img, dlib_box(t, rule))
+        # dlib reads RGB: converted once per image, outside the timing (facemtl's time includes its
+        # own gray conversion and crop)
+        steps["dlib 68-point shape predictor"] = lambda img, rgb, t: dlib_in_box(rgb, dlib_box(t, rule))
     step_err = {k: [] for k in steps}
     step_ms = {k: [] for k in steps}
     for s in tqdm(samples, desc="landmark step", mininterval=20):
         img, p = pad(read_image(s.image))
+        rgb = np.ascontiguousarray(img[:, :, ::-1])
         truth = s.landmarks + p
         for name, fn in steps.items():
-            fn(img, truth)  # warm
+            fn(img, rgb, truth)  # warm
             t = time.perf_counter()
-            pts = fn(img, truth)
+            pts = fn(img, rgb, truth)
             step_ms[name].append((time.perf_counter() - t) * 1e3)
             step_err[name].append(point_errors(pts[None], truth[None], MTFL5).mean())
     ref = "dlib 68-point shape predictor" if "dlib 68-point shape predictor" in steps else None
