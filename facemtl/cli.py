@@ -62,6 +62,9 @@ def _train(args: argparse.Namespace) -> int:
         launcher = ["torchrun", f"--nproc_per_node={d.world}", "-m", "facemtl"] if d.enabled else ["facemtl"]
         card = {"command": " ".join([*launcher, *sys.argv[1:]])}
         result = trainer.fit(resume=args.resume, card=card)
+        # every rank finishes its collectives before any tears the group down: a gloo peer that
+        # closes first can abort the other at exit ("terminate called without an active exception")
+        distributed.barrier()
     finally:
         distributed.shutdown()
     if d.is_main:
