@@ -17,9 +17,9 @@ import json
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
+from common import pad
 from tqdm import tqdm
 
 from facemtl.data.mtfl import read_mtfl
@@ -45,10 +45,8 @@ def main() -> None:
     gt, pred_gt, pred0, pred1, pred2, found = [], [], [], [], [], []
     det_time = 0.0
     for s in tqdm(samples, desc="faces", mininterval=10):
-        img = read_image(s.image)
-        pad = max(img.shape[:2]) // 2
-        img = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        truth = s.landmarks + pad
+        img, border = pad(read_image(s.image))
+        truth = s.landmarks + border
         gt.append(truth)
         pred_gt.append(analyzer.recrop(img, truth[None])[0][0])
         t = time.perf_counter()

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -41,9 +40,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from common import median_ms, pad
 from tqdm import tqdm
 
 from facemtl.data.mtfl import read_mtfl
+from facemtl.detection import Detection
+from facemtl.export import OnnxNet
 from facemtl.geometry import crop_box_from_landmarks
 from facemtl.imageio import read_image
 from facemtl.inference import FaceAnalyzer
@@ -56,24 +58,6 @@ Points = np.ndarray  # (5, 2) MTFL order, 0-based pixel centres
 Found = tuple[tuple[float, float, float, float], float, Points]  # box x1 y1 x2 y2, score, points
 
 
-def median_ms(fn: Callable[[], object], repeats: int = 7, number: int = 1, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    runs = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        for _ in range(number):
-            fn()
-        runs.append((time.perf_counter() - t) / number * 1e3)
-    return statistics.median(runs)
-
-
-def pad(image: np.ndarray) -> tuple[np.ndarray, int]:
-    """The protocol's padding: a replicated border of half the image's size on every side."""
-    p = max(image.shape[:2]) // 2
-    return cv2.copyMakeBorder(image, p, p, p, p, cv2.BORDER_REPLICATE), p
-
-
 # -- the methods: image (BGR) → every face found, with MTFL's 5 points ---------------------------
 
 
@@ -81,35 +65,30 @@ def pad(image: np.ndarray) -> tuple[np.ndarray, int]:
 class Method:
     name: str
     detect: Callable[[np.ndarray], list[Found]]  # whole image: detector + landmarks
-    note: str = ""
+    scored: bool = True  # in the accuracy pass (False: a backend giving the same points as a scored one)
 
 
-def facemtl_methods(weights: str | None) -> list[Method]:
-    model = load_model(weights)
+def facemtl_methods(model, onnx) -> list[Method]:
+    """Haar + facemtl, plain and with the flip test, in PyTorch and (``onnx`` given) ONNX Runtime.
+    Both backends give the same points (tests/test_inference.py), so the accuracy pass scores one."""
 
     def wrap(analyzer: FaceAnalyzer) -> Callable[[np.ndarray], list[Found]]:
         return lambda img: [(f.box, f.score, f.landmarks) for f in analyzer.analyze(img)]
 
-    out = [
-        Method("facemtl (Haar, PyTorch)", wrap(FaceAnalyzer(model)), "Haar cascades + 3 network passes (refine=2)"),
-        Method(
-            "facemtl + flip test (Haar, PyTorch)",
-            wrap(FaceAnalyzer(model, flip_test=True)),
-            "each pass on the face and its mirror",
-        ),
-    ]
-    try:
-        from facemtl.export import OnnxNet
-
-        onnx = OnnxNet.from_model(model, threads=1)
-        out.append(Method("facemtl (Haar, ONNX Runtime)", wrap(FaceAnalyzer(onnx)), "same network in ONNX Runtime"))
-        out.append(Method("facemtl + flip test (Haar, ONNX Runtime)", wrap(FaceAnalyzer(onnx, flip_test=True)), ""))
-    except ImportError as e:
-        print(f"skipping facemtl's ONNX Runtime backend: {e}")
+    out = []
+    for backend, net in (("PyTorch", model), ("ONNX Runtime", onnx)):
+        if net is not None:
+            scored = backend == "ONNX Runtime" or onnx is None
+            out.append(Method(f"facemtl (Haar, {backend})", wrap(FaceAnalyzer(net)), scored))
+            out.append(
+                Method(f"facemtl + flip test (Haar, {backend})", wrap(FaceAnalyzer(net, flip_test=True)), scored)
+            )
     return out
 
 
-def dlib_method(upsample: int):
+def dlib_peer():
+    """dlib's HOG detector at upsample 1 (the accuracy configuration) and 0 (the fast one), one
+    68-point predictor for both; also the predictor on a given box, and the bare detector."""
     import dlib
     import face_recognition_models as frm
 
@@ -121,18 +100,23 @@ def dlib_method(upsample: int):
         p = np.array([(s.part(i).x, s.part(i).y) for i in range(68)], np.float64)
         return np.stack([p[36:42].mean(0), p[42:48].mean(0), p[30], p[48], p[54]])
 
-    def detect(img: np.ndarray) -> list[Found]:
-        rgb = np.ascontiguousarray(img[:, :, ::-1])
-        rects, scores, _ = detector.run(rgb, upsample, 0.0)
-        return [
-            ((r.left(), r.top(), r.right(), r.bottom()), s, five(rgb, r)) for r, s in zip(rects, scores, strict=True)
-        ]
+    def method(upsample: int, scored: bool) -> Method:
+        def detect(img: np.ndarray) -> list[Found]:
+            rgb = np.ascontiguousarray(img[:, :, ::-1])
+            rects, scores, _ = detector.run(rgb, upsample, 0.0)
+            return [(_box(r), s, five(rgb, r)) for r, s in zip(rects, scores, strict=True)]
+
+        return Method(f"dlib HOG (upsample {upsample}) + 68-point", detect, scored)
 
     def in_box(rgb: np.ndarray, box: tuple[float, float, float, float]) -> Points:
         return five(rgb, dlib.rectangle(*(round(v) for v in box)))
 
-    m = Method(f"dlib HOG (upsample {upsample}) + 68-point", detect, "")
-    return m, in_box, detector
+    return method(1, True), method(0, False), in_box, detector
+
+
+def _box(r) -> tuple[float, float, float, float]:
+    """A dlib rectangle as (x1, y1, x2, y2)."""
+    return (r.left(), r.top(), r.right(), r.bottom())
 
 
 def mediapipe_method() -> Method:
@@ -153,10 +137,10 @@ def mediapipe_method() -> Method:
             out.append((box, 1.0, p[idx]))
         return out
 
-    return Method("MediaPipe face mesh", detect, "BlazeFace + mesh, refined irises")
+    return Method("MediaPipe face mesh", detect)
 
 
-def mtcnn_method():
+def mtcnn_method() -> Method:
     sys.path.insert(0, str(ROOT / "bench/peers/torchvision_nms"))  # NMS stand-in, see its docstring
     from facenet_pytorch import MTCNN
 
@@ -168,7 +152,7 @@ def mtcnn_method():
             return []
         return [(tuple(b), float(s), p.astype(np.float64)) for b, s, p in zip(boxes, probs, points, strict=True)]
 
-    return Method("MTCNN (facenet-pytorch)", detect, "P/R/O-Net cascade"), mtcnn
+    return Method("MTCNN (facenet-pytorch)", detect)
 
 
 def optional(name: str, build: Callable[[], object]):
@@ -185,7 +169,7 @@ def optional(name: str, build: Callable[[], object]):
 def match(found: list[Found], truth: Points) -> Points | None:
     """The surest detection whose box contains the annotated landmark box's centre."""
     c = crop_box_from_landmarks(truth, 1.0)
-    hits = [f for f in found if f[0][0] <= c.cx <= f[0][2] and f[0][1] <= c.cy <= f[0][3]]
+    hits = [f for f in found if Detection(f[0], f[1]).contains(c.cx, c.cy)]
     return max(hits, key=lambda f: f[1])[2] if hits else None
 
 
@@ -212,16 +196,9 @@ def dlib_box_rule(detector, samples) -> tuple[float, float, float]:
         img, p = pad(read_image(s.image))
         lb = crop_box_from_landmarks(s.landmarks + p, 1.0)
         rects = detector(np.ascontiguousarray(img[:, :, ::-1]), 1)
-        for r in rects:
-            if r.left() <= lb.cx <= r.right() and r.top() <= lb.cy <= r.bottom():
-                w = r.right() - r.left()
-                rows.append(
-                    (
-                        ((r.left() + r.right()) / 2 - lb.cx) / lb.size,
-                        ((r.top() + r.bottom()) / 2 - lb.cy) / lb.size,
-                        w / lb.size,
-                    )
-                )
+        for x1, y1, x2, y2 in map(_box, rects):
+            if Detection((x1, y1, x2, y2), 0.0).contains(lb.cx, lb.cy):
+                rows.append((((x1 + x2) / 2 - lb.cx) / lb.size, ((y1 + y2) / 2 - lb.cy) / lb.size, (x2 - x1) / lb.size))
                 break
     dx, dy, sc = np.median(np.array(rows), 0)
     return float(dx), float(dy), float(sc)
@@ -271,7 +248,6 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     lines: list[str] = []
     result: dict[str, object] = {}
 
@@ -279,23 +255,22 @@ def main() -> None:
         print(text, flush=True)
         lines.append(text)
 
-    methods = facemtl_methods(args.weights)
     fm_model = load_model(args.weights)
-    dlib_parts = optional("dlib", lambda: dlib_method(1))
-    dlib0 = optional("dlib", lambda: dlib_method(0))
-    mp_method = optional("MediaPipe", mediapipe_method)
-    mtcnn_parts = optional("MTCNN", mtcnn_method)
-    peers = [p for p in (dlib_parts and dlib_parts[0], mp_method, mtcnn_parts and mtcnn_parts[0]) if p]
-    methods += peers
+    onnx_net = optional("facemtl's ONNX Runtime backend", lambda: OnnxNet.from_model(fm_model, threads=1))
+    methods = facemtl_methods(fm_model, onnx_net)
+    dlib_parts = optional("dlib", dlib_peer)
+    if dlib_parts:
+        methods.append(dlib_parts[0])
+    methods += [m for m in (optional("MediaPipe", mediapipe_method), optional("MTCNN", mtcnn_method)) if m]
+    if dlib_parts:
+        methods.append(dlib_parts[1])  # upsample 0: speed tables only
 
     samples = read_mtfl(args.annotations)
     if args.limit:
         samples = samples[: args.limit]
 
     # ---- accuracy, end to end ----
-    # PyTorch and ONNX Runtime give facemtl the same points (tests/test_inference.py): the accuracy
-    # pass runs one of them; both are in the speed tables
-    scored = [m for m in methods if not (m.name.endswith("PyTorch)") and any("ONNX" in x.name for x in methods))]
+    scored = [m for m in methods if m.scored]
     per_image_ms: dict[str, list[float]] = {m.name: [] for m in scored}
     errors = accuracy(scored, samples, per_image_ms)
     all_found = np.all([~np.isnan(e) for e in errors.values()], 0)
@@ -327,19 +302,13 @@ def main() -> None:
     steps: dict[str, Callable[[np.ndarray, np.ndarray, Points], Points]] = {
         "facemtl (PyTorch)": lambda img, rgb, t: analyzer.recrop(img, t[None])[0][0],
     }
-    onnx_analyzer = None
-    try:
-        from facemtl.export import OnnxNet
-
-        onnx_net = OnnxNet.from_model(fm_model, threads=1)
+    if onnx_net is not None:
         onnx_analyzer = FaceAnalyzer(onnx_net, refine=0)
         flip_analyzer = FaceAnalyzer(onnx_net, refine=0, flip_test=True)
         steps["facemtl (ONNX Runtime)"] = lambda img, rgb, t: onnx_analyzer.recrop(img, t[None])[0][0]
         steps["facemtl + flip test (ONNX Runtime)"] = lambda img, rgb, t: flip_analyzer.recrop(img, t[None])[0][0]
-    except ImportError:
-        pass
     if dlib_parts:
-        _, dlib_in_box, dlib_detector = dlib_parts
+        _, _, dlib_in_box, dlib_detector = dlib_parts
         train = read_mtfl(args.training)[: args.rule_faces]
         rule = dlib_box_rule(dlib_detector, train)
         result["dlib_box_rule"] = {"dx": rule[0], "dy": rule[1], "scale": rule[2]}
@@ -381,8 +350,6 @@ def main() -> None:
 
     photo = cv2.imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
     whole = {m.name: m.detect for m in methods}
-    if dlib0:
-        whole[dlib0[0].name] = dlib0[0].detect
     fm_fast = "facemtl (Haar, ONNX Runtime)" if "facemtl (Haar, ONNX Runtime)" in whole else "facemtl (Haar, PyTorch)"
     photo512 = cv2.resize(photo, (512, 512))
     emit()
@@ -404,8 +371,8 @@ def main() -> None:
     s = fm_model.config.input_size
     batch_sizes = [1, 2, 4, 8, 16, 32, 64, 128, 256]
     nets: dict[str, Callable[[torch.Tensor], object]] = {"PyTorch eager": fm_model.eval()}
-    if onnx_analyzer is not None:
-        nets["ONNX Runtime"] = onnx_analyzer.model
+    if onnx_net is not None:
+        nets["ONNX Runtime"] = onnx_net
     emit("| batch | " + " | ".join(nets) + " |")
     emit("| --- |" + " --- |" * len(nets))
     throughput: dict[str, dict[int, float]] = {k: {} for k in nets}

@@ -9,9 +9,9 @@ detector and the whole analyze() call on a 512×512 photo.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+from functools import partial
 
+import common
 import cv2
 import torch
 
@@ -20,17 +20,8 @@ from facemtl.models import create_model
 from facemtl.models.flip import flip_averaged
 from facemtl.weights import load_model
 
-
-def median_ms(fn, repeats: int = 7, number: int = 200) -> float:
-    for _ in range(20):
-        fn()
-    runs = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        for _ in range(number):
-            fn()
-        runs.append((time.perf_counter() - t) / number * 1e3)
-    return statistics.median(runs)
+#: single calls are short here: average 200 per timed run, after 20 warm-up calls
+median_ms = partial(common.median_ms, number=200, warmup=20)
 
 
 def main() -> None:

@@ -1,0 +1,30 @@
+"""Pieces the benchmarks share: the timing rule and the padded-MTFL protocol."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+
+def median_ms(fn: Callable[[], object], *, repeats: int = 7, number: int = 1, warmup: int = 2) -> float:
+    """Median over ``repeats`` runs of the mean time of ``number`` calls, after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    runs = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(number):
+            fn()
+        runs.append((time.perf_counter() - t) / number * 1e3)
+    return statistics.median(runs)
+
+
+def pad(image: np.ndarray) -> tuple[np.ndarray, int]:
+    """The end-to-end protocol's padding: a replicated border of half the image's size on every
+    side, so detectors have background around AFLW's tight crops. Returns the image and the border."""
+    p = max(image.shape[:2]) // 2
+    return cv2.copyMakeBorder(image, p, p, p, p, cv2.BORDER_REPLICATE), p
