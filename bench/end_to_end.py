@@ -1,6 +1,11 @@
 """End to end on MTFL test: Haar detector → crop → landmarks, against the ground-truth crop.
 
-    .venv/bin/python bench/end_to_end.py [--weights W] [--json bench/results/end_to_end.json]
+    .venv/bin/python bench/end_to_end.py [--weights W] [--flip-test] [--json bench/results/end_to_end.json]
+    .venv/bin/python bench/end_to_end.py --weights runs/R/best.safetensors --validation
+
+``--validation`` scores the held-out validation split of the run that made ``--weights`` (the recipe
+its card records) instead of MTFL test, so runs can be chosen on end-to-end accuracy without
+looking at the test set.
 
 Protocol (as the peers in issue 5 were measured): each 150×150 AFLW test image is padded on every
 side with a replicated border of half its size, so the detector has background. A face counts as
@@ -22,26 +27,39 @@ import torch
 from common import pad
 from tqdm import tqdm
 
+from facemtl.config import TrainConfig
 from facemtl.data.mtfl import read_mtfl
+from facemtl.engine import load_samples, split_train_val
 from facemtl.geometry import crop_box_from_landmarks
 from facemtl.imageio import read_image
 from facemtl.inference import FaceAnalyzer
 from facemtl.metrics import point_errors
-from facemtl.weights import load_model
+from facemtl.weights import DEFAULT_WEIGHTS, card_path, load_model
+
+
+def validation_samples(weights: str | Path) -> list:
+    """The faces a training run held out for model selection (its card records the recipe)."""
+    cfg = TrainConfig.from_dict(json.loads(card_path(weights).read_text())["training"]["config"])
+    samples, _ = load_samples(cfg)
+    _, val_idx = split_train_val(samples, cfg.val_fraction, cfg.seed)
+    return [samples[i] for i in sorted(val_idx)]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--weights", default=None)
     ap.add_argument("--annotations", default="../shared/data/MTFL/testing.txt")
+    ap.add_argument("--validation", action="store_true", help="score the run's validation split, not --annotations")
+    ap.add_argument("--flip-test", action="store_true", help="average each prediction with the mirror image's")
     ap.add_argument("--json", default=None)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     model = load_model(args.weights)
-    analyzer = FaceAnalyzer(model, refine=0)
+    analyzer = FaceAnalyzer(model, refine=0, flip_test=args.flip_test)
     spec = model.config.tasks.landmarks
-    samples = read_mtfl(args.annotations)
+    samples = validation_samples(args.weights or DEFAULT_WEIGHTS) if args.validation else read_mtfl(args.annotations)
+    name = "validation split" if args.validation else Path(args.annotations).name
     gt, pred_gt, pred0, pred1, pred2, found = [], [], [], [], [], []
     det_time = 0.0
     for s in tqdm(samples, desc="faces", mininterval=10):
@@ -86,7 +104,7 @@ def main() -> None:
         "detector_ms_per_image": det_time / len(samples) * 1e3,
     }
     print(
-        f"\nMTFL test, padded: Haar found {res['found']}/{res['faces']} faces ({res['detection_rate']:.1f} %), {res['detector_ms_per_image']:.1f} ms/image\n"
+        f"\n{name}, padded: Haar found {res['found']}/{res['faces']} faces ({res['detection_rate']:.1f} %), {res['detector_ms_per_image']:.1f} ms/image\n"
     )
     print("| crop from | faces | mean error (%) | failure rate (%) |")
     print("| --- | --- | --- | --- |")

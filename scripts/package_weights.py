@@ -3,7 +3,7 @@
     python scripts/package_weights.py runs/mtfl_s --test-json runs/mtfl_s/test.json \
         [--flip-test-json runs/mtfl_s/test_flip.json] [--command "facemtl train --config C --out O"]
 
-The card records provenance and licence, the recipe and command, the wall time, the epoch chosen
+The card records provenance and licence, the recipe and command, the time spent in epochs, the epoch chosen
 on the validation split and its validation figures, and the MTFL test figures from
 ``facemtl evaluate --json`` (and ``--flip-test``). ``--command`` records the command under a
 recipe file's current name; the file must still hold exactly the run's recipe.
@@ -47,7 +47,9 @@ def main() -> None:
         "training": run_card["training"]
         | {
             "command": run_card.get("command"),
-            "wall_time_s": round(sum(r["seconds"] for r in history)),
+            # time spent in epochs (training + validation): excludes the one-off crop cache (~10 s)
+            # and any pause between a kill and --resume, so it is the same however the run went
+            "epoch_time_s": round(sum(r["seconds"] for r in history)),
             "device": f"CPU (2 cores), {run_card['training']['config']['threads'] or 'all'} torch thread(s)",
         },
         "validation_at_best_epoch": {k: val[k] for k in ("nme", "failure_rate", "attributes")},
