@@ -61,10 +61,7 @@ def _train(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         launcher = ["torchrun", f"--nproc_per_node={d.world}", "-m", "facemtl"] if d.enabled else ["facemtl"]
         card = {"command": " ".join([*launcher, *sys.argv[1:]])}
-        result = trainer.fit(resume=args.resume, card=card)
-        # every rank finishes its collectives before any tears the group down: a gloo peer that
-        # closes first can abort the other at exit ("terminate called without an active exception")
-        distributed.barrier()
+        result = trainer.fit(resume=args.resume, card=card)  # ends with a barrier: safe to tear down
     finally:
         distributed.shutdown()
     if d.is_main:

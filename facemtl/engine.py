@@ -374,6 +374,8 @@ class Trainer:
                 text = json.dumps(self.history, indent=1)
                 atomic_write(self.out / "history.json", lambda tmp, text=text: Path(tmp).write_text(text))
             log(self._summary(record))
+        # every rank finishes its collectives (and rank 0 its writes) before any returns, so none
+        # tears the group down under a peer ("terminate called without an active exception")
         distributed.barrier()
         return TrainResult(self.best[1], self.best[0], self.history, self.out / BEST)
 
