@@ -24,13 +24,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import pad
+from common import found_index, pad
 from tqdm import tqdm
 
 from facemtl.config import TrainConfig
 from facemtl.data.mtfl import read_mtfl
-from facemtl.engine import load_samples, split_train_val
-from facemtl.geometry import crop_box_from_landmarks
+from facemtl.engine import train_val_samples
 from facemtl.imageio import read_image
 from facemtl.inference import FaceAnalyzer
 from facemtl.metrics import point_errors
@@ -40,9 +39,7 @@ from facemtl.weights import DEFAULT_WEIGHTS, card_path, load_model
 def validation_samples(weights: str | Path) -> list:
     """The faces a training run held out for model selection (its card records the recipe)."""
     cfg = TrainConfig.from_dict(json.loads(card_path(weights).read_text())["training"]["config"])
-    samples, _ = load_samples(cfg)
-    _, val_idx = split_train_val(samples, cfg.val_fraction, cfg.seed)
-    return [samples[i] for i in sorted(val_idx)]
+    return train_val_samples(cfg)[2]
 
 
 def main() -> None:
@@ -60,7 +57,8 @@ def main() -> None:
     spec = model.config.tasks.landmarks
     samples = validation_samples(args.weights or DEFAULT_WEIGHTS) if args.validation else read_mtfl(args.annotations)
     name = "validation split" if args.validation else Path(args.annotations).name
-    gt, pred_gt, pred0, pred1, pred2, found = [], [], [], [], [], []
+    gt, pred_gt, found = [], [], []
+    passes: list[list[np.ndarray]] = [[], [], []]  # after refine = 0, 1, 2; NaN where not found
     det_time = 0.0
     for s in tqdm(samples, desc="faces", mininterval=10):
         img, border = pad(read_image(s.image))
@@ -70,26 +68,20 @@ def main() -> None:
         t = time.perf_counter()
         dets = analyzer.detector.detect(img)
         det_time += time.perf_counter() - t
-        c = crop_box_from_landmarks(truth, 1.0)
-        hits = [d for d in dets if d.contains(c.cx, c.cy)]
-        if not hits:
-            found.append(False)
-            pred0.append(np.full_like(truth, np.nan))
-            pred1.append(np.full_like(truth, np.nan))
-            pred2.append(np.full_like(truth, np.nan))
+        i = found_index(dets, truth)
+        found.append(i is not None)
+        if i is None:
+            for p in passes:
+                p.append(np.full_like(truth, np.nan))
             continue
-        d = max(hits, key=lambda d: d.score)
-        found.append(True)
-        lm0, _ = analyzer.predict_boxes(img, [analyzer.crop_box(d)])
-        lm1, _ = analyzer.recrop(img, lm0)
-        pred0.append(lm0[0])
-        pred1.append(lm1[0])
-        pred2.append(analyzer.recrop(img, lm1)[0][0])
+        lm, _ = analyzer.predict_boxes(img, [analyzer.crop_box(dets[i])])
+        passes[0].append(lm[0])
+        for p in passes[1:]:
+            lm, _ = analyzer.recrop(img, lm)
+            p.append(lm[0])
     gt, found = np.stack(gt), np.array(found)
     e_gt = point_errors(np.stack(pred_gt), gt, spec).mean(1)
-    e0 = point_errors(np.stack(pred0)[found], gt[found], spec).mean(1)
-    e1 = point_errors(np.stack(pred1)[found], gt[found], spec).mean(1)
-    e2 = point_errors(np.stack(pred2)[found], gt[found], spec).mean(1)
+    e0, e1, e2 = (point_errors(np.stack(p)[found], gt[found], spec).mean(1) for p in passes)
     res = {
         "faces": len(samples),
         "found": int(found.sum()),
@@ -103,24 +95,20 @@ def main() -> None:
         "failure_rate_refine2": float((e2 > 0.1).mean() * 100),
         "detector_ms_per_image": det_time / len(samples) * 1e3,
     }
+    rows = {
+        "ground-truth landmarks (all faces)": e_gt,
+        "ground-truth landmarks (faces the detector found)": e_gt[found],
+        "Haar box (refine = 0)": e0,
+        "Haar box + 1 re-crop (refine = 1)": e1,
+        "Haar box + 2 re-crops (refine = 2, the default)": e2,
+    }
     print(
         f"\n{name}, padded: Haar found {res['found']}/{res['faces']} faces ({res['detection_rate']:.1f} %), {res['detector_ms_per_image']:.1f} ms/image\n"
     )
     print("| crop from | faces | mean error (%) | failure rate (%) |")
     print("| --- | --- | --- | --- |")
-    print(
-        f"| ground-truth landmarks (all faces) | {len(e_gt)} | {e_gt.mean() * 100:.2f} | {(e_gt > 0.1).mean() * 100:.2f} |"
-    )
-    print(
-        f"| ground-truth landmarks (faces the detector found) | {found.sum()} | {e_gt[found].mean() * 100:.2f} | {(e_gt[found] > 0.1).mean() * 100:.2f} |"
-    )
-    print(f"| Haar box (refine = 0) | {found.sum()} | {e0.mean() * 100:.2f} | {(e0 > 0.1).mean() * 100:.2f} |")
-    print(
-        f"| Haar box + 1 re-crop (refine = 1) | {found.sum()} | {e1.mean() * 100:.2f} | {(e1 > 0.1).mean() * 100:.2f} |"
-    )
-    print(
-        f"| Haar box + 2 re-crops (refine = 2, the default) | {found.sum()} | {e2.mean() * 100:.2f} | {(e2 > 0.1).mean() * 100:.2f} |"
-    )
+    for label, e in rows.items():
+        print(f"| {label} | {len(e)} | {e.mean() * 100:.2f} | {(e > 0.1).mean() * 100:.2f} |")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(res, indent=2) + "\n")

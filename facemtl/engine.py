@@ -80,6 +80,14 @@ def split_train_val(samples: list, fraction: float, seed: int) -> tuple[np.ndarr
     return order[n_val:], order[:n_val]
 
 
+def train_val_samples(cfg: TrainConfig) -> tuple[list[FaceSample], np.ndarray, list[FaceSample]]:
+    """A recipe's training faces with their source indices, and the faces it holds out for
+    validation (also what a benchmark scores to choose between runs without the test set)."""
+    samples, sources = load_samples(cfg)
+    train_idx, val_idx = split_train_val(samples, cfg.val_fraction, cfg.seed)
+    return [samples[i] for i in train_idx], sources[train_idx], [samples[i] for i in val_idx]
+
+
 def _silent(*_: Any) -> None:
     pass
 
@@ -159,17 +167,13 @@ class Trainer:
     # -- data ---------------------------------------------------------------------------------
     def _prepare_data(self) -> None:
         cfg, mc = self.cfg, self.model.config
-        samples, sources = load_samples(cfg)
-        train_idx, val_idx = split_train_val(samples, cfg.val_fraction, cfg.seed)
-        train = [samples[i] for i in train_idx]
-        self.sources = sources[train_idx]
+        train, self.sources, val = train_val_samples(cfg)
         for d, spec in enumerate(cfg.train):  # withhold attribute labels of training faces only
             if spec.attribute_fraction < 1:
                 mine = np.flatnonzero(self.sources == d)
                 kept = withhold_attributes([train[i] for i in mine], spec.attribute_fraction, cfg.seed + d)
                 for i, s in zip(mine, kept, strict=True):
                     train[i] = s
-        val = [samples[i] for i in val_idx]
         show = self.progress is not False
         augment = TrainAugment(mc.tasks, mc.input_size, cfg.augment)
         self.train_data = FaceDataset.for_model(
