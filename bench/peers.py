@@ -40,7 +40,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from common import median_ms, pad
+from common import found_index, median_ms, pad
 from tqdm import tqdm
 
 from facemtl.data.mtfl import read_mtfl
@@ -56,6 +56,7 @@ from facemtl.weights import load_model
 ROOT = Path(__file__).resolve().parent.parent
 Points = np.ndarray  # (5, 2) MTFL order, 0-based pixel centres
 Found = tuple[tuple[float, float, float, float], float, Points]  # box x1 y1 x2 y2, score, points
+Face = tuple[np.ndarray, np.ndarray, Points]  # padded test image (BGR), the same in RGB, annotated points
 
 
 # -- the methods: image (BGR) → every face found, with MTFL's 5 points ---------------------------
@@ -167,18 +168,15 @@ def optional(name: str, build: Callable[[], object]):
 
 
 def match(found: list[Found], truth: Points) -> Points | None:
-    """The surest detection whose box contains the annotated landmark box's centre."""
-    c = crop_box_from_landmarks(truth, 1.0)
-    hits = [f for f in found if Detection(f[0], f[1]).contains(c.cx, c.cy)]
-    return max(hits, key=lambda f: f[1])[2] if hits else None
+    """The points of the face the protocol counts as found (:func:`common.found_index`), if any."""
+    i = found_index([Detection(box, score) for box, score, _ in found], truth)
+    return None if i is None else found[i][2]
 
 
-def accuracy(methods: list[Method], samples, per_image_ms: dict[str, list[float]]) -> dict[str, np.ndarray]:
+def accuracy(methods: list[Method], faces: list[Face], per_image_ms: dict[str, list[float]]) -> dict[str, np.ndarray]:
     """Per-face errors (NaN where the face was not found) for every method, on padded test images."""
-    errors = {m.name: np.full(len(samples), np.nan) for m in methods}
-    for i, s in enumerate(tqdm(samples, desc="MTFL test, every method", mininterval=20)):
-        img, p = pad(read_image(s.image))
-        truth = s.landmarks + p
+    errors = {m.name: np.full(len(faces), np.nan) for m in methods}
+    for i, (img, _, truth) in enumerate(tqdm(faces, desc="MTFL test, every method", mininterval=20)):
         for m in methods:
             t = time.perf_counter()
             found = m.detect(img)
@@ -209,6 +207,11 @@ def dlib_box(truth: Points, rule: tuple[float, float, float]) -> tuple[float, fl
     dx, dy, sc = rule
     cx, cy, half = lb.cx + dx * lb.size, lb.cy + dy * lb.size, sc * lb.size / 2
     return (cx - half, cy - half, cx + half, cy + half)
+
+
+def relative(ratio: float) -> str:
+    """A time ratio (reference / this) in words: "2.1× faster" or "1.7× slower"."""
+    return f"{ratio:.1f}× faster" if ratio >= 1 else f"{1 / ratio:.1f}× slower"
 
 
 def stats(e: np.ndarray) -> dict[str, float]:
@@ -268,11 +271,15 @@ def main() -> None:
     samples = read_mtfl(args.annotations)
     if args.limit:
         samples = samples[: args.limit]
+    faces: list[Face] = []  # decoded and padded once for both accuracy passes
+    for s in samples:
+        img, p = pad(read_image(s.image))
+        faces.append((img, np.ascontiguousarray(img[:, :, ::-1]), s.landmarks + p))
 
     # ---- accuracy, end to end ----
     scored = [m for m in methods if m.scored]
     per_image_ms: dict[str, list[float]] = {m.name: [] for m in scored}
-    errors = accuracy(scored, samples, per_image_ms)
+    errors = accuracy(scored, faces, per_image_ms)
     all_found = np.all([~np.isnan(e) for e in errors.values()], 0)
     emit(f"## Accuracy on MTFL test, end to end ({len(samples):,} AFLW faces, padded; each method's own detector)")
     emit()
@@ -317,12 +324,9 @@ def main() -> None:
         steps["dlib 68-point shape predictor"] = lambda img, rgb, t: dlib_in_box(rgb, dlib_box(t, rule))
     step_err = {k: [] for k in steps}
     step_ms = {k: [] for k in steps}
-    faces = []
-    for s in samples:
-        img, p = pad(read_image(s.image))
-        faces.append((img, np.ascontiguousarray(img[:, :, ::-1]), s.landmarks + p))
     # one method at a time over every face: interleaving them face by face let each method's
-    # timing pay for the others' cache and allocator churn (dlib measured 1.34 ms that way, 0.5 alone)
+    # timing pay for the others' cache and allocator churn (dlib's predictor: 1.34 ms interleaved,
+    # 0.87 ms in its own pass)
     for name, fn in steps.items():
         for img, rgb, truth in tqdm(faces, desc=f"landmark step: {name}", mininterval=20):
             fn(img, rgb, truth)  # warm
@@ -344,7 +348,7 @@ def main() -> None:
             "failure_rate": float((e > 0.1).mean() * 100),
             "ms_per_face": ms,
         }
-        ratio = f"{statistics.median(step_ms[ref]) / ms:.1f}× faster" if ref and name != ref else "—"
+        ratio = relative(statistics.median(step_ms[ref]) / ms) if ref and name != ref else "—"
         emit(f"| {name} | {e.mean() * 100:.2f} | {(e > 0.1).mean() * 100:.2f} | {ms:.3f} | {ratio} |")
     result["landmark_step"] = step_res
 
@@ -363,7 +367,7 @@ def main() -> None:
     photo_ms = {name: median_ms(lambda fn=fn: fn(photo512), repeats=9) for name, fn in whole.items()}
     for name, fn in whole.items():
         r = photo_ms[name] / photo_ms[fm_fast]
-        rel = "—" if name == fm_fast else (f"{r:.1f}× faster" if r >= 1 else f"{1 / r:.1f}× slower")
+        rel = "—" if name == fm_fast else relative(r)
         emit(f"| {name} | {len(fn(photo512))} | {photo_ms[name]:.1f} | {rel} |")
     result["photo_512_ms"] = photo_ms
 
@@ -389,14 +393,14 @@ def main() -> None:
     result["throughput_faces_per_s"] = throughput
 
     # ---- scaling: faces per image, image size ----
-    faces = [pad(read_image(x.image))[0] for x in read_mtfl(args.annotations)[:16]]
+    tiles = [pad(read_image(x.image))[0] for x in read_mtfl(args.annotations)[:16]]
     counts = [1, 2, 4, 8, 16]
     sides = [256, 512, 1024, 2048]
     scale_faces: dict[str, dict[int, float]] = {k: {} for k in whole}
     scale_size: dict[str, dict[int, float]] = {k: {} for k in whole}
     found_faces: dict[str, dict[int, int]] = {k: {} for k in whole}
     for n in counts:
-        img = grid_image(faces, n)
+        img = grid_image(tiles, n)
         for k, fn in whole.items():
             scale_faces[k][n] = median_ms(lambda fn=fn, img=img: fn(img), repeats=5, warmup=1)
             found_faces[k][n] = len(fn(img))
@@ -406,7 +410,7 @@ def main() -> None:
             scale_size[k][side] = median_ms(lambda fn=fn, img=img: fn(img), repeats=3 if side > 1024 else 5, warmup=1)
     emit()
     emit(
-        f"## Whole-image time (ms) by number of faces ({faces[0].shape[0]}-px padded test faces tiled in one image; faces found in brackets)"
+        f"## Whole-image time (ms) by number of faces ({tiles[0].shape[0]}-px padded test faces tiled in one image; faces found in brackets)"
     )
     emit()
     emit("| method | " + " | ".join(f"{n} face{'s' * (n > 1)}" for n in counts) + " |")
