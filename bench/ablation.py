@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from sweep_runs import train_then_test
+from sweep_runs import add_sweep_arguments, train_then_test
 
 VARIANTS = {
     "landmarks only": "",
@@ -47,12 +47,8 @@ def run(out: Path, name: str, tasks: str, seed: int, args: argparse.Namespace) -
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", default="runs/ablation")
-    ap.add_argument("--config", default="configs/facemtl_mtfl_v1.json")
-    ap.add_argument("--test", default="../shared/data/MTFL/testing.txt")
-    ap.add_argument("--epochs", type=int, default=40)
+    add_sweep_arguments(ap, out="runs/ablation", epochs=40)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
-    ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from sweep_runs import train_then_test
+from sweep_runs import add_sweep_arguments, train_then_test
 
 MTFL = "../shared/data/MTFL/training.txt"
 W300 = "../shared/data/300W_train"
@@ -66,12 +66,8 @@ def run(out: Path, name: str, changes: dict, args: argparse.Namespace) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", default="runs/mtl")
-    ap.add_argument("--config", default="configs/facemtl_mtfl_v1.json")
-    ap.add_argument("--test", default="../shared/data/MTFL/testing.txt")
-    ap.add_argument("--epochs", type=int, default=30)
+    add_sweep_arguments(ap, out="runs/mtl", epochs=30)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--only", nargs="*", help="run only the variants whose name contains one of these")
     args = ap.parse_args()
     out = Path(args.out)

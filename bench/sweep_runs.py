@@ -4,6 +4,7 @@ mtl_experiments.py."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -29,3 +30,13 @@ def train_then_test(run_dir: Path, train_args: list[str], epochs: int, test: str
         check=True, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     return json.loads(result.read_text())
+
+
+def add_sweep_arguments(ap: argparse.ArgumentParser, *, out: str, epochs: int) -> None:
+    """The options every sweep takes: where its runs go, the base recipe, the test file, the
+    shortened length, and how many runs train at once."""
+    ap.add_argument("--out", default=out)
+    ap.add_argument("--config", default="configs/facemtl_mtfl_v1.json")
+    ap.add_argument("--test", default="../shared/data/MTFL/testing.txt")
+    ap.add_argument("--epochs", type=int, default=epochs)
+    ap.add_argument("--jobs", type=int, default=2)
