@@ -66,7 +66,7 @@ def _train(args: argparse.Namespace) -> int:
         distributed.shutdown()
     if d.is_main:
         print(
-            f"best validation NME {result.best_nme:.2f}% at epoch {result.best_epoch}; weights: {result.best_weights}"
+            f"best {trainer.job.metric_name} {result.best_metric:.4g} at epoch {result.best_epoch}; weights: {result.best_weights}"
         )
         print(f"wall time {time.perf_counter() - t0:.0f} s")
     return 0

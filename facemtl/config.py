@@ -12,14 +12,18 @@ from pathlib import Path
 from typing import Any
 
 from facemtl.balancing import STRATEGIES
+from facemtl.data.scenes import SceneConfig
 from facemtl.models.multitask import TRUNKS
 from facemtl.transforms import AugmentConfig
+
+SOURCE_KINDS = ("mtfl", "300w", "photos")
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A training source: ``kind`` is ``mtfl`` (an MTFL-format file) or ``300w`` (a folder of .pts,
-    landmarks only, reduced to the 5 MTFL points).
+    """A training source: ``kind`` is ``mtfl`` (an MTFL-format file), ``300w`` (a folder of .pts,
+    landmarks only, reduced to the 5 MTFL points) or ``photos`` (a face-photos file of whole
+    photos with every face boxed, :mod:`facemtl.data.photos`: the detector's data).
 
     ``weight``: this source's share of each epoch's draws, relative to the other sources' (unset
     on every source = in proportion to size; unset on some = 1). ``attribute_fraction``: keep the
@@ -34,8 +38,8 @@ class DatasetSpec:
 
     def __post_init__(self) -> None:
         where = f"train source {self.path!r}"
-        if self.kind not in ("mtfl", "300w"):
-            raise ValueError(f"{where}: kind must be 'mtfl' or '300w', got {self.kind!r}")
+        if self.kind not in SOURCE_KINDS:
+            raise ValueError(f"{where}: kind must be one of {', '.join(SOURCE_KINDS)}, got {self.kind!r}")
         if not 0 <= self.attribute_fraction <= 1:
             raise ValueError(f"{where}: attribute_fraction must be in [0, 1], got {self.attribute_fraction}")
         if self.weight is not None and self.weight < 0:
@@ -51,9 +55,9 @@ def _dataset_spec(s: DatasetSpec | dict[str, str] | str) -> DatasetSpec:
 
 
 def parse_source(text: str) -> DatasetSpec:
-    """``FILE`` (MTFL format) or ``KIND:PATH`` with KIND ``mtfl`` or ``300w``."""
+    """``FILE`` (MTFL format) or ``KIND:PATH`` with KIND ``mtfl``, ``300w`` or ``photos``."""
     kind, sep, path = text.partition(":")
-    if sep and kind in ("mtfl", "300w"):
+    if sep and kind in SOURCE_KINDS:
         return DatasetSpec(path, kind)
     return DatasetSpec(text)
 
@@ -75,7 +79,8 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_epochs: float = 1.0
     pose_balance: float = 0.5  # sample weight ∝ (pose frequency)^-pose_balance; 0 = off
-    augment: AugmentConfig = AugmentConfig()
+    augment: AugmentConfig = AugmentConfig()  # landmark models: crop augmentation
+    scenes: SceneConfig = SceneConfig()  # detectors: how training scenes are composed
     early_stop_patience: int = 0  # TCDCN task-wise early stopping; 0 = off
     seed: int = 0
     workers: int = 0  # DataLoader worker processes
@@ -106,6 +111,12 @@ class TrainConfig:
             if "scale" in a:
                 a["scale"] = tuple(a["scale"])
             d["augment"] = AugmentConfig(**a)
+        if "scenes" in d and isinstance(d["scenes"], dict):
+            sc = dict(d["scenes"])
+            for k in ("grid", "face_range"):
+                if k in sc:
+                    sc[k] = tuple(sc[k])
+            d["scenes"] = SceneConfig(**sc)
         if d.get("tasks") is not None:
             d["tasks"] = tuple(d["tasks"])
         return cls(**d)

@@ -1,17 +1,18 @@
-"""Training loop: seeded, resumable, with per-epoch validation and atomic checkpoints.
+"""The one training loop: seeded, resumable, with per-epoch validation and atomic checkpoints.
+
+Every model trains here — the landmark + attribute nets and the face detector alike. What differs
+between them (model, multi-task loss, data, how validation is scored) is a *job*
+(:mod:`facemtl.jobs`); this module owns what does not: batches and their order, the LR schedule,
+mixed precision, DDP, checkpoints, ``--resume`` and the run folder.
 
 Reproducibility: the data order, every augmentation and dropout are pure functions of
 ``(seed, epoch, sample index)``, so resuming from the checkpoint of epoch E replays exactly the
 epochs an uninterrupted run would have trained.
 
-Task-wise early stopping (after TCDCN, simplified): after each epoch, an auxiliary task whose
-validation loss has not improved on its best for ``early_stop_patience`` epochs is stopped — its
-λ becomes 0 for the rest of training, so it no longer shapes the shared layers.
-
 Distributed (``torchrun``): every process computes the same global batches and trains on its
 interleaved share of each (:mod:`facemtl.data.sampling`); each task's loss is divided by the
-*global* count of faces carrying its label, so DDP's gradient average equals the gradient of the
-whole batch — N processes reach the single-process weights, up to float summation order.
+*global* count of its labels, so DDP's gradient average equals the gradient of the whole batch —
+N processes reach the single-process weights, up to float summation order.
 Only rank 0 writes; every rank resumes from the same checkpoint.
 """
 
@@ -24,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
@@ -33,23 +33,10 @@ from tqdm import tqdm
 
 from facemtl import distributed
 from facemtl.config import TrainConfig
-from facemtl.data.dataset import FaceDataset
-from facemtl.data.mtfl import read_mtfl
-from facemtl.data.samples import FaceSample
-from facemtl.data.sampling import (
-    epoch_order,
-    global_batches,
-    mixture_probabilities,
-    pose_weights,
-    rank_batches,
-    withhold_attributes,
-)
-from facemtl.data.w300 import read_300w_folder
+from facemtl.data.sampling import epoch_order, global_batches, rank_batches
 from facemtl.distributed import Dist
-from facemtl.evaluation import evaluate
-from facemtl.losses import MultiTaskLoss
-from facemtl.models import MultiTaskNet, create_model, get_config
-from facemtl.transforms import TrainAugment
+from facemtl.jobs import Job, create_job
+from facemtl.jobs.landmarks import load_samples, split_train_val, train_val_samples
 from facemtl.weights import atomic_write, save_model
 
 CHECKPOINT = "last.ckpt"
@@ -59,42 +46,18 @@ BEST = "best.safetensors"
 #: Execution choices that may change between a run and its resumption.
 EXECUTION_FIELDS = ("workers", "threads", "cache")
 
-
-def load_samples(cfg: TrainConfig) -> tuple[list[FaceSample], np.ndarray]:
-    """All training faces and, per face, the index of its source in ``cfg.train``."""
-    samples: list[FaceSample] = []
-    sources: list[int] = []
-    for d, spec in enumerate(cfg.train):
-        part = read_mtfl(spec.path) if spec.kind == "mtfl" else read_300w_folder(spec.path, points=5)  # kind checked
-        samples += part
-        sources += [d] * len(part)
-    if cfg.limit:
-        samples, sources = samples[: cfg.limit], sources[: cfg.limit]
-    return samples, np.asarray(sources, np.int64)
-
-
-def split_train_val(samples: list, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of a fixed random validation split of the training data (the test set is never touched)."""
-    order = np.random.default_rng(seed).permutation(len(samples))
-    n_val = int(round(len(samples) * fraction))
-    return order[n_val:], order[:n_val]
-
-
-def train_val_samples(cfg: TrainConfig) -> tuple[list[FaceSample], np.ndarray, list[FaceSample]]:
-    """A recipe's training faces with their source indices, and the faces it holds out for
-    validation (also what a benchmark scores to choose between runs without the test set)."""
-    samples, sources = load_samples(cfg)
-    train_idx, val_idx = split_train_val(samples, cfg.val_fraction, cfg.seed)
-    return [samples[i] for i in train_idx], sources[train_idx], [samples[i] for i in val_idx]
+__all__ = ["Trainer", "TrainResult", "load_samples", "split_train_val", "train_val_samples", "lr_at"]
 
 
 def _silent(*_: Any) -> None:
     pass
 
 
-def _to_float(outputs: dict) -> dict:
+def _to_float(outputs: Any) -> Any:
     """Mixed-precision outputs back to float32, so every loss is computed in full precision."""
-    return {k: _to_float(v) if isinstance(v, dict) else v.float() for k, v in outputs.items()}
+    if isinstance(outputs, dict):
+        return {k: _to_float(v) for k, v in outputs.items()}
+    return outputs.float()
 
 
 def lr_at(step: int, total: int, warmup: int, base: float) -> float:
@@ -108,9 +71,14 @@ def lr_at(step: int, total: int, warmup: int, base: float) -> float:
 @dataclass
 class TrainResult:
     best_epoch: int
-    best_nme: float
+    best_metric: float  # the job's validation metric (landmarks: NME %; detector: validation loss)
     history: list[dict[str, Any]]
     best_weights: Path
+
+    @property
+    def best_nme(self) -> float:
+        """The landmark job's name for :attr:`best_metric`."""
+        return self.best_metric
 
 
 class Trainer:
@@ -139,20 +107,21 @@ class Trainer:
         self.channels_last = cfg.channels_last and self.device.type == "cuda"
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        base = get_config(cfg.model).with_overrides(**cfg.model_overrides)
-        tasks = base.tasks if cfg.tasks is None else base.tasks.subset(cfg.tasks)
-        tasks = tasks.with_weights(cfg.task_weights)
-        torch.manual_seed(cfg.seed)
-        model = create_model(base, tasks=tasks)
-        if self.dist.enabled and base.batch_norm and self.device.type == "cuda":
+        self.job: Job = create_job(cfg)
+        model = self.job.model
+        if (
+            self.dist.enabled
+            and self.device.type == "cuda"
+            and any(isinstance(m, nn.BatchNorm2d | nn.BatchNorm1d) for m in model.modules())
+        ):
             # Batch statistics over the global batch. PyTorch's SyncBatchNorm is GPU-only; on CPU
             # each process normalises by its own share of the batch (DDP keeps rank 0's buffers).
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        self.model: MultiTaskNet = model.to(self.device)
+        self.model = model.to(self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.net = DistributedDataParallel(self.model) if self.dist.enabled else self.model
-        self.loss = MultiTaskLoss(tasks, cfg.landmark_loss, cfg.landmark_norm, cfg.balancing).to(self.device)
+        self.loss = self.job.loss.to(self.device)
         groups = [{"params": list(self.model.parameters())}]
         if list(self.loss.parameters()):  # learned loss weights: no weight decay
             groups.append({"params": list(self.loss.parameters()), "weight_decay": 0.0})
@@ -161,49 +130,14 @@ class Trainer:
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
         self.best = (float("inf"), -1)
-        self.task_state = {t.name: {"best": float("inf"), "since": 0, "stopped": None} for t in tasks.attributes}
         self._data_ready = False
 
     # -- data ---------------------------------------------------------------------------------
     def _prepare_data(self) -> None:
-        cfg, mc = self.cfg, self.model.config
-        train, self.sources, val = train_val_samples(cfg)
-        for d, spec in enumerate(cfg.train):  # withhold attribute labels of training faces only
-            if spec.attribute_fraction < 1:
-                mine = np.flatnonzero(self.sources == d)
-                kept = withhold_attributes([train[i] for i in mine], spec.attribute_fraction, cfg.seed + d)
-                for i, s in zip(mine, kept, strict=True):
-                    train[i] = s
-        show = self.progress is not False
-        augment = TrainAugment(mc.tasks, mc.input_size, cfg.augment)
-        self.train_data = FaceDataset.for_model(
-            train, mc, augment=augment, seed=cfg.seed, cache=cfg.cache, progress=show
-        )
-        self.val_data = FaceDataset.for_model(val, mc, cache=cfg.cache, progress=show) if val else None
-        pose = mc.tasks.attribute_names.index("pose") if "pose" in mc.tasks.attribute_names else None
-        within = None
-        if pose is not None and cfg.pose_balance > 0:  # rebalance head pose inside each source
-            within = np.ones(len(train))
-            for d in range(len(cfg.train)):
-                m = self.sources == d
-                w = pose_weights(self.train_data.attributes[m, pose], cfg.pose_balance)
-                if w is not None:
-                    within[m] = w
-        self.probabilities = mixture_probabilities(self.sources, [s.weight for s in cfg.train], within)
-        if len(cfg.train) > 1 or any(s.attribute_fraction < 1 for s in cfg.train):
-            p = self.probabilities
-            parts = []
-            for d, spec in enumerate(cfg.train):
-                m = self.sources == d
-                share = m.mean() if p is None else p[m].sum()
-                labelled = int((self.train_data.attributes[m] >= 0).any(1).sum())
-                parts.append(
-                    f"{Path(spec.path).name}: {m.sum()} faces, {share:.0%} of draws, {labelled} with attributes"
-                )
-            self.mixture_summary = "; ".join(parts)
-        else:
-            self.mixture_summary = ""
-        self.steps_per_epoch = len(global_batches(range(len(train)), cfg.batch_size, self.dist.world))
+        data = self.job.prepare_data(self.progress is not False)
+        self.train_data, self.val_data = data.train, data.val
+        self.probabilities, self.mixture_summary, self.sources = data.probabilities, data.summary, data.sources
+        self.steps_per_epoch = len(global_batches(range(len(self.train_data)), self.cfg.batch_size, self.dist.world))
         self._data_ready = True
 
     def _batches(self, epoch: int) -> tuple[list[list[int]], list[int]]:
@@ -221,11 +155,10 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "loss": self.loss.state_dict(),
             "loss_weights": dict(self.loss.weights),
-            "task_state": self.task_state,
             "best": list(self.best),
             "history": self.history,
             "config": self.cfg.to_dict(),
-        }
+        } | self.job.state_dict()
 
     def save_checkpoint(self) -> None:
         if not self.dist.is_main:
@@ -250,7 +183,7 @@ class Trainer:
         if "loss" in state:
             self.loss.load_state_dict(state["loss"])
         self.loss.weights = dict(state["loss_weights"])
-        self.task_state = state["task_state"]
+        self.job.load_state_dict(state)
         self.best = (float(state["best"][0]), int(state["best"][1]))
         self.history = list(state["history"])
         self.epoch = int(state["epoch"])
@@ -303,32 +236,14 @@ class Trainer:
             n += b
             values = [float(out.total.detach()), *(float(out.per_task[k]) for k in self.loss.weights)]
             sums += torch.tensor(values, dtype=torch.float64) * b
-            for name, g in outputs.get("gates", {}).items():
+            gates = outputs.get("gates", {}) if isinstance(outputs, dict) else {}
+            for name, g in gates.items():
                 gate_sums[name] = gate_sums.get(name, 0.0) + g.detach().sum(0).double().cpu()
             bar.set_postfix(loss=f"{sums[0].item() / n:.4f}")
         sums = distributed.all_reduce_sum(sums) / (d.world * n)
         stats = dict(zip(names, sums.tolist(), strict=True))
         gates = {k: (distributed.all_reduce_sum(v) / n).tolist() for k, v in gate_sums.items()}
         return stats, gates
-
-    def _early_stop(self, val_losses: dict[str, float]) -> list[str]:
-        stopped = []
-        patience = self.cfg.early_stop_patience
-        if patience <= 0:
-            return stopped
-        for name, st in self.task_state.items():
-            if st["stopped"] is not None or self.loss.weights[name] == 0:
-                continue
-            v = val_losses[name]
-            if v < st["best"] - 1e-4:
-                st["best"], st["since"] = v, 0
-            else:
-                st["since"] += 1
-                if st["since"] >= patience:
-                    st["stopped"] = self.epoch
-                    self.loss.weights[name] = 0.0
-                    stopped.append(name)
-        return stopped
 
     def fit(self, *, resume: bool = False, card: dict[str, Any] | None = None, log=print) -> TrainResult:
         main = self.dist.is_main
@@ -342,9 +257,8 @@ class Trainer:
             self._prepare_data()
         where = f" on {self.device}" + (f" × {self.dist.world} processes" if self.dist.enabled else "")
         log(
-            f"training {self.cfg.model}{where} on {len(self.train_data)} faces, validating on "
-            f"{len(self.val_data) if self.val_data else 0}; tasks: landmarks + "
-            f"{', '.join(self.loss.tasks.attribute_names) or 'none'}; balancing: {self.cfg.balancing}"
+            f"training {self.cfg.model}{where} on {len(self.train_data)} items, validating on "
+            f"{len(self.val_data) if self.val_data else 0}; {self.job.describe()}; balancing: {self.cfg.balancing}"
         )
         if self.mixture_summary:
             log(f"sources: {self.mixture_summary}")
@@ -354,23 +268,19 @@ class Trainer:
             record: dict[str, Any] = {"epoch": self.epoch + 1, "train": train_stats, "seconds": 0.0}
             if gates:
                 record["train_gates"] = gates
-            if self.val_data is not None:
-                rep = evaluate(self.model, self.val_data)
-                record["val"] = rep.to_json() | {"losses": rep.task_losses}
-                if rep.gates:
-                    record["val"]["gates"] = rep.gates
-                record["stopped_tasks"] = self._early_stop(rep.task_losses)
-                nme = rep.landmarks.nme
-            else:
-                nme = train_stats["landmarks"]
+            validation = self.job.validate(self.val_data) if self.val_data is not None else None
+            if validation is not None:
+                record["val"] = validation.record
+            record |= self.job.end_epoch(self.epoch, validation)
+            metric = validation.metric if validation is not None else train_stats[next(iter(self.loss.weights))]
             record["lambda"] = dict(self.loss.weights)
             record["balance"] = self.loss.balancer.task_weights()  # the multipliers on λ this epoch
             self.loss.balancer.end_epoch(train_stats)
             record["seconds"] = time.perf_counter() - t0
             self.epoch += 1
             self.history.append(record)
-            if nme < self.best[0]:
-                self.best = (nme, self.epoch)
+            if metric < self.best[0]:
+                self.best = (metric, self.epoch)
                 if main:
                     save_model(self.model, self.out / BEST, self._card(card))
             self.save_checkpoint()
@@ -391,12 +301,7 @@ class Trainer:
 
     def _summary(self, r: dict[str, Any]) -> str:
         s = f"epoch {r['epoch']:3d}/{self.cfg.epochs}  {r['seconds']:.0f}s  train loss {r['train']['loss']:.4f}"
-        if "val" in r:
-            v = r["val"]
-            attrs = " ".join(f"{k} {a:.1f}%" for k, a in v["attributes"].items())
-            s += f"  val NME {v['nme']:.2f}% fail {v['failure_rate']:.1f}%  {attrs}"
-            if r.get("stopped_tasks"):
-                s += f"  stopped: {', '.join(r['stopped_tasks'])}"
+        s += self.job.summary(r)
         if self.cfg.balancing != "fixed":
             s += "  weights " + " ".join(f"{k} {w:.2f}" for k, w in r["balance"].items())
         return s

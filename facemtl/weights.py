@@ -17,12 +17,13 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, safe_open, save_file
 
-from facemtl.models import MultiTaskNet
-from facemtl.models.config import ModelConfig
+from facemtl.models import AnyConfig, FaceDetectorNet, MultiTaskNet, config_from_dict, create_model
 
 FORMAT_VERSION = 1
-#: The package's shipped weights.
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "facemtl_mtfl.safetensors"
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+#: The package's shipped weights: the landmark + attribute net, and the face detector.
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "facemtl_mtfl.safetensors"
+DEFAULT_DETECTOR_WEIGHTS = WEIGHTS_DIR / "facemtl_det.safetensors"
 
 
 def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
@@ -47,7 +48,7 @@ def card_path(weights: str | Path) -> Path:
     return Path(weights).with_suffix(".json")
 
 
-def save_model(model: MultiTaskNet, path: str | Path, card: dict[str, Any] | None = None) -> None:
+def save_model(model: MultiTaskNet | FaceDetectorNet, path: str | Path, card: dict[str, Any] | None = None) -> None:
     """Write ``path`` (.safetensors) and its model card ``path`` with a .json suffix."""
     config = model.config.to_dict()
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -58,7 +59,7 @@ def save_model(model: MultiTaskNet, path: str | Path, card: dict[str, Any] | Non
     atomic_write(card_path(path), lambda tmp: Path(tmp).write_text(text))
 
 
-def read_config(path: str | Path) -> ModelConfig:
+def read_config(path: str | Path) -> AnyConfig:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: weights file not found")
@@ -69,13 +70,14 @@ def read_config(path: str | Path) -> ModelConfig:
         raise ValueError(f"{path}: not a safetensors file ({e})") from None
     if meta.get("format") != "facemtl" or "config" not in meta:
         raise ValueError(f"{path}: safetensors file without a facemtl model config in its header")
-    return ModelConfig.from_dict(json.loads(meta["config"]))
+    return config_from_dict(json.loads(meta["config"]))
 
 
-def load_model(path: str | Path | None = None, *, device: str | torch.device = "cpu") -> MultiTaskNet:
-    """Rebuild a model from a facemtl .safetensors file (default: the shipped weights), in eval mode."""
+def load_model(path: str | Path | None = None, *, device: str | torch.device = "cpu") -> MultiTaskNet | FaceDetectorNet:
+    """Rebuild a model from a facemtl .safetensors file (default: the shipped landmark weights),
+    in eval mode; the file's header says which kind of model it is."""
     path = Path(path) if path is not None else DEFAULT_WEIGHTS
-    model = MultiTaskNet(read_config(path))
+    model = create_model(read_config(path))
     state = load_file(str(path), device=str(device))
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:

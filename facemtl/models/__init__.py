@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from facemtl.models.config import ConvSpec, ModelConfig
+from facemtl.models.detector import DetectorConfig, FaceDetectorNet
 from facemtl.models.multitask import MultiTaskNet, SharedTrunk
 from facemtl.tasks import TaskSet
 
-_REGISTRY: dict[str, ModelConfig] = {}
+AnyConfig = ModelConfig | DetectorConfig
+_REGISTRY: dict[str, AnyConfig] = {}
 
 
-def register(cfg: ModelConfig) -> ModelConfig:
+def register(cfg: AnyConfig) -> AnyConfig:
     if cfg.name in _REGISTRY:
         raise ValueError(f"model {cfg.name!r} is already registered")
     _REGISTRY[cfg.name] = cfg
@@ -53,27 +55,53 @@ register(
 )
 
 
+#: facemtl's face detector: score + box + 5 landmarks per location at strides 8, 16, 32.
+register(
+    DetectorConfig(
+        name="facemtl_det",
+        stem=16,
+        stages=((32, 1), (56, 2), (80, 2), (112, 2)),
+        neck=56,
+        input_size=256,
+        max_side=320,
+    )
+)
+
+
 def list_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_config(name: str) -> ModelConfig:
+def get_config(name: str) -> AnyConfig:
     try:
         return _REGISTRY[name]
     except KeyError:
         raise KeyError(f"unknown model {name!r}; available: {', '.join(list_models())}") from None
 
 
-def create_model(name: str | ModelConfig, *, tasks: TaskSet | None = None, **overrides: Any) -> MultiTaskNet:
+def create_model(
+    name: str | AnyConfig, *, tasks: TaskSet | None = None, **overrides: Any
+) -> MultiTaskNet | FaceDetectorNet:
     """Build a model from a preset name (or a full config), optionally with other tasks or sizes."""
-    cfg = name if isinstance(name, ModelConfig) else get_config(name)
+    cfg = get_config(name) if isinstance(name, str) else name
+    if isinstance(cfg, DetectorConfig):
+        return FaceDetectorNet(cfg.with_overrides(**overrides) if overrides else cfg)
     if tasks is not None:
         overrides["tasks"] = tasks
     return MultiTaskNet(cfg.with_overrides(**overrides) if overrides else cfg)
 
 
+def config_from_dict(d: dict[str, Any]) -> AnyConfig:
+    """A model config back from its JSON form (safetensors header, model card, ONNX metadata)."""
+    return DetectorConfig.from_dict(d) if d.get("kind") == "detector" else ModelConfig.from_dict(d)
+
+
 __all__ = [
+    "AnyConfig",
     "ConvSpec",
+    "DetectorConfig",
+    "FaceDetectorNet",
+    "config_from_dict",
     "ModelConfig",
     "MultiTaskNet",
     "SharedTrunk",

@@ -47,6 +47,7 @@ class ModelConfig:
     tasks: TaskSet = field(default_factory=lambda: MTFL_TASKS)
     trunk: str = "shared"
     experts: int = 4
+    kind: str = "landmarks"
 
     def with_overrides(self, **kw: Any) -> ModelConfig:
         if "convs" in kw:
@@ -61,6 +62,7 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
         d = dict(d)
+        d.setdefault("kind", "landmarks")  # files written before detectors existed
         d["convs"] = tuple(ConvSpec(**c) for c in d["convs"])
         d["tasks"] = TaskSet.from_dict(d["tasks"])
         return cls(**d)

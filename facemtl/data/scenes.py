@@ -1,0 +1,289 @@
+"""Training scenes for the face detector, composed on the fly from labelled photos.
+
+No face-detection set with many faces per photo exists here, so scenes are built from the
+face-photos files of :mod:`facemtl.data.photos`: one photo at a random scale (faces from ~10 px to
+the whole frame, the rest of the canvas a replicated or plain border), a close-up, or a
+mosaic of k × k photos (crowds of small faces; some tiles empty or face-free background) — then
+rotation, flips (left/right landmarks swapped), blur, noise, lighting and gray.
+
+Every scene is a pure function of ``(seed, epoch, index)``, so a resumed run replays the same data.
+Photos are decoded once into memory, downscaled so their longer side is at most ``cache_side``.
+Faces that leave the canvas by more than half, are smaller than ``min_face`` px, or that the
+teacher was unsure of, become ignored regions (no reward, no penalty).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from facemtl.data.photos import PhotoSample
+from facemtl.imageio import read_image
+
+#: Faces per scene the batch tensors hold (a scene's extra faces become ignored regions).
+MAX_FACES = 64
+#: MTFL order with the image's left and right exchanged (eyes, mouth corners).
+FLIP_POINTS = (1, 0, 2, 4, 3)
+
+
+@dataclass(frozen=True)
+class SceneConfig:
+    """How training scenes are drawn (probabilities per scene unless stated)."""
+
+    size: int = 256  # square canvas, px
+    cache_side: int = 256  # photos are kept in memory with this longer side at most
+    single: float = 0.4  # one photo at a random scale
+    close_up: float = 0.15  # one face filling half to all of the canvas
+    grid: tuple[int, int] = (2, 6)  # otherwise a k × k mosaic, k drawn from this range
+    empty_tile: float = 0.12  # per mosaic tile: face-free background instead of a photo
+    face_range: tuple[float, float] = (12.0, 200.0)  # single-photo scenes: face size, log-uniform
+    rotate: float = 0.3
+    max_angle: float = 25.0
+    flip: float = 0.5
+    gray: float = 0.1
+    blur: float = 0.1
+    noise: float = 0.1
+    lighting: float = 0.8
+    min_face: float = 7.0  # smaller faces are ignored regions
+    min_visible: float = 0.5  # faces less visible than this are ignored regions
+
+    def __post_init__(self) -> None:
+        if self.size % 32:
+            raise ValueError(f"scenes.size must be a multiple of 32, got {self.size}")
+        if not 1 <= self.grid[0] <= self.grid[1]:
+            raise ValueError(f"scenes.grid must be (low, high) with 1 ≤ low ≤ high, got {self.grid}")
+        for name in ("single", "close_up", "empty_tile", "rotate", "flip", "gray", "blur", "noise", "lighting"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"scenes.{name} is a probability in [0, 1], got {getattr(self, name)}")
+        if self.single + self.close_up > 1:
+            raise ValueError("scenes.single + scenes.close_up must be ≤ 1 (the rest are mosaics)")
+
+
+def _decode(photo: PhotoSample, side: int) -> tuple[np.ndarray, float]:
+    """The photo as BGR, downscaled to ``side``; the factor applied."""
+    img = read_image(photo.image)
+    h, w = img.shape[:2]
+    f = min(1.0, side / max(h, w))
+    if f < 1.0:
+        img = cv2.resize(img, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    return img, f
+
+
+@dataclass
+class Scene:
+    image: np.ndarray  # (S, S, 3) uint8 BGR
+    boxes: np.ndarray  # (M, 4) xyxy
+    landmarks: np.ndarray  # (M, 5, 2)
+    has_landmarks: np.ndarray  # (M,) bool
+    ignore: np.ndarray  # (M,) bool
+
+
+def _similarity(scale: float, angle_deg: float, src_centre: np.ndarray, dst_centre: np.ndarray) -> np.ndarray:
+    m = cv2.getRotationMatrix2D((float(src_centre[0]), float(src_centre[1])), angle_deg, scale)
+    m[:, 2] += dst_centre - src_centre
+    return m
+
+
+class SceneDataset(Dataset):
+    """Detector training data: ``image`` (3, S, S) normalised, and per scene up to
+    :data:`MAX_FACES` faces padded with ``face_mask`` False: ``boxes`` (M, 4), ``landmarks``
+    (M, 5, 2) with ``landmark_mask``, ``ignore``.
+
+    ``fixed=True`` draws the same scenes every epoch (validation)."""
+
+    def __init__(
+        self,
+        photos: Sequence[PhotoSample],
+        config: SceneConfig = SceneConfig(),
+        *,
+        mean: float = 0.5,
+        std: float = 0.5,
+        seed: int = 0,
+        fixed: bool = False,
+        length: int | None = None,
+        threads: int = 2,
+        progress: bool = False,
+    ):
+        self.photos = list(photos)
+        if not self.photos:
+            raise ValueError("a scene dataset needs at least one photo")
+        self.cfg, self.mean, self.std, self.seed, self.fixed = config, mean, std, seed, fixed
+        self.length = length or len(self.photos)
+        self.epoch = 0
+        with ThreadPoolExecutor(threads) as pool:
+            it = pool.map(lambda p: _decode(p, config.cache_side), self.photos)
+            if progress:
+                from tqdm import tqdm
+
+                it = tqdm(it, total=len(self.photos), desc="decoding photos", leave=False, disable=None)
+            decoded = list(it)
+        self.images = [d[0] for d in decoded]
+        self.factors = np.array([d[1] for d in decoded])
+        self.faceful = np.array([p.num_faces > 0 for p in self.photos])
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.length
+
+    # -- composing ------------------------------------------------------------------------------
+    def _faces(self, i: int, m: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Photo ``i``'s faces mapped by the 2×3 matrix ``m`` (from original photo pixels via the cache)."""
+        p, f = self.photos[i], self.factors[i]
+        pre = np.array([[f, 0, 0.5 * f - 0.5], [0, f, 0.5 * f - 0.5]])  # original → cached pixels
+        full = np.vstack([m, [0, 0, 1]]) @ np.vstack([pre, [0, 0, 1]])
+        a, t = full[:2, :2], full[:2, 2]
+        scale = float(np.sqrt(abs(np.linalg.det(a))))
+        c = (p.boxes[:, :2] + p.boxes[:, 2:]) / 2 @ a.T + t
+        half = (p.boxes[:, 2:] - p.boxes[:, :2]) / 2 * scale
+        boxes = np.concatenate([c - half, c + half], 1)
+        lms = p.landmarks @ a.T + t
+        return boxes, lms, p.has_landmarks.copy(), p.ignore.copy()
+
+    def _paste(self, canvas: np.ndarray, i: int, m: np.ndarray, border: int) -> None:
+        value = tuple(int(v) for v in self._rng.integers(0, 256, 3))
+        cv2.warpAffine(
+            self.images[i],
+            m,
+            canvas.shape[1::-1],
+            dst=canvas,
+            flags=cv2.INTER_LINEAR,
+            borderMode=border,
+            borderValue=value,
+        )
+
+    def _background(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """A face-free canvas: a plain colour, a gradient, or a blurred stretch of a photo's corner."""
+        kind = rng.integers(3)
+        if kind == 0:
+            return np.full((size, size, 3), rng.integers(0, 256, 3), np.uint8)
+        if kind == 1:
+            g = np.linspace(0, 1, size, dtype=np.float32)[:, None, None]
+            a, b = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
+            img = (a + (b - a) * g) * np.ones((1, size, 1), np.float32)
+            return img.astype(np.uint8)
+        img = self.images[int(rng.integers(len(self.images)))]
+        h, w = img.shape[:2]
+        patch = img[: max(2, h // 5), : max(2, w // 5)]  # a corner: rarely a face
+        return cv2.GaussianBlur(cv2.resize(patch, (size, size)), (0, 0), 2.0)
+
+    def _draw_photo(self, rng: np.random.Generator, want_face: bool = True) -> int:
+        idx = np.flatnonzero(self.faceful) if want_face and self.faceful.any() else None
+        return int(rng.choice(idx)) if idx is not None else int(rng.integers(len(self.photos)))
+
+    def compose(self, index: int) -> Scene:
+        c = self.cfg
+        S = c.size
+        rng = np.random.default_rng([self.seed, 0 if self.fixed else self.epoch, index, 99])
+        self._rng = rng
+        canvas = self._background(rng, S)
+        parts: list[tuple[np.ndarray, ...]] = []
+        u = rng.random()
+        angle = float(rng.uniform(-c.max_angle, c.max_angle)) if rng.random() < c.rotate else 0.0
+        if u < c.single + c.close_up:
+            i = self._draw_photo(rng)
+            p, f = self.photos[i], self.factors[i]
+            j = int(rng.integers(p.num_faces)) if p.num_faces else None
+            if j is not None:
+                b = p.boxes[j] * f
+                face = float(np.sqrt((b[2] - b[0]) * (b[3] - b[1])))
+                centre = (b[:2] + b[2:]) / 2
+                if u < c.single:
+                    lo, hi = c.face_range
+                    target = float(np.exp(rng.uniform(np.log(lo), np.log(min(hi, S * 0.8)))))
+                    dst = rng.uniform(0.1 * S, 0.9 * S, 2)
+                else:
+                    target = float(rng.uniform(0.5, 1.0)) * S
+                    dst = S / 2 + rng.uniform(-0.15, 0.15, 2) * S
+                scale = target / max(face, 1.0)
+            else:
+                h, w = self.images[i].shape[:2]
+                centre, scale, dst = np.array([w / 2, h / 2]), S / max(h, w) * rng.uniform(0.5, 1.5), np.full(2, S / 2)
+            m = _similarity(scale, angle, centre, dst)
+            # replicated or plain border (a mirrored border would copy faces without labels)
+            border = (cv2.BORDER_REPLICATE, cv2.BORDER_CONSTANT)[int(rng.integers(2))]
+            self._paste(canvas, i, m, border)
+            parts.append(self._faces(i, m))
+        else:
+            k = int(rng.integers(c.grid[0], c.grid[1] + 1))
+            cell = S / k
+            for r in range(k):
+                for q in range(k):
+                    if rng.random() < c.empty_tile:
+                        continue
+                    i = self._draw_photo(rng)
+                    h, w = self.images[i].shape[:2]
+                    scale = cell / max(h, w) * float(rng.uniform(0.75, 1.1))
+                    dst = np.array([(q + 0.5) * cell, (r + 0.5) * cell]) + rng.uniform(-0.1, 0.1, 2) * cell
+                    m = _similarity(scale, angle, np.array([w / 2, h / 2]), dst)
+                    self._paste(canvas, i, m, cv2.BORDER_TRANSPARENT)
+                    parts.append(self._faces(i, m))
+        if parts:
+            boxes, lms, has, ign = (np.concatenate(x) for x in zip(*parts, strict=True))
+        else:
+            boxes, lms, has, ign = np.zeros((0, 4)), np.zeros((0, 5, 2)), np.zeros(0, bool), np.zeros(0, bool)
+        if rng.random() < c.flip:
+            canvas = canvas[:, ::-1].copy()
+            boxes = np.stack([S - 1 - boxes[:, 2], boxes[:, 1], S - 1 - boxes[:, 0], boxes[:, 3]], 1)
+            lms = lms[:, list(FLIP_POINTS)].copy()
+            lms[..., 0] = S - 1 - lms[..., 0]
+        area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+        clipped = np.clip(boxes, -0.5, S - 0.5)
+        visible = (
+            (clipped[:, 2] - clipped[:, 0]).clip(0) * (clipped[:, 3] - clipped[:, 1]).clip(0) / np.maximum(area, 1e-6)
+        )
+        small = np.sqrt(np.maximum(area, 0)) < c.min_face
+        ign = ign | small | (visible < c.min_visible)
+        keep = visible > 0
+        canvas = self._photometric(rng, canvas)
+        return Scene(canvas, clipped[keep], lms[keep], has[keep] & ~ign[keep], ign[keep])
+
+    def _photometric(self, rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
+        c = self.cfg
+        x = img.astype(np.float32)
+        if rng.random() < c.lighting:
+            x = x * rng.uniform(0.6, 1.4) + rng.uniform(-40, 40) + rng.uniform(-12, 12, 3)
+        if rng.random() < c.gray:
+            x = np.repeat(x @ np.array([[0.114], [0.587], [0.299]], np.float32), 3, 2)
+        if rng.random() < c.blur:
+            x = cv2.GaussianBlur(x, (0, 0), float(rng.uniform(0.5, 2.0)))
+        if rng.random() < c.noise:
+            x = x + rng.normal(0, rng.uniform(3, 12), x.shape).astype(np.float32)
+        return np.clip(x, 0, 255).astype(np.uint8)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        s = self.compose(index)
+        return scene_tensors(s, self.mean, self.std)
+
+
+def scene_tensors(s: Scene, mean: float, std: float) -> dict[str, torch.Tensor]:
+    """A scene as fixed-size tensors (faces padded to :data:`MAX_FACES`)."""
+    n = min(len(s.boxes), MAX_FACES)
+    boxes = np.zeros((MAX_FACES, 4), np.float32)
+    lms = np.zeros((MAX_FACES, 5, 2), np.float32)
+    mask = np.zeros(MAX_FACES, bool)
+    lm_mask = np.zeros(MAX_FACES, bool)
+    ignore = np.zeros(MAX_FACES, bool)
+    boxes[:n], lms[:n], mask[:n], lm_mask[:n], ignore[:n] = (
+        s.boxes[:n],
+        s.landmarks[:n],
+        True,
+        s.has_landmarks[:n],
+        s.ignore[:n],
+    )
+    image = torch.from_numpy(np.ascontiguousarray(s.image[:, :, ::-1].transpose(2, 0, 1)))  # BGR → RGB, CHW
+    return {
+        "image": (image.float() / 255.0 - mean) / std,
+        "boxes": torch.from_numpy(boxes),
+        "face_mask": torch.from_numpy(mask),
+        "landmarks": torch.from_numpy(lms),
+        "landmark_mask": torch.from_numpy(lm_mask),
+        "ignore": torch.from_numpy(ignore),
+    }

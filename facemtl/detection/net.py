@@ -1,0 +1,107 @@
+"""facemtl's own face detector at run time: letterbox → network → decode → NMS → detections.
+
+The network (:class:`facemtl.models.detector.FaceDetectorNet`, or its ONNX export run by ONNX
+Runtime) predicts a score, a box and 5 landmarks at every location of strides 8, 16, 32; here
+they are decoded with the same formula training used (:func:`~facemtl.models.detector.decode_raw`),
+thresholded, non-maximum suppressed and mapped back to the original image's pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+import torch
+
+from facemtl.detection.base import BoxRule, Detection, nms
+from facemtl.models.detector import DetectorConfig, anchor_points, decode_raw
+
+RawNet = Callable[[torch.Tensor], torch.Tensor]
+
+
+def letterbox(image_bgr: np.ndarray, max_side: int, multiple: int) -> tuple[np.ndarray, float]:
+    """Downscale so the longer side is at most ``max_side`` (never upscale), then pad right and
+    bottom to multiples of ``multiple``. Returns the RGB canvas and the scale ``f``: an original
+    pixel centre ``x`` lies at ``(x + 0.5)·f − 0.5`` on the canvas."""
+    h, w = image_bgr.shape[:2]
+    f = min(1.0, max_side / max(h, w))
+    img = image_bgr
+    if f < 1.0:
+        img = cv2.resize(img, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+        f = img.shape[1] / w  # the scale actually applied (rounded size)
+    H, W = (-(-s // multiple) * multiple for s in img.shape[:2])
+    canvas = np.full((H, W, 3), 128, np.uint8)
+    canvas[: img.shape[0], : img.shape[1]] = img[:, :, ::-1]
+    return canvas, f
+
+
+def from_canvas(points: np.ndarray, f: float) -> np.ndarray:
+    """Canvas pixel coordinates → original image pixels (inverse of :func:`letterbox`'s scale)."""
+    return (np.asarray(points, np.float64) + 0.5) / f - 0.5
+
+
+def decode(
+    raw: torch.Tensor, centres: torch.Tensor, strides: torch.Tensor, score_threshold: float, nms_iou: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One image's raw map ``(N, 15)`` → boxes ``(K, 4)``, scores ``(K,)`` and points ``(K, 5, 2)``
+    in canvas pixels, after thresholding and NMS, best first."""
+    keep = raw[:, 0] > float(np.log(score_threshold / (1 - score_threshold)))
+    if not bool(keep.any()):
+        return np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2))
+    d = decode_raw(raw[keep][None], centres[keep], strides[keep])
+    boxes, scores, pts = (d[k][0].double().numpy() for k in ("boxes", "scores", "landmarks"))
+    order = nms(boxes, scores, nms_iou)
+    return boxes[order], scores[order], pts[order]
+
+
+class NetFaceDetector:
+    """facemtl's detector network on whole images. ``model`` is a :class:`FaceDetectorNet` or an
+    :class:`~facemtl.export.OnnxDetector` (same raw output).
+
+    ``max_side``: images are downscaled so their longer side is at most this (default: the
+    model's); raise it to find smaller faces in large photos, at a cost in time.
+    ``score_threshold``: minimum face probability; ``min_face``: smallest box side kept, in
+    original pixels. Detections carry the network's 5 points (MTFL order)."""
+
+    name = "facemtl"
+
+    def __init__(
+        self,
+        model: RawNet,
+        *,
+        score_threshold: float = 0.5,
+        nms_threshold: float = 0.4,
+        max_side: int | None = None,
+        min_face: float = 0.0,
+        box_rules: dict[str, BoxRule] | None = None,
+    ):
+        if not 0 < score_threshold < 1:
+            raise ValueError(f"score_threshold must be in (0, 1), got {score_threshold}")
+        self.model = model.eval() if hasattr(model, "eval") else model
+        self.config: DetectorConfig = model.config
+        self.score_threshold, self.nms_threshold = score_threshold, nms_threshold
+        self.max_side = max_side or self.config.max_side
+        self.min_face = min_face
+        self.box_rules = dict(box_rules or {})
+        self._anchors: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def _grid(self, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if (h, w) not in self._anchors:
+            self._anchors[(h, w)] = anchor_points(h, w, self.config.strides)
+        return self._anchors[(h, w)]
+
+    @torch.inference_mode()
+    def detect(self, image_bgr: np.ndarray) -> list[Detection]:
+        c = self.config
+        canvas, f = letterbox(image_bgr, self.max_side, max(c.strides))
+        x = torch.from_numpy(canvas).permute(2, 0, 1)[None].float().div_(255.0).sub_(c.mean).div_(c.std)
+        raw = self.model(x)[0].float().cpu()
+        boxes, scores, pts = decode(raw, *self._grid(*canvas.shape[:2]), self.score_threshold, self.nms_threshold)
+        boxes = from_canvas(boxes.reshape(-1, 2, 2), f).reshape(-1, 4)
+        pts = from_canvas(pts, f)
+        out = []
+        for b, s, p in zip(boxes, scores, pts, strict=True):
+            if min(b[2] - b[0], b[3] - b[1]) >= self.min_face:
+                out.append(Detection(tuple(float(v) for v in b), float(s), "net", p))
+        return out

@@ -1,0 +1,66 @@
+"""A user-supplied YuNet ONNX model (Wu, Peng, Yu 2023) run by OpenCV's ``cv2.FaceDetectorYN``.
+
+facemtl ships no third-party model: this is ``--detector yunet:PATH`` for users who have the file
+(e.g. OpenCV Zoo's ``face_detection_yunet_2023mar.onnx``), and the teacher that labels training
+photos for facemtl's own detector (``scripts/label_faces.py``). YuNet's five points are the
+person's right eye, left eye, nose, right and left mouth corner: in image terms MTFL's order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from facemtl.detection.base import BoxRule, Detection
+
+
+class YuNetDetector:
+    """``cv2.FaceDetectorYN`` on the whole image (downscaled so its longer side is at most
+    ``max_side``, 0 = never); faces below ``min_face`` px (original pixels) are dropped."""
+
+    name = "yunet"
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        score_threshold: float = 0.6,
+        nms_threshold: float = 0.3,
+        max_side: int = 0,
+        min_face: float = 0.0,
+        box_rules: dict[str, BoxRule] | None = None,
+    ):
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: YuNet model file not found")
+        try:
+            self._det = cv2.FaceDetectorYN.create(str(path), "", (320, 320), score_threshold, nms_threshold)
+        except cv2.error as e:
+            raise ValueError(f"{path}: OpenCV cannot load it as a YuNet model ({str(e).strip()[:200]})") from None
+        self.max_side, self.min_face = max_side, min_face
+        self.box_rules = dict(box_rules or {})
+
+    def detect(self, image_bgr: np.ndarray) -> list[Detection]:
+        h, w = image_bgr.shape[:2]
+        f = min(1.0, self.max_side / max(h, w)) if self.max_side else 1.0
+        img = (
+            image_bgr
+            if f == 1.0
+            else cv2.resize(image_bgr, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+        )
+        if img.ndim == 2:
+            img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+        self._det.setInputSize((img.shape[1], img.shape[0]))
+        _, rows = self._det.detect(np.ascontiguousarray(img))
+        if rows is None:
+            return []
+        out = []
+        for r in sorted(rows, key=lambda r: -float(r[14])):
+            x, y, bw, bh = (float(v) / f for v in r[:4])
+            if max(bw, bh) < self.min_face:
+                continue
+            points = (np.asarray(r[4:14], np.float64).reshape(5, 2) + 0.5) / f - 0.5  # pixel centres
+            out.append(Detection((x, y, x + bw, y + bh), float(r[14]), "yunet", points))
+        return out

@@ -1,0 +1,68 @@
+"""What a model family brings to the one training loop (:class:`facemtl.engine.Trainer`).
+
+The loop — batches, LR schedule, mixed precision, DDP, checkpoints and ``--resume``, the run
+folder — is the same for every model. A *job* supplies the rest: the model and its multi-task
+loss, the training and validation data, how validation is scored (lower is better), and any
+state of its own that a checkpoint must carry (e.g. which auxiliary tasks were stopped early).
+The model's registry entry decides the job: landmark + attribute nets, or the face detector.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from torch import nn
+from torch.utils.data import Dataset
+
+from facemtl.config import TrainConfig
+
+
+@dataclass
+class TrainData:
+    """A job's data: datasets with ``set_epoch``, per-item draw probabilities (``None`` =
+    shuffle), a one-line description of the sources for the log ("" = none)."""
+
+    train: Dataset
+    val: Dataset | None
+    probabilities: np.ndarray | None = None
+    summary: str = ""
+    sources: np.ndarray | None = None  # per training item, the index of its source in ``cfg.train``
+
+
+@dataclass
+class Validation:
+    """``metric``: what picks the best epoch (lower is better); ``record``: what the history keeps;
+    ``task_losses``: each task's validation loss (early stopping reads them)."""
+
+    metric: float
+    record: dict[str, Any]
+    task_losses: dict[str, float] = field(default_factory=dict)
+
+
+class Job(Protocol):
+    model: nn.Module
+    loss: nn.Module  # .weights (task → λ), .balancer, .label_counts(batch), (outputs, batch, counts) → LossOutput
+    metric_name: str
+
+    def prepare_data(self, progress: bool) -> TrainData: ...
+    def validate(self, data: Dataset) -> Validation: ...
+    def end_epoch(self, epoch: int, validation: Validation | None) -> dict[str, Any]: ...
+    def state_dict(self) -> dict[str, Any]: ...
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+    def describe(self) -> str: ...
+    def summary(self, record: dict[str, Any]) -> str: ...
+
+
+def create_job(cfg: TrainConfig) -> Job:
+    """The job for the recipe's model (landmarks + attributes, or the face detector)."""
+    from facemtl.models import get_config
+
+    if get_config(cfg.model).kind == "detector":
+        from facemtl.jobs.detector import DetectorJob
+
+        return DetectorJob(cfg)
+    from facemtl.jobs.landmarks import LandmarkJob
+
+    return LandmarkJob(cfg)

@@ -1,0 +1,155 @@
+"""Training job of the landmark + attribute nets (TCDCN-style): crops of annotated faces.
+
+Task-wise early stopping (after TCDCN, simplified): after each epoch, an auxiliary task whose
+validation loss has not improved on its best for ``early_stop_patience`` epochs is stopped — its
+λ becomes 0 for the rest of training, so it no longer shapes the shared layers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from facemtl.config import TrainConfig
+from facemtl.data.dataset import FaceDataset
+from facemtl.data.mtfl import read_mtfl
+from facemtl.data.samples import FaceSample
+from facemtl.data.sampling import mixture_probabilities, pose_weights, withhold_attributes
+from facemtl.data.w300 import read_300w_folder
+from facemtl.evaluation import evaluate
+from facemtl.jobs import TrainData, Validation
+from facemtl.losses import MultiTaskLoss
+from facemtl.models import MultiTaskNet, create_model, get_config
+from facemtl.transforms import TrainAugment
+
+
+def load_samples(cfg: TrainConfig) -> tuple[list[FaceSample], np.ndarray]:
+    """All training faces and, per face, the index of its source in ``cfg.train``."""
+    samples: list[FaceSample] = []
+    sources: list[int] = []
+    for d, spec in enumerate(cfg.train):
+        if spec.kind == "photos":
+            raise ValueError(f"train source {spec.path!r}: face-photos files train detectors, not {cfg.model!r}")
+        part = read_mtfl(spec.path) if spec.kind == "mtfl" else read_300w_folder(spec.path, points=5)
+        samples += part
+        sources += [d] * len(part)
+    if cfg.limit:
+        samples, sources = samples[: cfg.limit], sources[: cfg.limit]
+    return samples, np.asarray(sources, np.int64)
+
+
+def split_train_val(samples: list, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of a fixed random validation split of the training data (the test set is never touched)."""
+    order = np.random.default_rng(seed).permutation(len(samples))
+    n_val = int(round(len(samples) * fraction))
+    return order[n_val:], order[:n_val]
+
+
+def train_val_samples(cfg: TrainConfig) -> tuple[list[FaceSample], np.ndarray, list[FaceSample]]:
+    """A recipe's training faces with their source indices, and the faces it holds out for
+    validation (also what a benchmark scores to choose between runs without the test set)."""
+    samples, sources = load_samples(cfg)
+    train_idx, val_idx = split_train_val(samples, cfg.val_fraction, cfg.seed)
+    return [samples[i] for i in train_idx], sources[train_idx], [samples[i] for i in val_idx]
+
+
+class LandmarkJob:
+    """Landmarks (main task) + λ-weighted attribute tasks on face crops; selects on validation NME."""
+
+    metric_name = "val NME"
+
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        base = get_config(cfg.model).with_overrides(**cfg.model_overrides)
+        tasks = base.tasks if cfg.tasks is None else base.tasks.subset(cfg.tasks)
+        tasks = tasks.with_weights(cfg.task_weights)
+        torch.manual_seed(cfg.seed)
+        self.model: MultiTaskNet = create_model(base, tasks=tasks)
+        self.loss = MultiTaskLoss(tasks, cfg.landmark_loss, cfg.landmark_norm, cfg.balancing)
+        self.task_state = {t.name: {"best": float("inf"), "since": 0, "stopped": None} for t in tasks.attributes}
+
+    def prepare_data(self, progress: bool) -> TrainData:
+        cfg, mc = self.cfg, self.model.config
+        train, sources, val = train_val_samples(cfg)
+        for d, spec in enumerate(cfg.train):  # withhold attribute labels of training faces only
+            if spec.attribute_fraction < 1:
+                mine = np.flatnonzero(sources == d)
+                kept = withhold_attributes([train[i] for i in mine], spec.attribute_fraction, cfg.seed + d)
+                for i, s in zip(mine, kept, strict=True):
+                    train[i] = s
+        augment = TrainAugment(mc.tasks, mc.input_size, cfg.augment)
+        train_data = FaceDataset.for_model(
+            train, mc, augment=augment, seed=cfg.seed, cache=cfg.cache, progress=progress
+        )
+        val_data = FaceDataset.for_model(val, mc, cache=cfg.cache, progress=progress) if val else None
+        pose = mc.tasks.attribute_names.index("pose") if "pose" in mc.tasks.attribute_names else None
+        within = None
+        if pose is not None and cfg.pose_balance > 0:  # rebalance head pose inside each source
+            within = np.ones(len(train))
+            for d in range(len(cfg.train)):
+                m = sources == d
+                w = pose_weights(train_data.attributes[m, pose], cfg.pose_balance)
+                if w is not None:
+                    within[m] = w
+        p = mixture_probabilities(sources, [s.weight for s in cfg.train], within)
+        summary = ""
+        if len(cfg.train) > 1 or any(s.attribute_fraction < 1 for s in cfg.train):
+            parts = []
+            for d, spec in enumerate(cfg.train):
+                m = sources == d
+                share = m.mean() if p is None else p[m].sum()
+                labelled = int((train_data.attributes[m] >= 0).any(1).sum())
+                parts.append(
+                    f"{Path(spec.path).name}: {m.sum()} faces, {share:.0%} of draws, {labelled} with attributes"
+                )
+            summary = "; ".join(parts)
+        return TrainData(train_data, val_data, p, summary, sources)
+
+    def validate(self, data: FaceDataset) -> Validation:
+        rep = evaluate(self.model, data)
+        record = rep.to_json() | {"losses": rep.task_losses}
+        if rep.gates:
+            record["gates"] = rep.gates
+        return Validation(rep.landmarks.nme, record, rep.task_losses)
+
+    def end_epoch(self, epoch: int, validation: Validation | None) -> dict[str, Any]:
+        """Task-wise early stopping; returns what the epoch's history record adds."""
+        if validation is None:
+            return {}
+        stopped = []
+        patience = self.cfg.early_stop_patience
+        for name, st in self.task_state.items():
+            if patience <= 0 or st["stopped"] is not None or self.loss.weights[name] == 0:
+                continue
+            v = validation.task_losses[name]
+            if v < st["best"] - 1e-4:
+                st["best"], st["since"] = v, 0
+            else:
+                st["since"] += 1
+                if st["since"] >= patience:
+                    st["stopped"] = epoch
+                    self.loss.weights[name] = 0.0
+                    stopped.append(name)
+        return {"stopped_tasks": stopped}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"task_state": self.task_state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.task_state = state["task_state"]
+
+    def describe(self) -> str:
+        return f"tasks: landmarks + {', '.join(self.loss.tasks.attribute_names) or 'none'}"
+
+    def summary(self, r: dict[str, Any]) -> str:
+        if "val" not in r:
+            return ""
+        v = r["val"]
+        attrs = " ".join(f"{k} {a:.1f}%" for k, a in v["attributes"].items())
+        s = f"  val NME {v['nme']:.2f}% fail {v['failure_rate']:.1f}%  {attrs}"
+        if r.get("stopped_tasks"):
+            s += f"  stopped: {', '.join(r['stopped_tasks'])}"
+        return s

@@ -1,0 +1,102 @@
+"""Label every face in training photos with a teacher detector, for training facemtl's detector.
+
+    python scripts/label_faces.py --teacher ../shared/tools/yunet/yunet_s_640_640.onnx \
+        --mtfl ../shared/data/MTFL/training.txt --300w ../shared/data/300W_train \
+        --celeba ../shared/data/CelebA --out runs/teacher/faces.jsonl
+
+The teacher (YuNet, run by OpenCV) boxes every face it finds at score ≥ ``--min-score``, background
+faces included (a detector trained without them learns to ignore faces). Where a dataset annotates a
+face, that face keeps the teacher's box but takes the *annotated* 5 points (300-W's 68 reduced to 5),
+so the detector's points follow MTFL's convention, not the teacher's. A photo whose annotated face the
+teacher does not find is left out (a face without a box would teach the detector it is background).
+CelebA: only the official *train* partition (its val partition stays unseen for attribute tests).
+MTFL *test* is never labelled. The output (faces.jsonl, format in facemtl.data.photos) is data, not
+code: it stays under runs/ and is not committed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from facemtl.data.celeba import celeba_photos
+from facemtl.data.mtfl import read_mtfl
+from facemtl.data.photos import photo_record
+from facemtl.data.w300 import read_300w_folder
+from facemtl.detection import YuNetDetector
+from facemtl.geometry import crop_box_from_landmarks
+from facemtl.imageio import read_image
+
+_teacher: YuNetDetector | None = None
+
+
+def _init(path: str, min_score: float) -> None:
+    global _teacher
+    import cv2
+
+    cv2.setNumThreads(1)
+    _teacher = YuNetDetector(path, score_threshold=min_score)
+
+
+def _label(job: tuple[str, list | None]) -> tuple[str, tuple[int, int], list[dict]] | None:
+    image, annotated = job
+    bgr = read_image(image)
+    dets = _teacher.detect(bgr)
+    faces = [{"box": [round(v, 2) for v in d.box], "score": round(d.score, 4), "landmarks": None} for d in dets]
+    if annotated is not None:
+        lm = np.asarray(annotated)
+        c = crop_box_from_landmarks(lm, 1.0)
+        hits = [i for i, d in enumerate(dets) if d.contains(c.cx, c.cy)]
+        if not hits:
+            return None
+        i = max(hits, key=lambda i: dets[i].score)
+        faces[i]["landmarks"] = [[round(float(x), 2), round(float(y), 2)] for x, y in lm]
+    return image, (bgr.shape[1], bgr.shape[0]), faces
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--teacher", required=True, help="YuNet .onnx (e.g. ../shared/tools/yunet/yunet_s_640_640.onnx)")
+    ap.add_argument("--mtfl", help="MTFL-format training annotations")
+    ap.add_argument("--300w", dest="w300", help="a folder of 300-W photos + .pts")
+    ap.add_argument("--celeba", help="CelebA root (its train partition is labelled)")
+    ap.add_argument("--out", required=True)
+    ap.add_argument(
+        "--min-score", type=float, default=0.3, help="faces below the training threshold are ignored regions"
+    )
+    ap.add_argument("--jobs", type=int, default=2)
+    args = ap.parse_args()
+    jobs: list[tuple[str, list | None]] = []
+    if args.mtfl:
+        jobs += [(str(s.image), s.landmarks.tolist()) for s in read_mtfl(args.mtfl)]
+    if args.w300:
+        jobs += [(str(s.image), s.landmarks.tolist()) for s in read_300w_folder(args.w300, points=5)]
+    if args.celeba:
+        jobs += [(str(p), None) for p in celeba_photos(args.celeba, "train")]
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    root = out.parent.resolve()
+    kept = dropped = faces = 0
+    tmp = out.with_suffix(".tmp")
+    with Pool(args.jobs, _init, (args.teacher, args.min_score)) as pool, open(tmp, "w") as f:
+        for res in tqdm(pool.imap(_label, jobs, chunksize=32), total=len(jobs), desc="labelling", mininterval=5):
+            if res is None:
+                dropped += 1
+                continue
+            image, size, fs = res
+            f.write(json.dumps(photo_record(Path(image).resolve(), root, size, fs)) + "\n")
+            kept += 1
+            faces += len(fs)
+    tmp.replace(out)
+    print(
+        f"{out}: {kept} photos, {faces} faces (score ≥ {args.min_score}); {dropped} photos left out (annotated face not found)"
+    )
+
+
+if __name__ == "__main__":
+    main()
