@@ -1,6 +1,8 @@
-"""End to end on MTFL test: Haar detector → crop → landmarks, against the ground-truth crop.
+"""End to end on MTFL test: detector → first crop → landmarks, for every detector in one run,
+against the same weights on ground-truth crops.
 
-    .venv/bin/python bench/end_to_end.py [--weights W] [--flip-test] [--json bench/results/end_to_end.json]
+    .venv/bin/python bench/end_to_end.py [--weights W] [--detectors facemtl haar yunet:PATH] [--flip-test] \
+        [--json bench/results/end_to_end.json]
     .venv/bin/python bench/end_to_end.py --weights runs/R/best.safetensors --validation
 
 ``--validation`` scores the held-out validation split of the run that made ``--weights`` (the recipe
@@ -10,9 +12,12 @@ looking at the test set.
 Protocol (as the peers in issue 5 were measured): each 150×150 AFLW test image is padded on every
 side with a replicated border of half its size, so the detector has background. A face counts as
 found when a detection's box contains the annotated landmarks' centre (largest score wins).
-Error = mean of the 5 point distances / the distance between the two eye landmarks. Printed for
-refine = 0 (crop from the calibrated detector box only) and refine = 1 (re-crop once from the
-predicted landmarks) and refine = 2, beside the same weights on ground-truth landmark crops.
+Error = mean of the 5 point distances / the distance between the two eye landmarks. For each
+detector the first crop comes from its box (through its calibrated box rule) and, for detectors
+that predict points (facemtl's, YuNet), from those points by the training crop rule; then
+refine = 1 and 2 re-crop from the predicted landmarks. Detectors: ``facemtl`` (shipped network),
+``haar`` (OpenCV cascades), ``yunet:PATH`` (the teacher, a reference; default when
+../shared/tools/yunet is there).
 """
 
 from __future__ import annotations
@@ -29,11 +34,15 @@ from tqdm import tqdm
 
 from facemtl.config import TrainConfig
 from facemtl.data.mtfl import read_mtfl
+from facemtl.detection import create_detector
 from facemtl.engine import train_val_samples
 from facemtl.imageio import read_image
 from facemtl.inference import FaceAnalyzer
 from facemtl.metrics import point_errors
 from facemtl.weights import DEFAULT_WEIGHTS, card_path, load_model
+
+ROOT = Path(__file__).resolve().parent.parent
+YUNET = ROOT.parent / "shared" / "tools" / "yunet" / "yunet_s_640_640.onnx"
 
 
 def validation_samples(weights: str | Path) -> list:
@@ -47,68 +56,80 @@ def main() -> None:
     ap.add_argument("--weights", default=None)
     ap.add_argument("--annotations", default="../shared/data/MTFL/testing.txt")
     ap.add_argument("--validation", action="store_true", help="score the run's validation split, not --annotations")
+    ap.add_argument("--detectors", nargs="+", default=None, help="detector specs (default: facemtl haar [yunet])")
     ap.add_argument("--flip-test", action="store_true", help="average each prediction with the mirror image's")
+    ap.add_argument("--limit", type=int, default=0, help="only the first N faces (a quick pass)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    specs = args.detectors or ["facemtl", "haar"] + ([f"yunet:{YUNET}"] if YUNET.is_file() else [])
     model = load_model(args.weights)
-    analyzer = FaceAnalyzer(model, refine=0, flip_test=args.flip_test)
     spec = model.config.tasks.landmarks
     samples = validation_samples(args.weights or DEFAULT_WEIGHTS) if args.validation else read_mtfl(args.annotations)
+    samples = samples[: args.limit] if args.limit else samples
     name = "validation split" if args.validation else Path(args.annotations).name
-    gt, pred_gt, found = [], [], []
-    passes: list[list[np.ndarray]] = [[], [], []]  # after refine = 0, 1, 2; NaN where not found
-    det_time = 0.0
-    for s in tqdm(samples, desc="faces", mininterval=10):
+    images, gt = [], []
+    for s in samples:
         img, border = pad(read_image(s.image))
-        truth = s.landmarks + border
-        gt.append(truth)
-        pred_gt.append(analyzer.recrop(img, truth[None])[0][0])
-        t = time.perf_counter()
-        dets = analyzer.detector.detect(img)
-        det_time += time.perf_counter() - t
-        i = found_index(dets, truth)
-        found.append(i is not None)
-        if i is None:
-            for p in passes:
-                p.append(np.full_like(truth, np.nan))
-            continue
-        lm, _ = analyzer.predict_boxes(img, [analyzer.crop_box(dets[i])])
-        passes[0].append(lm[0])
-        for p in passes[1:]:
-            lm, _ = analyzer.recrop(img, lm)
-            p.append(lm[0])
-    gt, found = np.stack(gt), np.array(found)
-    e_gt = point_errors(np.stack(pred_gt), gt, spec).mean(1)
-    e0, e1, e2 = (point_errors(np.stack(p)[found], gt[found], spec).mean(1) for p in passes)
-    res = {
-        "faces": len(samples),
-        "found": int(found.sum()),
-        "detection_rate": float(found.mean() * 100),
-        "nme_gt_crop_all": float(e_gt.mean() * 100),
-        "nme_gt_crop_found": float(e_gt[found].mean() * 100),
-        "nme_detector_refine0": float(e0.mean() * 100),
-        "nme_detector_refine1": float(e1.mean() * 100),
-        "nme_detector_refine2": float(e2.mean() * 100),
-        "failure_rate_refine1": float((e1 > 0.1).mean() * 100),
-        "failure_rate_refine2": float((e2 > 0.1).mean() * 100),
-        "detector_ms_per_image": det_time / len(samples) * 1e3,
-    }
-    rows = {
-        "ground-truth landmarks (all faces)": e_gt,
-        "ground-truth landmarks (faces the detector found)": e_gt[found],
-        "Haar box (refine = 0)": e0,
-        "Haar box + 1 re-crop (refine = 1)": e1,
-        "Haar box + 2 re-crops (refine = 2, the default)": e2,
-    }
+        images.append(img)
+        gt.append(s.landmarks + border)
+    gt = np.stack(gt)
+    ref = FaceAnalyzer(model, create_detector("haar"), refine=0, flip_test=args.flip_test)
+    e_gt = point_errors(
+        np.stack([ref.recrop(img, t[None])[0][0] for img, t in zip(images, gt, strict=True)]), gt, spec
+    ).mean(1)
+    res: dict = {"faces": len(samples), "nme_gt_crop_all": float(e_gt.mean() * 100), "detectors": {}}
+    rows = [("ground-truth landmarks", "—", "100.0", "—", e_gt, None, None)]
+    for det_spec in specs:
+        det = create_detector(det_spec)
+        label = det_spec.split(":")[0]
+        analyzers = {"box": FaceAnalyzer(model, det, refine=0, seed="box", flip_test=args.flip_test)}
+        analyzers["points"] = FaceAnalyzer(model, det, refine=0, seed="points", flip_test=args.flip_test)
+        passes = {k: [[], [], []] for k in analyzers}  # refine = 0, 1, 2; NaN where not found
+        found, det_time, has_points = [], 0.0, False
+        for img, truth in tqdm(list(zip(images, gt, strict=True)), desc=label, mininterval=20):
+            t = time.perf_counter()
+            dets = det.detect(img)
+            det_time += time.perf_counter() - t
+            i = found_index(dets, truth)
+            found.append(i is not None)
+            for seed, an in analyzers.items():
+                if i is None:
+                    for p in passes[seed]:
+                        p.append(np.full_like(truth, np.nan))
+                    continue
+                has_points |= dets[i].landmarks is not None
+                lm, _ = an.predict_boxes(img, [an.crop_box(dets[i])])
+                passes[seed][0].append(lm[0])
+                for p in passes[seed][1:]:
+                    lm, _ = an.recrop(img, lm)
+                    p.append(lm[0])
+        found = np.array(found)
+        r = {
+            "found": int(found.sum()),
+            "detection_rate": float(found.mean() * 100),
+            "detector_ms_per_image": det_time / len(samples) * 1e3,
+            "nme_gt_crop_found": float(e_gt[found].mean() * 100),
+        }
+        for seed in analyzers if has_points else ["box"]:
+            e = [point_errors(np.stack(p)[found], gt[found], spec).mean(1) for p in passes[seed]]
+            r[seed] = {f"nme_refine{k}": float(x.mean() * 100) for k, x in enumerate(e)}
+            r[seed] |= {f"failure_rate_refine{k}": float((x > 0.1).mean() * 100) for k, x in enumerate(e)}
+            rows.append((label, seed, f"{r['detection_rate']:.1f}", f"{r['detector_ms_per_image']:.1f}", *e))
+        res["detectors"][label] = r
+    print(f"\n{name}, padded, {len(samples)} faces{' (flip test)' if args.flip_test else ''}\n")
     print(
-        f"\n{name}, padded: Haar found {res['found']}/{res['faces']} faces ({res['detection_rate']:.1f} %), {res['detector_ms_per_image']:.1f} ms/image\n"
+        "| detector | first crop from | found (%) | detector ms / image | refine 0 | refine 1 | refine 2 (default) | failure > 10 %, refine 2 |"
     )
-    print("| crop from | faces | mean error (%) | failure rate (%) |")
-    print("| --- | --- | --- | --- |")
-    for label, e in rows.items():
-        print(f"| {label} | {len(e)} | {e.mean() * 100:.2f} | {(e > 0.1).mean() * 100:.2f} |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for label, seed, rate, ms, e0, e1, e2 in rows:
+        if e1 is None:
+            print(f"| {label} | {seed} | {rate} | {ms} | {e0.mean() * 100:.2f} | | | {(e0 > 0.1).mean() * 100:.2f} |")
+        else:
+            print(
+                f"| {label} | {seed} | {rate} | {ms} | {e0.mean() * 100:.2f} | {e1.mean() * 100:.2f} | **{e2.mean() * 100:.2f}** | {(e2 > 0.1).mean() * 100:.2f} |"
+            )
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(res, indent=2) + "\n")

@@ -44,14 +44,14 @@ from common import found_index, median_ms, pad
 from tqdm import tqdm
 
 from facemtl.data.mtfl import read_mtfl
-from facemtl.detection import Detection
+from facemtl.detection import Detection, HaarFaceDetector, NetFaceDetector, YuNetDetector
 from facemtl.export import OnnxNet
 from facemtl.geometry import crop_box_from_landmarks
 from facemtl.imageio import read_image
 from facemtl.inference import FaceAnalyzer
 from facemtl.metrics import point_errors
 from facemtl.tasks import MTFL5
-from facemtl.weights import load_model
+from facemtl.weights import DEFAULT_DETECTOR_WEIGHTS, load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 Points = np.ndarray  # (5, 2) MTFL order, 0-based pixel centres
@@ -69,21 +69,34 @@ class Method:
     scored: bool = True  # in the accuracy pass (False: a backend giving the same points as a scored one)
 
 
-def facemtl_methods(model, onnx) -> list[Method]:
-    """Haar + facemtl, plain and with the flip test, in PyTorch and (``onnx`` given) ONNX Runtime.
-    Both backends give the same points (tests/test_inference.py), so the accuracy pass scores one."""
+def facemtl_methods(model, onnx, det_model, det_onnx, yunet: str | None) -> list[Method]:
+    """facemtl as users run it (its own detector → landmarks), plain and with the flip test, in
+    PyTorch and (ONNX given) ONNX Runtime; its landmarks on Haar's boxes and on YuNet's (the
+    teacher, a reference); and the two detectors alone, scored on their own 5 points. Both
+    backends give the same points (tests), so the accuracy pass scores one of them."""
 
     def wrap(analyzer: FaceAnalyzer) -> Callable[[np.ndarray], list[Found]]:
         return lambda img: [(f.box, f.score, f.landmarks) for f in analyzer.analyze(img)]
 
+    def alone(det) -> Callable[[np.ndarray], list[Found]]:
+        return lambda img: [(d.box, d.score, d.landmarks) for d in det.detect(img)]
+
     out = []
-    for backend, net in (("PyTorch", model), ("ONNX Runtime", onnx)):
-        if net is not None:
-            scored = backend == "ONNX Runtime" or onnx is None
-            out.append(Method(f"facemtl (Haar, {backend})", wrap(FaceAnalyzer(net)), scored))
-            out.append(
-                Method(f"facemtl + flip test (Haar, {backend})", wrap(FaceAnalyzer(net, flip_test=True)), scored)
-            )
+    haar = HaarFaceDetector()
+    for backend, net, dnet in (("PyTorch", model, det_model), ("ONNX Runtime", onnx, det_onnx)):
+        if net is None or dnet is None:
+            continue
+        scored = backend == "ONNX Runtime" or onnx is None
+        det = NetFaceDetector(dnet)
+        out.append(Method(f"facemtl ({backend})", wrap(FaceAnalyzer(net, det)), scored))
+        out.append(Method(f"facemtl + flip test ({backend})", wrap(FaceAnalyzer(net, det, flip_test=True)), scored))
+        out.append(Method(f"facemtl detector alone, its 5 points ({backend})", alone(det), scored))
+        if scored:
+            out.append(Method(f"facemtl landmarks on Haar boxes ({backend})", wrap(FaceAnalyzer(net, haar)), True))
+            if yunet:
+                teacher = YuNetDetector(yunet)
+                out.append(Method(f"facemtl landmarks on YuNet ({backend})", wrap(FaceAnalyzer(net, teacher)), True))
+                out.append(Method("YuNet alone, its 5 points (teacher)", alone(teacher), True))
     return out
 
 
@@ -241,7 +254,13 @@ def grid_image(faces: list[np.ndarray], n: int) -> np.ndarray:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--weights", default=None, help="facemtl weights (default: the shipped ones)")
+    ap.add_argument("--weights", default=None, help="facemtl landmark weights (default: the shipped ones)")
+    ap.add_argument("--detector", default=str(DEFAULT_DETECTOR_WEIGHTS), help="facemtl detector weights")
+    ap.add_argument(
+        "--yunet",
+        default=str(ROOT.parent / "shared/tools/yunet/yunet_s_640_640.onnx"),
+        help="the teacher, a reference row",
+    )
     ap.add_argument("--annotations", default="../shared/data/MTFL/testing.txt")
     ap.add_argument("--training", default="../shared/data/MTFL/training.txt", help="for dlib's box rule")
     ap.add_argument("--limit", type=int, default=0, help="only the first N test faces (quick pass)")
@@ -260,7 +279,10 @@ def main() -> None:
 
     fm_model = load_model(args.weights)
     onnx_net = optional("facemtl's ONNX Runtime backend", lambda: OnnxNet.from_model(fm_model, threads=1))
-    methods = facemtl_methods(fm_model, onnx_net)
+    det_model = load_model(args.detector)
+    det_onnx = optional("facemtl's ONNX Runtime backend", lambda: OnnxNet.from_model(det_model, threads=1))
+    yunet = args.yunet if Path(args.yunet).is_file() else None
+    methods = facemtl_methods(fm_model, onnx_net, det_model, det_onnx, yunet)
     dlib_parts = optional("dlib", dlib_peer)
     if dlib_parts:
         methods.append(dlib_parts[0])
@@ -357,7 +379,7 @@ def main() -> None:
 
     photo = cv2.imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
     whole = {m.name: m.detect for m in methods}
-    fm_fast = "facemtl (Haar, ONNX Runtime)" if "facemtl (Haar, ONNX Runtime)" in whole else "facemtl (Haar, PyTorch)"
+    fm_fast = "facemtl (ONNX Runtime)" if "facemtl (ONNX Runtime)" in whole else "facemtl (PyTorch)"
     photo512 = cv2.resize(photo, (512, 512))
     emit()
     emit("## Whole image: detect + landmarks on a 512×512 photo (1 thread, median of 9)")

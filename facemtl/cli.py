@@ -84,6 +84,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     model = load_model(args.weights)
     mc = model.config
+    if mc.kind == "detector":
+        raise ValueError(f"{args.weights}: is a face detector; score it end to end with bench/end_to_end.py")
     data = FaceDataset.for_model(read_mtfl(args.annotations), mc)
     report = evaluate(model, data, flip_test=args.flip_test)
     flip = ", flip test" if args.flip_test else ""
@@ -99,14 +101,46 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_analyzer_arguments(p: argparse.ArgumentParser) -> None:
+    """The options that build a :class:`FaceAnalyzer` (shared by ``predict`` and the drawing script)."""
+    p.add_argument("--weights", help="a .safetensors landmark model (default: the shipped weights)")
+    p.add_argument(
+        "--detector",
+        default="facemtl",
+        help="facemtl (default: the shipped detector network), facemtl:WEIGHTS, haar (OpenCV's cascades) or yunet:PATH (your YuNet .onnx)",
+    )
+    p.add_argument("--min-face", type=float, default=0.0, help="ignore faces smaller than this many pixels")
+    p.add_argument("--score-threshold", type=float, help="detector confidence threshold (default: the detector's)")
+    p.add_argument(
+        "--seed", choices=["points", "box"], default="points", help="first crop from the detector's 5 points or its box"
+    )
+    p.add_argument("--refine", type=int, default=2, help="re-crop passes from predicted landmarks")
+    p.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="onnx: ONNX Runtime (extra 'onnx')")
+    p.add_argument(
+        "--flip-test", action="store_true", help="average each face with its mirror image (two passes per face)"
+    )
+
+
+def analyzer_from_args(args: argparse.Namespace):
+    from facemtl.inference import FaceAnalyzer
+
+    return FaceAnalyzer.from_pretrained(
+        args.weights,
+        detector=args.detector,
+        min_face=args.min_face,
+        score_threshold=args.score_threshold,
+        seed=args.seed,
+        refine=args.refine,
+        backend=args.backend,
+        flip_test=args.flip_test,
+    )
+
+
 def _predict(args: argparse.Namespace) -> int:
     from facemtl.imageio import ImageReadError
-    from facemtl.inference import FaceAnalyzer
     from facemtl.inputs import expand_inputs
 
-    analyzer = FaceAnalyzer.from_pretrained(
-        args.weights, refine=args.refine, backend=args.backend, flip_test=args.flip_test
-    )
+    analyzer = analyzer_from_args(args)
     failed = 0
     for path in expand_inputs(args.images):
         try:
@@ -137,8 +171,13 @@ def _export(args: argparse.Namespace) -> int:
     model = load_model(args.weights)
     path = export_onnx(model, args.onnx, opset=args.opset)
     c = model.config
+    shape = (
+        "(batch, 3, height, width) RGB"
+        if c.kind == "detector"
+        else f"(batch, {c.channels}, {c.input_size}, {c.input_size})"
+    )
     print(
-        f"{path}: input 'image' (batch, {c.channels}, {c.input_size}, {c.input_size}), normalised (x/255 - {c.mean}) / {c.std}; "
+        f"{path}: input 'image' {shape}, normalised (x/255 - {c.mean}) / {c.std}; "
         f"outputs {', '.join(output_names(model))}; config in metadata 'facemtl_config'"
     )
     return 0
@@ -191,16 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("predict", help="detect faces and predict landmarks + attributes")
     r.add_argument("images", nargs="+", help="image files or folders")
     r.add_argument("--json", action="store_true", help="print JSON Lines, one object per input")
-    r.add_argument("--weights", help="a .safetensors file (default: the shipped weights)")
-    r.add_argument("--refine", type=int, default=2, help="re-crop passes from predicted landmarks")
-    r.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="onnx: ONNX Runtime (extra 'onnx')")
-    r.add_argument(
-        "--flip-test", action="store_true", help="average each face with its mirror image (two passes per face)"
-    )
+    add_analyzer_arguments(r)
     r.set_defaults(func=_predict)
 
     x = sub.add_parser("export", help="export weights to ONNX (dynamic batch axis)")
-    x.add_argument("--weights", help="a .safetensors file (default: the shipped weights)")
+    x.add_argument(
+        "--weights", help="a .safetensors file, landmark model or detector (default: the shipped landmark weights)"
+    )
     x.add_argument("--onnx", required=True, help="output .onnx file")
     x.add_argument("--opset", type=int, default=17)
     x.set_defaults(func=_export)

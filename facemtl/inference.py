@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from facemtl.detection import Detection, FaceDetector, HaarFaceDetector, box_rule
+from facemtl.detection import Detection, FaceDetector, box_rule, create_detector
 from facemtl.geometry import Box, CropTransform, crop_box_from_landmarks, from_unit
 from facemtl.imageio import read_image, to_bgr
 from facemtl.models import MultiTaskNet
@@ -70,12 +70,14 @@ def load_input(image: ImageInput, color: str = "bgr") -> np.ndarray:
 class FaceAnalyzer:
     """Detect faces and predict their landmarks and attributes.
 
-    >>> analyzer = FaceAnalyzer.from_pretrained()          # shipped weights, Haar detector
+    >>> analyzer = FaceAnalyzer.from_pretrained()          # shipped weights, facemtl's detector
     >>> faces = analyzer.analyze("photo.jpg")              # or a BGR/RGB array, or a PIL image
     >>> faces[0].landmarks, faces[0].attributes["smile"].label
 
-    ``refine`` extra passes re-crop each face from its predicted landmarks (the exact training crop
-    rule) and predict again, which removes most of the detector box's framing error.
+    The first crop of a face comes from the detector's own 5 points when it has them
+    (``seed="points"``: the training crop rule applied to them) or from its box through the
+    calibrated box rule (``seed="box"``). ``refine`` extra passes re-crop each face from its
+    predicted landmarks (the exact training crop rule) and predict again.
     ``flip_test`` averages each face with its mirror image (see :mod:`facemtl.models.flip`).
 
     ``model`` is a :class:`MultiTaskNet` or an :class:`~facemtl.export.OnnxNet` (same outputs).
@@ -88,27 +90,45 @@ class FaceAnalyzer:
         *,
         refine: int = 2,
         flip_test: bool = False,
+        seed: str = "points",
     ):
+        if seed not in ("points", "box"):
+            raise ValueError(f"seed must be 'points' or 'box', got {seed!r}")
         self.model = model.eval()
-        self.detector = detector if detector is not None else HaarFaceDetector()
+        self.detector = detector if detector is not None else create_detector("facemtl")
+        self.seed = seed
         self.refine = refine
         self.flip_test = flip_test
         self.device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else model.device
 
     @classmethod
     def from_pretrained(
-        cls, path: str | Path | None = None, *, device: str = "cpu", backend: str = "torch", **kw: Any
+        cls,
+        path: str | Path | None = None,
+        *,
+        device: str = "cpu",
+        backend: str = "torch",
+        detector: str | FaceDetector = "facemtl",
+        min_face: float = 0.0,
+        score_threshold: float | None = None,
+        **kw: Any,
     ) -> FaceAnalyzer:
-        """Shipped (or given) safetensors weights; ``backend="onnx"`` runs the same network with
-        ONNX Runtime (the ``onnx`` extra; CPU only), exported in memory at load time."""
+        """Shipped (or given) safetensors weights; ``backend="onnx"`` runs the networks with
+        ONNX Runtime (the ``onnx`` extra; CPU only), exported in memory at load time.
+        ``detector``: a :func:`~facemtl.detection.create_detector` name (``facemtl``, ``haar``,
+        ``yunet:PATH``) or any :class:`FaceDetector`."""
         if backend not in ("torch", "onnx"):
             raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
         model = load_model(path, device=device)
+        if not isinstance(model, MultiTaskNet):
+            raise ValueError(f"{path}: holds a face detector; pass it as detector='facemtl:{path}'")
+        if isinstance(detector, str):
+            detector = create_detector(detector, score_threshold=score_threshold, min_face=min_face, backend=backend)
         if backend == "onnx":
             from facemtl.export import OnnxNet
 
-            return cls(OnnxNet.from_model(model), **kw)
-        return cls(model, **kw)
+            return cls(OnnxNet.from_model(model), detector, **kw)
+        return cls(model, detector, **kw)
 
     # -- the network on crops -----------------------------------------------------------------
     @torch.inference_mode()
@@ -132,7 +152,11 @@ class FaceAnalyzer:
         return landmarks, probs
 
     def crop_box(self, det: Detection) -> Box:
-        """The model's crop for a detection: calibrated landmark box × the model's crop scale."""
+        """The model's first crop for a detection: the training crop rule on the detector's 5
+        points (``seed="points"``, when it has them), else the calibrated landmark box × the
+        model's crop scale."""
+        if self.seed == "points" and det.landmarks is not None:
+            return crop_box_from_landmarks(det.landmarks, self.model.config.crop_scale)
         return box_rule(self.detector.box_rules, det).landmark_box(det).scaled(self.model.config.crop_scale)
 
     def recrop(self, image_bgr: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:

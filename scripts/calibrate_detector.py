@@ -1,12 +1,12 @@
 """Fit the detector-box → landmark-box rule (facemtl.detection.BoxRule) on MTFL training faces.
 
-    python scripts/calibrate_detector.py --annotations ../shared/data/MTFL/training.txt --limit 4000
+    python scripts/calibrate_detector.py --annotations ../shared/data/MTFL/training.txt --limit 4000 [--detector haar]
 
 For each face the detector finds (the detection whose box contains the annotated landmarks'
 centre, largest if several), it records the landmark box's centre offset and its side as
-fractions of the detector box, per cascade kind (mirrored profiles are flipped back), and prints
-the medians as ``HAAR_BOX_RULES`` to paste into facemtl/detection.py. Training faces only:
-the test set is never used to tune anything.
+fractions of the detector box, per detection kind (mirrored profiles are flipped back), and prints
+the medians to paste into the detector's module (``HAAR_BOX_RULES``, ``NET_BOX_RULES``,
+``YUNET_BOX_RULES``). Training faces only: the test set is never used to tune anything.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from facemtl.data.mtfl import read_mtfl
-from facemtl.detection import HaarFaceDetector
+from facemtl.detection import create_detector
 from facemtl.geometry import crop_box_from_landmarks
 from facemtl.imageio import read_image
 
@@ -28,10 +28,11 @@ def main() -> None:
     ap.add_argument("--annotations", required=True)
     ap.add_argument("--limit", type=int, default=4000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--detector", default="haar", help="facemtl, facemtl:WEIGHTS, haar or yunet:PATH")
     args = ap.parse_args()
     samples = read_mtfl(args.annotations)
     order = np.random.default_rng(args.seed).permutation(len(samples))[: args.limit]
-    det = HaarFaceDetector()
+    det = create_detector(args.detector)
     stats: dict[str, list[tuple[float, float, float]]] = {}
     found = 0
     for i in tqdm(order, desc="detecting"):
@@ -41,7 +42,7 @@ def main() -> None:
         if not hits:
             continue
         found += 1
-        d = max(hits, key=lambda d: d.box[2] - d.box[0])
+        d = max(hits, key=(lambda d: d.box[2] - d.box[0]) if det.name == "haar" else (lambda d: d.score))
         x1, y1, x2, y2 = d.box
         w, h = x2 - x1, y2 - y1
         dx = (lm_box.cx - (x1 + x2) / 2) / w

@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
+from facemtl.cli import add_analyzer_arguments, analyzer_from_args
 from facemtl.imageio import ImageReadError, read_image
 from facemtl.inference import FaceAnalyzer
 from facemtl.inputs import expand_inputs, is_video
@@ -68,12 +69,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("inputs", nargs="+", help="images, folders of images, or .mp4/.avi videos")
     ap.add_argument("--out", default="annotated", help="output folder (default: annotated/)")
     ap.add_argument("--json", action="store_true", help="also write the predictions as JSON")
-    ap.add_argument("--weights", help="a .safetensors file (default: the shipped weights)")
-    ap.add_argument("--flip-test", action="store_true", help="average each face with its mirror image")
+    add_analyzer_arguments(ap)
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    analyzer = FaceAnalyzer.from_pretrained(args.weights, flip_test=args.flip_test)
+    try:
+        analyzer = analyzer_from_args(args)
+    except (FileNotFoundError, ValueError, KeyError, ImportError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     failed = 0
     for path in expand_inputs(args.inputs):
         try:

@@ -5,8 +5,43 @@ from facemtl.detection.base import BoxRule, Detection, FaceDetector, box_rule, n
 from facemtl.detection.haar import HAAR_BOX_RULES, HaarFaceDetector
 from facemtl.detection.net import NetFaceDetector, letterbox
 from facemtl.detection.yunet import YuNetDetector
+from facemtl.models.detector import FaceDetectorNet
+
+
+def create_detector(
+    spec: str = "facemtl",
+    *,
+    score_threshold: float | None = None,
+    min_face: float = 0.0,
+    max_side: int | None = None,
+    backend: str = "torch",
+) -> FaceDetector:
+    """A detector by name: ``facemtl`` (the shipped network, or ``facemtl:WEIGHTS``), ``haar``
+    (OpenCV's cascades), or ``yunet:PATH`` (a user-supplied YuNet ONNX run by OpenCV).
+    ``score_threshold`` defaults to each detector's own; ``backend="onnx"`` runs facemtl's
+    network with ONNX Runtime."""
+    kind, _, arg = spec.partition(":")
+    if kind == "facemtl":
+        from facemtl.weights import DEFAULT_DETECTOR_WEIGHTS, load_model
+
+        model = load_model(arg or DEFAULT_DETECTOR_WEIGHTS)
+        if not isinstance(model, FaceDetectorNet):
+            raise ValueError(f"{arg}: holds a {model.config.kind} model, not a face detector")
+        if backend == "onnx":
+            from facemtl.export import OnnxNet
+
+            model = OnnxNet.from_model(model)
+        kw = {} if score_threshold is None else {"score_threshold": score_threshold}
+        return NetFaceDetector(model, min_face=min_face, max_side=max_side, **kw)
+    if kind == "haar" and not arg:
+        return HaarFaceDetector(min_face=max(int(min_face), 12), max_side=max_side or 320)
+    if kind == "yunet" and arg:
+        return YuNetDetector(arg, score_threshold=score_threshold or 0.6, min_face=min_face, max_side=max_side or 0)
+    raise ValueError(f"unknown detector {spec!r}: use facemtl, facemtl:WEIGHTS, haar or yunet:PATH")
+
 
 __all__ = [
+    "create_detector",
     "HAAR_BOX_RULES",
     "BoxRule",
     "Detection",

@@ -1,0 +1,255 @@
+"""facemtl's face detector: decoding, NMS, letterboxing, target assignment, loss masks, scenes,
+a tiny real training run, ONNX parity, and the shipped weights on real photos."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from facemtl.data.photos import PhotoSample, read_photos
+from facemtl.data.samples import AnnotationError
+from facemtl.data.scenes import MAX_FACES, SceneConfig, SceneDataset, scene_tensors
+from facemtl.detection import Detection, NetFaceDetector, create_detector, letterbox, nms
+from facemtl.detection.loss import DetectionLoss
+from facemtl.detection.net import decode, from_canvas
+from facemtl.models import create_model
+from facemtl.models.detector import anchor_points
+from facemtl.weights import DEFAULT_DETECTOR_WEIGHTS
+
+STRIDES = (8, 16, 32)
+needs_detector = pytest.mark.skipif(not DEFAULT_DETECTOR_WEIGHTS.is_file(), reason="shipped detector weights missing")
+
+
+def _raw_with_face(h, w, level_stride, cell, ltrb, offsets, logit=5.0):
+    """A raw map that is background (logit −10) everywhere but one location."""
+    centres, strides = anchor_points(h, w, STRIDES)
+    raw = torch.zeros(len(centres), 15)
+    raw[:, 0] = -10.0
+    idx = int(torch.nonzero((strides == level_stride) & (centres == torch.tensor(cell)).all(1))[0])
+    raw[idx, 0] = logit
+    raw[idx, 1:5] = torch.log(torch.tensor(ltrb) / level_stride)
+    raw[idx, 5:] = torch.tensor(offsets).flatten() / level_stride
+    return raw, centres, strides
+
+
+def test_decoding_a_hand_made_map():
+    offsets = [[-10, -8], [10, -8], [0, 2], [-7, 12], [7, 12]]
+    raw, c, s = _raw_with_face(64, 96, 16, [39.5, 23.5], [20.0, 16.0, 24.0, 28.0], offsets)
+    boxes, scores, pts = decode(raw, c, s, 0.5, 0.4)
+    assert boxes.shape == (1, 4) and scores[0] == pytest.approx(1 / (1 + np.exp(-5.0)))
+    np.testing.assert_allclose(boxes[0], [19.5, 7.5, 63.5, 51.5], atol=1e-4)
+    np.testing.assert_allclose(pts[0], np.array([39.5, 23.5]) + np.array(offsets), atol=1e-4)
+    assert decode(raw, c, s, 0.995, 0.4)[0].shape == (0, 4)  # below the threshold: nothing
+
+
+def test_nms_keeps_the_best_of_overlapping_boxes_and_separate_faces():
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60], [0, 0, 10, 10.5]], float)
+    scores = np.array([0.6, 0.9, 0.7, 0.5])
+    assert nms(boxes, scores, 0.4) == [1, 2]
+    assert nms(boxes, scores, 0.99) == [1, 2, 0, 3]
+
+
+@pytest.mark.parametrize("h, w, x, y", [(700, 1000, 613.0, 411.0), (240, 200, 17.0, 230.0), (1, 1, 0.0, 0.0)])
+def test_letterbox_round_trip_in_the_pixel_centre_convention(h, w, x, y):
+    image = np.zeros((h, w, 3), np.uint8)
+    r = max(1, round(max(h, w) / 50))
+    image[round(y) - r + 1 : round(y) + r, round(x) - r + 1 : round(x) + r] = 255 if h > 1 else 0
+    canvas, f = letterbox(image, 320, 32)
+    assert canvas.shape[0] % 32 == 0 and canvas.shape[1] % 32 == 0 and max(canvas.shape[:2]) <= 320 + 31
+    assert f == pytest.approx(min(1.0, 320 / max(h, w)), rel=0.01)
+    if h > 1:  # the blob's centroid on the canvas maps back onto the pixel it was drawn around
+        g = canvas[..., 0].astype(float) * (canvas[..., 0] > 128)
+        ys, xs = np.nonzero(g)
+        c = np.array([(xs * g[ys, xs]).sum(), (ys * g[ys, xs]).sum()]) / g[ys, xs].sum()
+        np.testing.assert_allclose(from_canvas(c, f), [x, y], atol=0.5)
+    np.testing.assert_allclose(from_canvas((np.array([x, y]) + 0.5) * f - 0.5, f), [x, y], atol=1e-9)
+
+
+def _batch(boxes, *, ignore=(), landmarks=None, size=128):
+    n = len(boxes)
+    b = {
+        "image": torch.zeros(1, 3, size, size),
+        "boxes": torch.zeros(1, MAX_FACES, 4),
+        "face_mask": torch.zeros(1, MAX_FACES, dtype=torch.bool),
+        "landmarks": torch.zeros(1, MAX_FACES, 5, 2),
+        "landmark_mask": torch.zeros(1, MAX_FACES, dtype=torch.bool),
+        "ignore": torch.zeros(1, MAX_FACES, dtype=torch.bool),
+    }
+    b["boxes"][0, :n] = torch.tensor(boxes, dtype=torch.float32)
+    b["face_mask"][0, :n] = True
+    b["ignore"][0, list(ignore)] = True
+    if landmarks is not None:
+        b["landmarks"][0, :n] = torch.as_tensor(landmarks, dtype=torch.float32)
+        b["landmark_mask"][0, :n] = True
+    return b
+
+
+def test_every_face_is_assigned_and_ignored_faces_train_nothing():
+    loss = DetectionLoss(STRIDES)
+    tiny, mid, big, unsure = [3, 3, 11, 11], [20, 30, 60, 70], [10, 10, 120, 120], [80, 80, 110, 110]
+    a = loss.assign(_batch([tiny, mid, big, unsure], ignore=[3]))
+    counts = [int((a.face[0] == m).sum()) for m in range(4)]
+    assert counts[0] >= 1 and counts[1] >= 1 and counts[2] >= 1, counts
+    assert counts[3] == 0 and a.ignored.any()
+    _, strides = loss.anchors(torch.zeros(1, 3, 128, 128))
+    assert set(strides[a.face[0] == 0].tolist()) == {8.0}  # a 8-px face is the finest level's
+    assert 32.0 in set(strides[a.face[0] == 2].tolist())  # a 110-px face is the coarsest's
+
+
+def test_landmark_loss_is_masked_per_face():
+    torch.manual_seed(0)
+    loss = DetectionLoss(STRIDES)
+    raw = torch.randn(1, sum((128 // s) ** 2 for s in STRIDES), 15) * 0.1
+    pts = np.tile([[40.0, 45], [60, 45], [50, 55], [42, 62], [58, 62]], (2, 1, 1))
+    with_lm = _batch([[20, 30, 80, 90], [90, 10, 120, 40]], landmarks=pts)
+    with_lm["landmark_mask"][0, 1] = False  # the second face has no annotated points
+    other = {k: v.clone() for k, v in with_lm.items()}
+    other["landmarks"][0, 1] += 100.0  # so moving its points changes nothing
+    a, b = loss.task_losses(raw, with_lm), loss.task_losses(raw, other)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k])
+    none = {k: v.clone() for k, v in with_lm.items()}
+    none["landmark_mask"][:] = False
+    assert float(loss.task_losses(raw, none)["landmarks"]) == 0.0
+
+
+def _photos(tmp_path, mtfl_train_samples, n=40):
+    """A face-photos file over real MTFL training photos, boxes from the annotated landmarks."""
+    lines = []
+    for s in mtfl_train_samples[:n]:
+        lo, hi = s.landmarks.min(0), s.landmarks.max(0)
+        c, side = (lo + hi) / 2, (hi - lo).max() * 1.9
+        box = [
+            float(c[0] - side / 2),
+            float(c[1] - side / 2 + 0.1 * side),
+            float(c[0] + side / 2),
+            float(c[1] + side / 2 + 0.1 * side),
+        ]
+        face = {"box": box, "score": 0.9, "landmarks": s.landmarks.tolist()}
+        lines.append(json.dumps({"image": str(s.image), "width": 0, "height": 0, "faces": [face]}))
+    path = tmp_path / "faces.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_photos_file_errors_name_the_line(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"image": "a.jpg", "faces": []}\n{"image": "b.jpg", "faces": [{"box": [5, 5, 1, 9]}]}\n')
+    with pytest.raises(AnnotationError, match=r"bad\.jsonl:2: every box needs"):
+        read_photos(bad)
+    bad.write_text('{"image": "a.jpg"}\n')
+    with pytest.raises(AnnotationError, match=r"bad\.jsonl:1: not a face-photos record"):
+        read_photos(bad)
+
+
+def test_scenes_are_reproducible_and_flips_swap_left_and_right(tmp_path, mtfl_train_samples):
+    photos = read_photos(_photos(tmp_path, mtfl_train_samples))
+    cfg = SceneConfig(size=128, rotate=0.0, flip=0.0, single=1.0, close_up=0.0, face_range=(40.0, 100.0))
+    plain = SceneDataset(photos, cfg, seed=3)
+    flipped = SceneDataset(photos, SceneConfig(**{**cfg.__dict__, "flip": 1.0}), seed=3)
+    for i in range(6):
+        a, b = plain.compose(i), plain.compose(i)
+        np.testing.assert_array_equal(a.image, b.image)
+        f = flipped.compose(i)
+        assert len(a.boxes) == len(f.boxes)
+        for lm, has in zip(f.landmarks, f.has_landmarks, strict=True):
+            if has:  # upright faces: the image-left eye stays left of the image-right eye after a flip
+                assert lm[0, 0] < lm[1, 0] and lm[3, 0] < lm[4, 0]
+        assert (a.boxes >= -0.5).all() and (a.boxes <= 127.5).all()
+    t = scene_tensors(plain.compose(0), 0.5, 0.5)
+    assert t["image"].shape == (3, 128, 128) and t["boxes"].shape == (MAX_FACES, 4)
+
+
+def test_tiny_real_detector_training_run_learns(tmp_path, mtfl_train_samples):
+    from facemtl.config import DatasetSpec, TrainConfig
+    from facemtl.engine import Trainer
+
+    path = _photos(tmp_path, mtfl_train_samples, n=160)
+    cfg = TrainConfig(
+        model="facemtl_det",
+        train=(DatasetSpec(str(path), kind="photos"),),
+        val_fraction=0.25,
+        epochs=4,
+        batch_size=16,
+        lr=4e-3,
+        threads=2,
+        scenes=SceneConfig(size=128, grid=(1, 3)),
+    )
+    result = Trainer(cfg, tmp_path / "run", progress=False).fit(log=lambda *_: None)
+    h = result.history
+    assert h[-1]["train"]["loss"] < 0.9 * h[0]["train"]["loss"], [r["train"]["loss"] for r in h]
+    assert h[-1]["val"]["loss"] < h[0]["val"]["loss"]
+    det = create_detector(f"facemtl:{result.best_weights}")
+    assert isinstance(det, NetFaceDetector) and det.config.name == "facemtl_det"
+
+
+def test_onnx_detector_matches_pytorch(tmp_path):
+    pytest.importorskip("onnxruntime", reason="the 'onnx' extra is not installed")
+    from facemtl.export import OnnxNet, export_onnx
+
+    torch.manual_seed(0)
+    model = create_model("facemtl_det").eval()
+    net = OnnxNet(export_onnx(model, tmp_path / "d.onnx"))
+    assert net.config == model.config
+    for h, w in [(96, 160), (320, 224)]:  # dynamic height and width
+        x = torch.randn(2, 3, h, w)
+        with torch.no_grad():
+            ref = model(x)
+        torch.testing.assert_close(net(x), ref, rtol=1e-4, atol=1e-4)
+
+
+def test_detector_specs_and_their_errors(tmp_path):
+    assert create_detector("haar").name == "haar"
+    with pytest.raises(ValueError, match="unknown detector 'dlib'"):
+        create_detector("dlib")
+    with pytest.raises(FileNotFoundError, match="nope.onnx: YuNet model file not found"):
+        create_detector(f"yunet:{tmp_path / 'nope.onnx'}")
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="junk.onnx: OpenCV cannot load it as a YuNet model"):
+        create_detector(f"yunet:{junk}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The shipped detector on real photos
+
+
+@needs_detector
+def test_shipped_detector_finds_padded_test_faces_best_first(mtfl_test_samples):
+    from facemtl.imageio import read_image
+
+    det = create_detector("facemtl")
+    found, point_err = 0, []
+    samples = mtfl_test_samples[::150]  # 20 faces spread over the test set
+    for s in samples:
+        img = read_image(s.image)
+        p = img.shape[0] // 2
+        img = cv2.copyMakeBorder(img, p, p, p, p, cv2.BORDER_REPLICATE)
+        truth = s.landmarks + p
+        dets = det.detect(img)
+        assert [d.score for d in dets] == sorted((d.score for d in dets), reverse=True)
+        c = truth.mean(0)
+        hit = [d for d in dets if d.contains(*c)]
+        if hit:
+            found += 1
+            iod = np.linalg.norm(truth[0] - truth[1])
+            point_err.append(np.linalg.norm(hit[0].landmarks - truth, axis=1).mean() / iod)
+    assert found >= 19, found
+    assert np.median(point_err) < 0.15, point_err
+
+
+@needs_detector
+def test_shipped_detector_finds_nothing_in_blank_images_and_takes_odd_sizes():
+    det = create_detector("facemtl")
+    for shape in [(1, 1, 3), (480, 640, 3), (31, 2000, 3)]:
+        assert det.detect(np.full(shape, 127, np.uint8)) == []
+    assert all(isinstance(d, Detection) for d in det.detect(np.zeros((8000, 50, 3), np.uint8)))
+
+
+def test_photo_sample_counts_faces():
+    p = PhotoSample(None, np.zeros((2, 4)), np.zeros((2, 5, 2)), np.zeros(2, bool), np.zeros(2, bool))
+    assert p.num_faces == 2
