@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/speed.py [--weights W]
 
-Prints a Markdown table (median of repeated timed runs after warm-up). Also times the Haar
-detector and the whole analyze() call on a 512×512 photo.
+Prints a Markdown table (median of repeated timed runs after warm-up). Also times each detector
+(facemtl's network in PyTorch and ONNX Runtime, OpenCV's Haar cascades) and the whole analyze()
+call on a 512×512 photo.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import common
 import cv2
 import torch
 
+from facemtl.detection import create_detector
 from facemtl.inference import FaceAnalyzer
 from facemtl.models import create_model
 from facemtl.models.flip import flip_averaged
@@ -76,17 +78,23 @@ def main() -> None:
 
     photo = cv2.imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
     photo = cv2.resize(photo, (512, 512))
-    analyzer = FaceAnalyzer(model)
-    det_ms = median_ms(lambda: analyzer.detector.detect(photo), repeats=5, number=20)
-    all_ms = median_ms(lambda: analyzer.analyze(photo), repeats=5, number=20)
     print()
-    print("| whole image, 512×512 photo, 1 thread | ms |")
-    print("| --- | --- |")
-    print(f"| Haar detector | {det_ms:.1f} |")
-    print(f"| analyze(): detect + crop + network ×3 (refine=2) | {all_ms:.1f} |")
+    print(
+        "| whole image, 512×512 photo, 1 thread | detector (ms) | analyze(): detect + crop + network ×3, refine = 2 (ms) |"
+    )
+    print("| --- | --- | --- |")
+    rows = [
+        ("facemtl detector, PyTorch", "facemtl", "torch", model),
+        ("Haar cascades, PyTorch", "haar", "torch", model),
+    ]
     if onnx is not None:
-        ort_ms = median_ms(lambda a=FaceAnalyzer(onnx): a.analyze(photo), repeats=5, number=20)
-        print(f"| the same with the ONNX Runtime backend | {ort_ms:.1f} |")
+        rows.insert(1, ("facemtl detector, ONNX Runtime (both networks)", "facemtl", "onnx", onnx))
+    for label, spec, backend, net in rows:
+        det = create_detector(spec, backend=backend)
+        analyzer = FaceAnalyzer(net, det)
+        det_ms = median_ms(lambda det=det: det.detect(photo), repeats=5, number=20)
+        all_ms = median_ms(lambda a=analyzer: a.analyze(photo), repeats=5, number=20)
+        print(f"| {label} | {det_ms:.2f} | {all_ms:.2f} |")
 
 
 def backends(model):

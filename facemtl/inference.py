@@ -131,17 +131,20 @@ class FaceAnalyzer:
         return cls(model, detector, **kw)
 
     # -- the network on crops -----------------------------------------------------------------
-    @torch.inference_mode()
     def predict_boxes(self, image_bgr: np.ndarray, boxes: Sequence[Box]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Run the network on square crop boxes of one image, as one batch.
 
         Returns landmarks ``(N, K, 2)`` in image pixels and class probabilities per attribute task.
         """
+        return self._predict(to_channels(image_bgr, self.model.config.channels), boxes)
+
+    @torch.inference_mode()
+    def _predict(self, image: np.ndarray, boxes: Sequence[Box]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """:meth:`predict_boxes` on an image already in the model's channel layout."""
         cfg = self.model.config
         k = cfg.tasks.landmarks.num_points
         if not boxes:
             return np.empty((0, k, 2)), {t.name: np.empty((0, t.num_classes)) for t in cfg.tasks.attributes}
-        image = to_channels(image_bgr, cfg.channels)
         transforms = [CropTransform.from_box(b, cfg.input_size) for b in boxes]
         crops = np.stack([t.warp(image) for t in transforms])
         x = to_tensor(crops, cfg.mean, cfg.std).to(self.device)
@@ -162,8 +165,11 @@ class FaceAnalyzer:
     def recrop(self, image_bgr: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """One refinement pass: crop each face by the training rule from its landmarks ``(N, K, 2)``
         and predict again."""
+        return self._recrop(to_channels(image_bgr, self.model.config.channels), landmarks)
+
+    def _recrop(self, image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         crop_scale = self.model.config.crop_scale
-        return self.predict_boxes(image_bgr, [crop_box_from_landmarks(lm, crop_scale) for lm in landmarks])
+        return self._predict(image, [crop_box_from_landmarks(lm, crop_scale) for lm in landmarks])
 
     # -- public API ---------------------------------------------------------------------------
     def analyze(
@@ -177,9 +183,10 @@ class FaceAnalyzer:
         bgr = load_input(image, color)
         dets = list(self.detector.detect(bgr) if detections is None else detections)
         cfg = self.model.config
-        landmarks, probs = self.predict_boxes(bgr, [self.crop_box(d) for d in dets])
+        image = to_channels(bgr, cfg.channels)  # once for every pass
+        landmarks, probs = self._predict(image, [self.crop_box(d) for d in dets])
         for _ in range(self.refine):
-            landmarks, probs = self.recrop(bgr, landmarks)
+            landmarks, probs = self._recrop(image, landmarks)
         faces = []
         for i, d in enumerate(dets):
             attrs = {}

@@ -187,6 +187,37 @@ def test_tiny_real_detector_training_run_learns(tmp_path, mtfl_train_samples):
     assert isinstance(det, NetFaceDetector) and det.config.name == "facemtl_det"
 
 
+def test_interrupted_detector_run_resumes_to_the_same_weights(tmp_path, mtfl_train_samples):
+    """The detector trains through the one loop: an interrupted run resumes to the straight run's weights."""
+    from facemtl.config import DatasetSpec, TrainConfig
+    from facemtl.engine import Trainer
+
+    path = _photos(tmp_path, mtfl_train_samples, n=48)
+    cfg = TrainConfig(
+        model="facemtl_det",
+        train=(DatasetSpec(str(path), kind="photos"),),
+        val_fraction=0.25,
+        epochs=3,
+        batch_size=12,
+        threads=2,
+        scenes=SceneConfig(size=96, grid=(1, 3)),
+    )
+    Trainer(cfg, tmp_path / "straight", progress=False).fit(log=lambda *_: None)
+
+    def stop_after_two(message: str) -> None:
+        if message.startswith("epoch   2/"):
+            raise KeyboardInterrupt  # after epoch 2's checkpoint was written
+
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(cfg, tmp_path / "cut", progress=False).fit(log=stop_after_two)
+    Trainer(cfg, tmp_path / "cut", progress=False).fit(resume=True, log=lambda *_: None)
+    a = torch.load(tmp_path / "straight" / "last.ckpt", weights_only=True)
+    b = torch.load(tmp_path / "cut" / "last.ckpt", weights_only=True)
+    assert a["epoch"] == b["epoch"] == 3
+    for k in a["model"]:
+        torch.testing.assert_close(a["model"][k], b["model"][k], rtol=0, atol=0)
+
+
 def test_onnx_detector_matches_pytorch(tmp_path):
     pytest.importorskip("onnxruntime", reason="the 'onnx' extra is not installed")
     from facemtl.export import OnnxNet, export_onnx
@@ -253,3 +284,24 @@ def test_shipped_detector_finds_nothing_in_blank_images_and_takes_odd_sizes():
 def test_photo_sample_counts_faces():
     p = PhotoSample(None, np.zeros((2, 4)), np.zeros((2, 5, 2)), np.zeros(2, bool), np.zeros(2, bool))
     assert p.num_faces == 2
+
+
+def test_user_supplied_yunet_through_opencv(mtfl_test_samples):
+    """``--detector yunet:PATH``: boxes and 5 points in original pixels, also when downscaled."""
+    from conftest import DATA
+
+    from facemtl.imageio import read_image
+
+    path = DATA.parent / "tools" / "yunet" / "yunet_s_640_640.onnx"
+    if not path.is_file():
+        pytest.skip(f"no YuNet model at {path}")
+    s = next(x for x in mtfl_test_samples if x.attributes.get("pose") == 2)  # frontal
+    img = cv2.copyMakeBorder(read_image(s.image), 75, 75, 75, 75, cv2.BORDER_REPLICATE)
+    img = cv2.resize(img, (600, 600), interpolation=cv2.INTER_CUBIC)
+    truth = (s.landmarks + 75 + 0.5) * 2 - 0.5
+    for max_side in (0, 300):
+        dets = create_detector(f"yunet:{path}", max_side=max_side).detect(img)
+        assert len(dets) >= 1 and dets[0].kind == "yunet"
+        iod = np.linalg.norm(truth[0] - truth[1])
+        assert np.linalg.norm(dets[0].landmarks - truth, axis=1).mean() < 0.25 * iod
+        assert dets[0].contains(*truth.mean(0))

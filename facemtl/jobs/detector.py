@@ -84,15 +84,16 @@ class DetectorJob:
                 t, f, m, e = _match(boxes, pts, {k: v[b].cpu() for k, v in batch.items()})
                 tp, fp, fn = tp + t, fp + f, fn + m
                 errors += e
-        losses = {k: s / max(c, 1.0) for k, s, c in zip(TASKS, sums, counts, strict=True)}
-        metric = sum(self.loss.weights[k] * v for k, v in losses.items()) if any(self.loss.weights.values()) else 0.0
+        # plain floats: the history goes into checkpoints, which load without unpickling numpy types
+        losses = {k: float(s / max(c, 1.0)) for k, s, c in zip(TASKS, sums, counts, strict=True)}
+        metric = float(sum(self.loss.weights[k] * v for k, v in losses.items()))
         record = {
             "loss": metric,
             "losses": losses,
             "recall": 100.0 * tp / max(tp + fn, 1),
             "precision": 100.0 * tp / max(tp + fp, 1),
             "landmark_nme": 100.0 * float(np.mean(errors)) if errors else float("nan"),
-            "faces": tp + fn,
+            "faces": int(tp + fn),
         }
         return Validation(metric, record, losses)
 
