@@ -95,7 +95,7 @@ def main() -> None:
     methods = {
         "facemtl (default, input side 320)": create_detector("facemtl"),
         "facemtl (input side 640)": create_detector("facemtl", max_side=640),
-        "Haar (OpenCV cascades)": create_detector("haar", max_side=640),
+        "Haar (OpenCV cascades, at 640, faces ≥ 24 px)": create_detector("haar", max_side=640, min_face=MIN_FACE),
     }
     n_ref = sum(int((np.maximum(r[:, 2] - r[:, 0], r[:, 3] - r[:, 1]) >= MIN_FACE).sum()) for r in refs)
     print(

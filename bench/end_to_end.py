@@ -7,7 +7,10 @@ against the same weights on ground-truth crops.
 
 ``--validation`` scores the held-out validation split of the run that made ``--weights`` (the recipe
 its card records) instead of MTFL test, so runs can be chosen on end-to-end accuracy without
-looking at the test set.
+looking at the test set. ``--detector-validation DET`` scores the MTFL training faces whose photos
+the detector run that made ``DET`` held out (how its first-crop rule and refine passes were
+chosen; the landmark model trained on most of those faces, so only comparisons between rows mean
+something there).
 
 Protocol (as the peers in issue 5 were measured): each 150×150 AFLW test image is padded on every
 side with a replicated border of half its size, so the detector has background. A face counts as
@@ -51,11 +54,24 @@ def validation_samples(weights: str | Path) -> list:
     return train_val_samples(cfg)[2]
 
 
+def detector_validation_samples(detector_weights: str | Path, annotations: str | Path) -> list:
+    """MTFL faces (of ``annotations``) whose photos a detector run held out for its validation."""
+    from facemtl.jobs.detector import load_photos
+    from facemtl.jobs.landmarks import split_train_val
+
+    cfg = TrainConfig.from_dict(json.loads(card_path(detector_weights).read_text())["training"]["config"])
+    photos = load_photos(cfg)
+    _, val_idx = split_train_val(photos, cfg.val_fraction, cfg.seed)
+    held_out = {photos[i].image.resolve() for i in val_idx}
+    return [s for s in read_mtfl(annotations) if s.image.resolve() in held_out]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--weights", default=None)
     ap.add_argument("--annotations", default="../shared/data/MTFL/testing.txt")
     ap.add_argument("--validation", action="store_true", help="score the run's validation split, not --annotations")
+    ap.add_argument("--detector-validation", metavar="DET", help="score the faces detector run DET held out")
     ap.add_argument("--detectors", nargs="+", default=None, help="detector specs (default: facemtl haar [yunet])")
     ap.add_argument("--flip-test", action="store_true", help="average each prediction with the mirror image's")
     ap.add_argument("--limit", type=int, default=0, help="only the first N faces (a quick pass)")
@@ -66,9 +82,15 @@ def main() -> None:
     specs = args.detectors or ["facemtl", "haar"] + ([f"yunet:{YUNET}"] if YUNET.is_file() else [])
     model = load_model(args.weights)
     spec = model.config.tasks.landmarks
-    samples = validation_samples(args.weights or DEFAULT_WEIGHTS) if args.validation else read_mtfl(args.annotations)
+    if args.validation:
+        samples, name = validation_samples(args.weights or DEFAULT_WEIGHTS), "validation split"
+    elif args.detector_validation:
+        train = Path(args.annotations).with_name("training.txt")
+        samples = detector_validation_samples(args.detector_validation, train)
+        name = f"{train.name} faces held out by the detector run"
+    else:
+        samples, name = read_mtfl(args.annotations), Path(args.annotations).name
     samples = samples[: args.limit] if args.limit else samples
-    name = "validation split" if args.validation else Path(args.annotations).name
     images, gt = [], []
     for s in samples:
         img, border = pad(read_image(s.image))

@@ -1,5 +1,5 @@
 """Face detectors: facemtl's own network (the default), OpenCV's Haar cascades, and a
-user-supplied YuNet model through OpenCV. Each returns :class:`Detection` s, best first."""
+user-supplied YuNet model through OpenCV. Each returns a list of :class:`Detection`, best first."""
 
 from facemtl.detection.base import BoxRule, Detection, FaceDetector, box_rule, nms
 from facemtl.detection.haar import HAAR_BOX_RULES, HaarFaceDetector
@@ -18,8 +18,9 @@ def create_detector(
 ) -> FaceDetector:
     """A detector by name: ``facemtl`` (the shipped network, or ``facemtl:WEIGHTS``), ``haar``
     (OpenCV's cascades), or ``yunet:PATH`` (a user-supplied YuNet ONNX run by OpenCV).
-    ``score_threshold`` defaults to each detector's own; ``backend="onnx"`` runs facemtl's
-    network with ONNX Runtime."""
+    ``score_threshold``, ``min_face`` (px) and ``max_side`` (the longer side the image is
+    downscaled to) default to each detector's own; ``backend="onnx"`` runs facemtl's network
+    with ONNX Runtime."""
     kind, _, arg = spec.partition(":")
     if kind == "facemtl":
         from facemtl.weights import DEFAULT_DETECTOR_WEIGHTS, load_model
@@ -34,7 +35,9 @@ def create_detector(
         kw = {} if score_threshold is None else {"score_threshold": score_threshold}
         return NetFaceDetector(model, min_face=min_face, max_side=max_side, **kw)
     if kind == "haar" and not arg:
-        return HaarFaceDetector(min_face=max(int(min_face), 12), max_side=max_side or 320)
+        return HaarFaceDetector(
+            max_side=max_side or 320, **({"min_face": max(round(min_face), 12)} if min_face else {})
+        )
     if kind == "yunet" and arg:
         return YuNetDetector(arg, score_threshold=score_threshold or 0.6, min_face=min_face, max_side=max_side or 0)
     raise ValueError(f"unknown detector {spec!r}: use facemtl, facemtl:WEIGHTS, haar or yunet:PATH")

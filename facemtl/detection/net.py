@@ -19,6 +19,10 @@ from facemtl.models.detector import DetectorConfig, anchor_points, decode_raw
 
 RawNet = Callable[[torch.Tensor], torch.Tensor]
 
+#: Fitted by ``scripts/calibrate_detector.py --detector facemtl`` on MTFL training faces: the
+#: landmark box from the detector's box (used with ``seed="box"``; the default seeds from the points).
+NET_BOX_RULES = {"net": BoxRule(-0.0123, 0.064, 0.5175)}
+
 
 def letterbox(image_bgr: np.ndarray, max_side: int, multiple: int) -> tuple[np.ndarray, float]:
     """Downscale so the longer side is at most ``max_side`` (never upscale), then pad right and
@@ -83,7 +87,7 @@ class NetFaceDetector:
         self.score_threshold, self.nms_threshold = score_threshold, nms_threshold
         self.max_side = max_side or self.config.max_side
         self.min_face = min_face
-        self.box_rules = dict(box_rules or {})
+        self.box_rules = dict(NET_BOX_RULES if box_rules is None else box_rules)
         self._anchors: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def _grid(self, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -65,7 +65,8 @@ class DetectorJob:
         return TrainData(train, val, summary=f"{len(photos)} photos, {faces} labelled faces")
 
     @torch.no_grad()
-    def validate(self, data: SceneDataset) -> Validation:
+    def validate(self, data: SceneDataset, score_threshold: float = 0.5) -> Validation:
+        """Validation losses, and recall / precision / landmark error at ``score_threshold``."""
         model = self.model.eval()
         device = next(model.parameters()).device
         sums, counts = np.zeros(len(TASKS)), np.zeros(len(TASKS))
@@ -80,7 +81,7 @@ class DetectorJob:
             counts += n
             centres, strides = self.loss.anchors(batch["image"])
             for b in range(raw.shape[0]):
-                boxes, _, pts = decode(raw[b].cpu(), centres.cpu(), strides.cpu(), 0.5, 0.4)
+                boxes, _, pts = decode(raw[b].cpu(), centres.cpu(), strides.cpu(), score_threshold, 0.4)
                 t, f, m, e = _match(boxes, pts, {k: v[b].cpu() for k, v in batch.items()})
                 tp, fp, fn = tp + t, fp + f, fn + m
                 errors += e
