@@ -80,7 +80,7 @@ def main() -> None:
     photo = cv2.resize(photo, (512, 512))
     print()
     print(
-        "| whole image, 512×512 photo, 1 thread | detector (ms) | analyze(): detect + crop + network ×3, refine = 2 (ms) |"
+        "| whole image, 512×512 photo, 1 thread | detector (ms) | analyze(): detect + crop + network ×2, refine = 1 (ms) |"
     )
     print("| --- | --- | --- |")
     rows = [

@@ -112,9 +112,14 @@ def add_analyzer_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-face", type=float, default=0.0, help="ignore faces smaller than this many pixels")
     p.add_argument("--score-threshold", type=float, help="detector confidence threshold (default: the detector's)")
     p.add_argument(
+        "--max-side",
+        type=int,
+        help="the detector sees the image downscaled to this longer side (facemtl's default 320; 640 finds faces down to ~12 px in a 640-px photo)",
+    )
+    p.add_argument(
         "--seed", choices=["points", "box"], default="points", help="first crop from the detector's 5 points or its box"
     )
-    p.add_argument("--refine", type=int, default=2, help="re-crop passes from predicted landmarks")
+    p.add_argument("--refine", type=int, default=1, help="re-crop passes from predicted landmarks (default 1)")
     p.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="onnx: ONNX Runtime (extra 'onnx')")
     p.add_argument(
         "--flip-test", action="store_true", help="average each face with its mirror image (two passes per face)"
@@ -129,6 +134,7 @@ def analyzer_from_args(args: argparse.Namespace):
         detector=args.detector,
         min_face=args.min_face,
         score_threshold=args.score_threshold,
+        max_side=args.max_side,
         seed=args.seed,
         refine=args.refine,
         backend=args.backend,

@@ -94,13 +94,26 @@ class CropTransform:
         m = self.matrix
         scale = self.scale
         if scale < 0.5:
-            f = min(1.0, 2.0 * scale)
+            # Only the part of the image the crop reads is resized: the crop's corners mapped back,
+            # plus a margin for the filters. Where the crop leaves the image the region ends at the
+            # image's edge, so the replicated border is the image's own.
             h, w = image.shape[:2]
-            nw, nh = max(1, round(w * f)), max(1, round(h * f))
-            image = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
-            # Resizing maps x → (x + 0.5) * nw / w - 0.5; fold its inverse into the crop matrix.
-            fx, fy = w / nw, h / nh
-            pre = np.array([[fx, 0, 0.5 * fx - 0.5], [0, fy, 0.5 * fy - 0.5], [0, 0, 1]])
+            n = self.out_size
+            corners = self.invert(np.array([[-1.0, -1.0], [n, -1.0], [-1.0, n], [n, n]]))
+            pad = 2.0 / scale + 2
+            x0, y0 = (max(0, int(np.floor(v - pad))) for v in corners.min(0))
+            x1, y1 = (int(np.ceil(v + pad)) + 1 for v in corners.max(0))
+            x1, y1 = min(w, max(x1, x0 + 1)), min(h, max(y1, y0 + 1))
+            if x0 >= w or y0 >= h:  # the crop lies wholly outside: read the nearest edge
+                x0, y0 = min(x0, w - 1), min(y0, h - 1)
+            region = image[y0:y1, x0:x1]
+            f = min(1.0, 2.0 * scale)
+            rh, rw = region.shape[:2]
+            nw, nh = max(1, round(rw * f)), max(1, round(rh * f))
+            image = cv2.resize(region, (nw, nh), interpolation=cv2.INTER_AREA)
+            # Resizing maps x → (x - x0 + 0.5) * nw / rw - 0.5; fold its inverse into the crop matrix.
+            fx, fy = rw / nw, rh / nh
+            pre = np.array([[fx, 0, 0.5 * fx - 0.5 + x0], [0, fy, 0.5 * fy - 0.5 + y0], [0, 0, 1]])
             m = (np.vstack([m, [0, 0, 1]]) @ pre)[:2]
         return cv2.warpAffine(
             image,

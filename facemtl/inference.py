@@ -77,7 +77,9 @@ class FaceAnalyzer:
     The first crop of a face comes from the detector's own 5 points when it has them
     (``seed="points"``: the training crop rule applied to them) or from its box through the
     calibrated box rule (``seed="box"``). ``refine`` extra passes re-crop each face from its
-    predicted landmarks (the exact training crop rule) and predict again.
+    predicted landmarks (the exact training crop rule) and predict again. The defaults (points,
+    one re-crop) scored best on the faces whose photos the detector's training held out
+    (``bench/end_to_end.py --detector-validation``).
     ``flip_test`` averages each face with its mirror image (see :mod:`facemtl.models.flip`).
 
     ``model`` is a :class:`MultiTaskNet` or an :class:`~facemtl.export.OnnxNet` (same outputs).
@@ -88,7 +90,7 @@ class FaceAnalyzer:
         model: MultiTaskNet | OnnxNet,
         detector: FaceDetector | None = None,
         *,
-        refine: int = 2,
+        refine: int = 1,
         flip_test: bool = False,
         seed: str = "points",
     ):
@@ -111,19 +113,23 @@ class FaceAnalyzer:
         detector: str | FaceDetector = "facemtl",
         min_face: float = 0.0,
         score_threshold: float | None = None,
+        max_side: int | None = None,
         **kw: Any,
     ) -> FaceAnalyzer:
         """Shipped (or given) safetensors weights; ``backend="onnx"`` runs the networks with
         ONNX Runtime (the ``onnx`` extra; CPU only), exported in memory at load time.
         ``detector``: a :func:`~facemtl.detection.create_detector` name (``facemtl``, ``haar``,
-        ``yunet:PATH``) or any :class:`FaceDetector`."""
+        ``yunet:PATH``) or any :class:`FaceDetector`; ``min_face``, ``score_threshold`` and
+        ``max_side`` (the longer side the detector sees) go to it."""
         if backend not in ("torch", "onnx"):
             raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
         model = load_model(path, device=device)
         if not isinstance(model, MultiTaskNet):
             raise ValueError(f"{path}: holds a face detector; pass it as detector='facemtl:{path}'")
         if isinstance(detector, str):
-            detector = create_detector(detector, score_threshold=score_threshold, min_face=min_face, backend=backend)
+            detector = create_detector(
+                detector, score_threshold=score_threshold, min_face=min_face, max_side=max_side, backend=backend
+            )
         if backend == "onnx":
             from facemtl.export import OnnxNet
 

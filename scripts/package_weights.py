@@ -67,6 +67,9 @@ def detector_card(args: argparse.Namespace, training: dict, val: dict) -> dict:
             "subset here) and 300-W train (1,672), every face boxed by a teacher detector (YuNet 2023mar, Apache-2.0, "
             "run by OpenCV; not shipped); annotated faces keep their annotated 5 points (300-W's 68 reduced to 5); "
             "5 % of the photos held out for model selection. MTFL test and CelebA val were never used for training or selection.",
+            "labels": "python scripts/label_faces.py --teacher ../shared/tools/yunet/yunet_s_640_640.onnx "
+            "--mtfl ../shared/data/MTFL/training.txt --300w ../shared/data/300W_train --celeba ../shared/data/CelebA "
+            "--out runs/teacher/faces.jsonl",
             "licence": "research and non-commercial use: MTFL and 300-W are research datasets, CelebA is for "
             "non-commercial research and education; facemtl code is MIT",
         },

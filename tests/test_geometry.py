@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -53,6 +54,28 @@ def test_downscaled_warp_keeps_geometry():
     ys, xs = np.mgrid[:64, :64]
     found = np.array([(xs * crop).sum() / crop.sum(), (ys * crop).sum() / crop.sum()])
     np.testing.assert_allclose(found, t.apply([[319.5, 399.5]])[0], atol=0.02)
+
+
+@pytest.mark.parametrize("box", [Box(700, 740, 512), Box(60, 500, 700)])
+def test_downscaled_warp_reads_only_its_region(box):
+    """The two-step path resizes only the region the crop reads (the second box leaves the image);
+    the result matches resizing the whole image, to a grey level."""
+    ys, xs = np.mgrid[:800, :800]
+    img = (127 + 100 * np.sin(xs / 37.0) * np.cos(ys / 53.0)).astype(np.uint8)
+    t = CropTransform.from_box(box, 64)
+    f = 2 * t.scale
+    whole = cv2.resize(img, (round(800 * f), round(800 * f)), interpolation=cv2.INTER_AREA)
+    fx = 800 / whole.shape[1]
+    pre = np.array([[fx, 0, 0.5 * fx - 0.5], [0, fx, 0.5 * fx - 0.5], [0, 0, 1]])
+    m = (np.vstack([t.matrix, [0, 0, 1]]) @ pre)[:2]
+    ref = cv2.warpAffine(whole, m, (64, 64), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    assert np.abs(t.warp(img).astype(int) - ref).max() <= 3
+
+
+def test_downscaled_warp_wholly_outside_replicates_the_image_edge():
+    ys, xs = np.mgrid[:800, :800]
+    img = (127 + 100 * np.sin(xs / 37.0) * np.cos(ys / 53.0)).astype(np.uint8)  # column 0 is all 127
+    assert (CropTransform.from_box(Box(-3000, 400, 600), 64).warp(img) == 127).all()
 
 
 def test_unit_coordinates_round_trip():

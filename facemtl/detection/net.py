@@ -19,9 +19,13 @@ from facemtl.models.detector import DetectorConfig, anchor_points, decode_raw
 
 RawNet = Callable[[torch.Tensor], torch.Tensor]
 
-#: Fitted by ``scripts/calibrate_detector.py --detector facemtl`` on MTFL training faces: the
-#: landmark box from the detector's box (used with ``seed="box"``; the default seeds from the points).
-NET_BOX_RULES = {"net": BoxRule(-0.0123, 0.064, 0.5175)}
+#: Fitted by ``scripts/calibrate_detector.py --detector facemtl --limit 3000`` on MTFL training
+#: faces (2,998 found; IQR ≤ 0.12 of the box): the landmark box from the detector's box, used with
+#: ``seed="box"`` (the default seeds the crop from the detector's points instead).
+NET_BOX_RULES = {"net": BoxRule(0.0063, 0.0594, 0.5251)}
+#: Chosen on the detector run's validation scenes (best F1 of recall and precision at IoU 0.5:
+#: 0.3 → 93.0 / 97.4 %, 0.4 → 92.0 / 98.8 %, 0.5 → 89.1 / 99.3 %, 0.6 → 81.5 / 99.7 %).
+DEFAULT_SCORE_THRESHOLD = 0.4
 
 
 def letterbox(image_bgr: np.ndarray, max_side: int, multiple: int) -> tuple[np.ndarray, float]:
@@ -32,12 +36,16 @@ def letterbox(image_bgr: np.ndarray, max_side: int, multiple: int) -> tuple[np.n
     f = min(1.0, max_side / max(h, w))
     img = image_bgr
     if f < 1.0:
-        img = cv2.resize(img, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+        # area averaging where it matters (halving or more); OpenCV's area resize at milder
+        # factors costs 1.3 ms on a 512-px photo, four times the bilinear one
+        mode = cv2.INTER_AREA if f <= 0.5 else cv2.INTER_LINEAR
+        img = cv2.resize(img, (max(1, round(w * f)), max(1, round(h * f))), interpolation=mode)
         f = img.shape[1] / w  # the scale actually applied (rounded size)
     H, W = (-(-s // multiple) * multiple for s in img.shape[:2])
-    canvas = np.full((H, W, 3), 128, np.uint8)
-    canvas[: img.shape[0], : img.shape[1]] = img[:, :, ::-1]
-    return canvas, f
+    canvas = cv2.copyMakeBorder(
+        img, 0, H - img.shape[0], 0, W - img.shape[1], cv2.BORDER_CONSTANT, value=(128, 128, 128)
+    )
+    return cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB), f
 
 
 def from_canvas(points: np.ndarray, f: float) -> np.ndarray:
@@ -74,7 +82,7 @@ class NetFaceDetector:
         self,
         model: RawNet,
         *,
-        score_threshold: float = 0.5,
+        score_threshold: float = DEFAULT_SCORE_THRESHOLD,
         nms_threshold: float = 0.4,
         max_side: int | None = None,
         min_face: float = 0.0,
@@ -99,7 +107,8 @@ class NetFaceDetector:
     def detect(self, image_bgr: np.ndarray) -> list[Detection]:
         c = self.config
         canvas, f = letterbox(image_bgr, self.max_side, max(c.strides))
-        x = torch.from_numpy(canvas).permute(2, 0, 1)[None].float().div_(255.0).sub_(c.mean).div_(c.std)
+        x = torch.from_numpy(np.ascontiguousarray(canvas.transpose(2, 0, 1))[None]).float()
+        x = x.mul_(1.0 / (255.0 * c.std)).sub_(c.mean / c.std)
         raw = self.model(x)[0].float().cpu()
         boxes, scores, pts = decode(raw, *self._grid(*canvas.shape[:2]), self.score_threshold, self.nms_threshold)
         boxes = from_canvas(boxes.reshape(-1, 2, 2), f).reshape(-1, 4)

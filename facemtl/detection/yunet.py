@@ -16,6 +16,11 @@ import numpy as np
 from facemtl.detection.base import BoxRule, Detection
 
 
+#: Fitted by ``scripts/calibrate_detector.py --detector yunet:PATH --limit 3000`` on MTFL training
+#: faces with YuNet 2023mar (3,000 of 3,000 found): the landmark box from YuNet's box.
+YUNET_BOX_RULES = {"yunet": BoxRule(-0.0037, 0.0569, 0.5203)}
+
+
 class YuNetDetector:
     """``cv2.FaceDetectorYN`` on the whole image (downscaled so its longer side is at most
     ``max_side``, 0 = never); faces below ``min_face`` px (original pixels) are dropped."""
@@ -40,7 +45,7 @@ class YuNetDetector:
         except cv2.error as e:
             raise ValueError(f"{path}: OpenCV cannot load it as a YuNet model ({str(e).strip()[:200]})") from None
         self.max_side, self.min_face = max_side, min_face
-        self.box_rules = dict(box_rules or {})
+        self.box_rules = dict(YUNET_BOX_RULES if box_rules is None else box_rules)
 
     def detect(self, image_bgr: np.ndarray) -> list[Detection]:
         h, w = image_bgr.shape[:2]
