@@ -15,7 +15,6 @@ import numpy as np
 
 from facemtl.detection.base import BoxRule, Detection
 
-
 #: Fitted by ``scripts/calibrate_detector.py --detector yunet:PATH --limit 3000`` on MTFL training
 #: faces with YuNet 2023mar (3,000 of 3,000 found): the landmark box from YuNet's box.
 YUNET_BOX_RULES = {"yunet": BoxRule(-0.0037, 0.0569, 0.5203)}
