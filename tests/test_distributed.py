@@ -61,8 +61,11 @@ def test_two_processes_reach_the_single_process_weights(mtfl_dir, tmp_path):
     single = tmp_path / "single"
     subprocess.run([sys.executable, *_args(mtfl_dir, single)], env=_env(), check=True, capture_output=True)
     a, b = _weights(single), _weights(two_process_run)
+    # Float summation order differs between one process and two, and Adam's normalised steps
+    # carry that noise through the run: measured up to 1.6e-5 on a weight (1.5e-7 before the crop
+    # resampling changed the training pixels), so the bound is 1e-4.
     for k in a:
-        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-5, msg=k)
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-4, msg=k)
     ha = json.loads((single / "history.json").read_text())
     hb = json.loads((two_process_run / "history.json").read_text())
     assert len(hb) == EPOCHS  # only rank 0 wrote: one record per epoch
