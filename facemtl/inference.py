@@ -125,7 +125,7 @@ class FaceAnalyzer:
             raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
         model = load_model(path, device=device)
         if not isinstance(model, MultiTaskNet):
-            raise ValueError(f"{path}: holds a face detector; pass it as detector='facemtl:{path}'")
+            raise ValueError(f"{path}: holds a face detector; pass it as the detector (--detector facemtl:{path})")
         if isinstance(detector, str):
             detector = create_detector(
                 detector, score_threshold=score_threshold, min_face=min_face, max_side=max_side, backend=backend

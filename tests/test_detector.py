@@ -164,21 +164,19 @@ def test_scenes_are_reproducible_and_flips_swap_left_and_right(tmp_path, mtfl_tr
     assert t["image"].shape == (3, 128, 128) and t["boxes"].shape == (MAX_FACES, 4)
 
 
-def test_tiny_real_detector_training_run_learns(tmp_path, mtfl_train_samples):
+def _tiny_detector_recipe(photos_file, *, size: int, **kw):
+    """A small real detector recipe on real photos (keywords override)."""
     from facemtl.config import DatasetSpec, TrainConfig
+
+    base = dict(model="facemtl_det", train=(DatasetSpec(str(photos_file), kind="photos"),), val_fraction=0.25)
+    return TrainConfig(**(base | dict(threads=2, scenes=SceneConfig(size=size, grid=(1, 3))) | kw))
+
+
+def test_tiny_real_detector_training_run_learns(tmp_path, mtfl_train_samples):
     from facemtl.engine import Trainer
 
     path = _photos(tmp_path, mtfl_train_samples, n=160)
-    cfg = TrainConfig(
-        model="facemtl_det",
-        train=(DatasetSpec(str(path), kind="photos"),),
-        val_fraction=0.25,
-        epochs=4,
-        batch_size=16,
-        lr=4e-3,
-        threads=2,
-        scenes=SceneConfig(size=128, grid=(1, 3)),
-    )
+    cfg = _tiny_detector_recipe(path, size=128, epochs=4, batch_size=16, lr=4e-3)
     result = Trainer(cfg, tmp_path / "run", progress=False).fit(log=lambda *_: None)
     h = result.history
     assert h[-1]["train"]["loss"] < 0.9 * h[0]["train"]["loss"], [r["train"]["loss"] for r in h]
@@ -189,19 +187,10 @@ def test_tiny_real_detector_training_run_learns(tmp_path, mtfl_train_samples):
 
 def test_interrupted_detector_run_resumes_to_the_same_weights(tmp_path, mtfl_train_samples):
     """The detector trains through the one loop: an interrupted run resumes to the straight run's weights."""
-    from facemtl.config import DatasetSpec, TrainConfig
     from facemtl.engine import Trainer
 
     path = _photos(tmp_path, mtfl_train_samples, n=48)
-    cfg = TrainConfig(
-        model="facemtl_det",
-        train=(DatasetSpec(str(path), kind="photos"),),
-        val_fraction=0.25,
-        epochs=3,
-        batch_size=12,
-        threads=2,
-        scenes=SceneConfig(size=96, grid=(1, 3)),
-    )
+    cfg = _tiny_detector_recipe(path, size=96, epochs=3, batch_size=12)
     Trainer(cfg, tmp_path / "straight", progress=False).fit(log=lambda *_: None)
 
     def stop_after_two(message: str) -> None:
