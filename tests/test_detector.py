@@ -95,7 +95,7 @@ def test_every_face_is_assigned_and_ignored_faces_train_nothing():
     counts = [int((a.face[0] == m).sum()) for m in range(4)]
     assert counts[0] >= 1 and counts[1] >= 1 and counts[2] >= 1, counts
     assert counts[3] == 0 and a.ignored.any()
-    _, strides = loss.anchors(torch.zeros(1, 3, 128, 128))
+    strides = loss.grid(torch.zeros(1, 3, 128, 128)).strides
     assert set(strides[a.face[0] == 0].tolist()) == {8.0}  # a 8-px face is the finest level's
     assert 32.0 in set(strides[a.face[0] == 2].tolist())  # a 110-px face is the coarsest's
 

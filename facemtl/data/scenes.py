@@ -125,7 +125,8 @@ class SceneDataset(Dataset):
             decoded = list(it)
         self.images = [d[0] for d in decoded]
         self.factors = np.array([d[1] for d in decoded])
-        self.faceful = np.array([p.num_faces > 0 for p in self.photos])
+        faceful = np.flatnonzero([p.num_faces > 0 for p in self.photos])
+        self._drawable = faceful if len(faceful) else np.arange(len(self.photos))  # photos a scene draws
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -147,8 +148,8 @@ class SceneDataset(Dataset):
         lms = p.landmarks @ a.T + t
         return boxes, lms, p.has_landmarks.copy(), p.ignore.copy()
 
-    def _paste(self, canvas: np.ndarray, i: int, m: np.ndarray, border: int) -> None:
-        value = tuple(int(v) for v in self._rng.integers(0, 256, 3))
+    def _paste(self, rng: np.random.Generator, canvas: np.ndarray, i: int, m: np.ndarray, border: int) -> None:
+        value = tuple(int(v) for v in rng.integers(0, 256, 3))
         cv2.warpAffine(
             self.images[i],
             m,
@@ -174,15 +175,14 @@ class SceneDataset(Dataset):
         patch = img[: max(2, h // 5), : max(2, w // 5)]  # a corner: rarely a face
         return cv2.GaussianBlur(cv2.resize(patch, (size, size)), (0, 0), 2.0)
 
-    def _draw_photo(self, rng: np.random.Generator, want_face: bool = True) -> int:
-        idx = np.flatnonzero(self.faceful) if want_face and self.faceful.any() else None
-        return int(rng.choice(idx)) if idx is not None else int(rng.integers(len(self.photos)))
+    def _draw_photo(self, rng: np.random.Generator) -> int:
+        """A photo with at least one face (any photo when none has one)."""
+        return int(rng.choice(self._drawable))
 
     def compose(self, index: int) -> Scene:
         c = self.cfg
         S = c.size
         rng = np.random.default_rng([self.seed, 0 if self.fixed else self.epoch, index, 99])
-        self._rng = rng
         canvas = self._background(rng, S)
         parts: list[tuple[np.ndarray, ...]] = []
         u = rng.random()
@@ -209,7 +209,7 @@ class SceneDataset(Dataset):
             m = _similarity(scale, angle, centre, dst)
             # replicated or plain border (a mirrored border would copy faces without labels)
             border = (cv2.BORDER_REPLICATE, cv2.BORDER_CONSTANT)[int(rng.integers(2))]
-            self._paste(canvas, i, m, border)
+            self._paste(rng, canvas, i, m, border)
             parts.append(self._faces(i, m))
         else:
             k = int(rng.integers(c.grid[0], c.grid[1] + 1))
@@ -223,7 +223,7 @@ class SceneDataset(Dataset):
                     scale = cell / max(h, w) * float(rng.uniform(0.75, 1.1))
                     dst = np.array([(q + 0.5) * cell, (r + 0.5) * cell]) + rng.uniform(-0.1, 0.1, 2) * cell
                     m = _similarity(scale, angle, np.array([w / 2, h / 2]), dst)
-                    self._paste(canvas, i, m, cv2.BORDER_TRANSPARENT)
+                    self._paste(rng, canvas, i, m, cv2.BORDER_TRANSPARENT)
                     parts.append(self._faces(i, m))
         if parts:
             boxes, lms, has, ign = (np.concatenate(x) for x in zip(*parts, strict=True))

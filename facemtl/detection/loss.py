@@ -17,6 +17,8 @@ Tasks, each a masked mean like :mod:`facemtl.losses`:
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -43,17 +45,26 @@ def box_iou_pairs(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch
     return iou, iou - (hull - union) / (hull + 1e-7)
 
 
+class Grid(NamedTuple):
+    """Every output location of one input size: centre (N, 2), stride (N,), and the range of face
+    sizes its level is responsible for (``lo``, ``hi``: (N,))."""
+
+    centres: torch.Tensor
+    strides: torch.Tensor
+    lo: torch.Tensor
+    hi: torch.Tensor
+
+
 class Assignment:
     """Which face each location of a batch learns from: ``face`` (B, N) index (−1 = negative),
     ``positive`` (B, N), ``ignored`` (B, N) (no score loss)."""
 
-    def __init__(self, batch: dict[str, torch.Tensor], centres: torch.Tensor, strides: torch.Tensor):
+    def __init__(self, batch: dict[str, torch.Tensor], grid: Grid):
+        centres, strides, lo, hi = grid
         boxes, valid, ign = batch["boxes"], batch["face_mask"], batch["ignore"]
         cxy = (boxes[..., :2] + boxes[..., 2:]) / 2  # (B, M, 2)
         wh = (boxes[..., 2:] - boxes[..., :2]).clamp(min=1e-3)
         size = wh.prod(-1).sqrt()  # (B, M)
-        lo = torch.tensor([LEVEL_RANGES[int(s)][0] for s in strides.tolist()], device=boxes.device)
-        hi = torch.tensor([LEVEL_RANGES[int(s)][1] for s in strides.tolist()], device=boxes.device)
         p = centres[None, :, None, :]  # (1, N, 1, 2)
         d = (p - cxy[:, None]).abs()  # (B, N, M, 2)
         r = torch.minimum(CENTRE_RADIUS * strides[None, :, None, None], wh[:, None] / 2)
@@ -92,31 +103,39 @@ class DetectionLoss(nn.Module):
         if unknown:
             raise ValueError(f"unknown detector task(s) {sorted(unknown)}; the tasks are {', '.join(TASKS)}")
         self.balancer: LossBalancer = create_balancer(balancing, list(TASKS))
-        self._anchors: dict[tuple[int, int, str], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._grids: dict[tuple[int, int, str], Grid] = {}
 
-    def anchors(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def grid(self, image: torch.Tensor) -> Grid:
+        """The locations of ``image``'s size (computed once per size and device)."""
         key = (image.shape[-2], image.shape[-1], str(image.device))
-        if key not in self._anchors:
+        if key not in self._grids:
             c, s = anchor_points(key[0], key[1], self.strides)
-            self._anchors[key] = (c.to(image.device), s.to(image.device))
-        return self._anchors[key]
+            lo = torch.tensor([LEVEL_RANGES[int(v)][0] for v in s.tolist()])
+            hi = torch.tensor([LEVEL_RANGES[int(v)][1] for v in s.tolist()])
+            self._grids[key] = Grid(*(t.to(image.device) for t in (c, s, lo, hi)))
+        return self._grids[key]
 
     def assign(self, batch: dict[str, torch.Tensor]) -> Assignment:
-        return Assignment(batch, *self.anchors(batch["image"]))
+        return Assignment(batch, self.grid(batch["image"]))
 
-    def label_counts(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def label_counts(self, batch: dict[str, torch.Tensor], assignment: Assignment | None = None) -> torch.Tensor:
         """Positives for score and box, positives with landmarks: the denominators of each task."""
-        a = self.assign(batch)
+        a = assignment or self.assign(batch)
         lm = torch.gather(batch["landmark_mask"], 1, a.face.clamp(min=0)) & a.positive
         n = a.positive.sum().double()
         return torch.stack([n, n, lm.sum().double()])
 
     def task_losses(
-        self, raw: torch.Tensor, batch: dict, counts: torch.Tensor | None = None
+        self,
+        raw: torch.Tensor,
+        batch: dict,
+        counts: torch.Tensor | None = None,
+        assignment: Assignment | None = None,
     ) -> dict[str, torch.Tensor]:
-        centres, strides = self.anchors(batch["image"])
-        a = Assignment(batch, centres, strides)
-        pred = decode_raw(raw, centres, strides)
+        """Each task's masked mean loss; ``assignment``: the batch's, when already computed."""
+        grid = self.grid(batch["image"])
+        a = assignment or Assignment(batch, grid)
+        pred = decode_raw(raw, grid.centres, grid.strides)
         idx = a.face.clamp(min=0)
         gt_boxes = torch.gather(batch["boxes"], 1, idx[..., None].expand(-1, -1, 4))
         gt_pts = torch.gather(batch["landmarks"], 1, idx[..., None, None].expand(-1, -1, 5, 2))

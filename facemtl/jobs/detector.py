@@ -75,13 +75,15 @@ class DetectorJob:
         for batch in DataLoader(data, batch_size=64):
             batch = {k: v.to(device) for k, v in batch.items()}
             raw = model(batch["image"]).float()
-            n = self.loss.label_counts(batch).cpu().numpy()
-            losses = self.loss.task_losses(raw, batch)
+            assignment = self.loss.assign(batch)
+            n = self.loss.label_counts(batch, assignment).cpu().numpy()
+            losses = self.loss.task_losses(raw, batch, assignment=assignment)
             sums += np.array([float(losses[k]) for k in TASKS]) * n
             counts += n
-            centres, strides = self.loss.anchors(batch["image"])
+            grid = self.loss.grid(batch["image"])
+            centres, strides, raw = grid.centres.cpu(), grid.strides.cpu(), raw.cpu()
             for b in range(raw.shape[0]):
-                boxes, _, pts = decode(raw[b].cpu(), centres.cpu(), strides.cpu(), score_threshold, 0.4)
+                boxes, _, pts = decode(raw[b], centres, strides, score_threshold, 0.4)
                 t, f, m, e = _match(boxes, pts, {k: v[b].cpu() for k, v in batch.items()})
                 tp, fp, fn = tp + t, fp + f, fn + m
                 errors += e
@@ -108,7 +110,7 @@ class DetectorJob:
         pass
 
     def describe(self) -> str:
-        return "tasks: face score + box + " + "5 landmarks"
+        return "tasks: face score + box + 5 landmarks"
 
     def summary(self, r: dict[str, Any]) -> str:
         if "val" not in r:
