@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import cv2
 import numpy as np
 
-from facemtl.detection import Detection
-from facemtl.geometry import crop_box_from_landmarks
+from facemtl.detection import annotated_detection
 
 
 def median_ms(fn: Callable[[], object], *, repeats: int = 7, number: int = 1, warmup: int = 2) -> float:
@@ -33,9 +32,6 @@ def pad(image: np.ndarray) -> tuple[np.ndarray, int]:
     return cv2.copyMakeBorder(image, p, p, p, p, cv2.BORDER_REPLICATE), p
 
 
-def found_index(detections: Sequence[Detection], truth: np.ndarray) -> int | None:
-    """The protocol's "found": the index of the surest detection whose box contains the centre of
-    the annotated landmarks' box, or ``None`` when no detection does."""
-    c = crop_box_from_landmarks(truth, 1.0)
-    hits = [i for i, d in enumerate(detections) if d.contains(c.cx, c.cy)]
-    return max(hits, key=lambda i: detections[i].score) if hits else None
+#: The protocol's "found": the index of the surest detection whose box contains the centre of the
+#: annotated landmarks' box, or ``None`` when no detection does.
+found_index = annotated_detection

@@ -26,8 +26,7 @@ from tqdm import tqdm
 
 from facemtl.data.celeba import celeba_photos
 from facemtl.data.mtfl import read_mtfl
-from facemtl.detection import Detection, NetFaceDetector, create_detector
-from facemtl.detection.loss import box_iou_pairs
+from facemtl.detection import Detection, NetFaceDetector, create_detector, match_detections
 from facemtl.imageio import read_image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,23 +57,9 @@ def compose_crowd(rng: np.random.Generator, pool: list[Path], size=(640, 480)) -
 def match(dets: list[Detection], ref: np.ndarray) -> tuple[int, int, int]:
     """Greedy IoU ≥ 0.5 matching, surest detection first: true and false positives, misses
     (reference faces under ``MIN_FACE`` neither count as missed nor make a false positive)."""
-    big = np.maximum(ref[:, 2] - ref[:, 0], ref[:, 3] - ref[:, 1]) >= MIN_FACE
-    taken = np.zeros(len(ref), bool)
-    tp = fp = 0
-    for d in dets:
-        if len(ref):
-            iou, _ = box_iou_pairs(
-                torch.tensor(d.box, dtype=torch.float64)[None].expand(len(ref), 4), torch.as_tensor(ref)
-            )
-            iou = iou.numpy().copy()
-            iou[taken] = 0
-            j = int(iou.argmax())
-            if iou[j] >= 0.5:
-                taken[j] = True
-                tp += int(big[j])
-                continue
-        fp += 1
-    return tp, fp, int((big & ~taken).sum())
+    small = np.maximum(ref[:, 2] - ref[:, 0], ref[:, 3] - ref[:, 1]) < MIN_FACE
+    m = match_detections(np.array([d.box for d in dets]).reshape(-1, 4), ref, small)
+    return m.true_positives, m.false_positives, m.misses
 
 
 def main() -> None:

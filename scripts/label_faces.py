@@ -28,8 +28,7 @@ from facemtl.data.celeba import celeba_photos
 from facemtl.data.mtfl import read_mtfl
 from facemtl.data.photos import photo_record
 from facemtl.data.w300 import read_300w_folder
-from facemtl.detection import YuNetDetector
-from facemtl.geometry import crop_box_from_landmarks
+from facemtl.detection import YuNetDetector, annotated_detection
 from facemtl.imageio import read_image
 
 _teacher: YuNetDetector | None = None
@@ -50,11 +49,9 @@ def _label(job: tuple[str, list | None]) -> tuple[str, tuple[int, int], list[dic
     faces = [{"box": [round(v, 2) for v in d.box], "score": round(d.score, 4), "landmarks": None} for d in dets]
     if annotated is not None:
         lm = np.asarray(annotated)
-        c = crop_box_from_landmarks(lm, 1.0)
-        hits = [i for i, d in enumerate(dets) if d.contains(c.cx, c.cy)]
-        if not hits:
+        i = annotated_detection(dets, lm)
+        if i is None:
             return None
-        i = max(hits, key=lambda i: dets[i].score)
         faces[i]["landmarks"] = [[round(float(x), 2), round(float(y), 2)] for x, y in lm]
     return image, (bgr.shape[1], bgr.shape[0]), faces
 

@@ -1,7 +1,17 @@
 """Face detectors: facemtl's own network (the default), OpenCV's Haar cascades, and a
 user-supplied YuNet model through OpenCV. Each returns a list of :class:`Detection`, best first."""
 
-from facemtl.detection.base import BoxRule, Detection, FaceDetector, box_rule, nms
+from facemtl.detection.base import (
+    BoxRule,
+    Detection,
+    FaceDetector,
+    Matching,
+    annotated_detection,
+    box_iou,
+    box_rule,
+    match_detections,
+    nms,
+)
 from facemtl.detection.haar import HAAR_BOX_RULES, HaarFaceDetector
 from facemtl.detection.net import NetFaceDetector, letterbox
 from facemtl.detection.yunet import YuNetDetector
@@ -52,7 +62,11 @@ __all__ = [
     "HaarFaceDetector",
     "NetFaceDetector",
     "YuNetDetector",
+    "Matching",
+    "annotated_detection",
+    "box_iou",
     "box_rule",
+    "match_detections",
     "letterbox",
     "nms",
 ]

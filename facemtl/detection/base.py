@@ -9,12 +9,13 @@ side as fractions of the detector box — fitted on MTFL *training* faces by
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-from facemtl.geometry import Box
+from facemtl.geometry import Box, crop_box_from_landmarks
 
 
 @dataclass(frozen=True)
@@ -66,19 +67,83 @@ class FaceDetector(Protocol):
     def detect(self, image_bgr: np.ndarray) -> list[Detection]: ...
 
 
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every xyxy box of ``a`` (N, 4) with every box of ``b`` (M, 4): (N, M)."""
+    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(-1)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / (area_a[:, None] + area_b[None] - inter + 1e-9)
+
+
 def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
     """Greedy non-maximum suppression; returns kept indices, best first."""
     order = np.argsort(-scores, kind="stable")
     keep: list[int] = []
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     while order.size:
         i = int(order[0])
         keep.append(i)
         rest = order[1:]
-        xx1 = np.maximum(boxes[i, 0], boxes[rest, 0])
-        yy1 = np.maximum(boxes[i, 1], boxes[rest, 1])
-        xx2 = np.minimum(boxes[i, 2], boxes[rest, 2])
-        yy2 = np.minimum(boxes[i, 3], boxes[rest, 3])
-        inter = np.clip(xx2 - xx1, 0, None) * np.clip(yy2 - yy1, 0, None)
-        order = rest[inter / (area[i] + area[rest] - inter + 1e-9) <= iou]
+        order = rest[box_iou(boxes[i], boxes[rest])[0] <= iou]
     return keep
+
+
+@dataclass(frozen=True)
+class Matching:
+    """Detections (best first) matched greedily to true faces at IoU ≥ a threshold.
+
+    ``matched``: per detection, the index of its face (−1 = none); ``neutral``: per unmatched
+    detection, whether it overlaps a *don't-care* face enough to count neither way; a matched
+    don't-care face is neither found nor missed."""
+
+    matched: np.ndarray
+    neutral: np.ndarray
+    dont_care: np.ndarray
+
+    @property
+    def true_positives(self) -> int:
+        hit = self.matched[self.matched >= 0]
+        return int((~self.dont_care[hit]).sum())
+
+    @property
+    def false_positives(self) -> int:
+        return int(((self.matched < 0) & ~self.neutral).sum())
+
+    @property
+    def misses(self) -> int:
+        found = np.zeros(len(self.dont_care), bool)
+        found[self.matched[self.matched >= 0]] = True
+        return int((~found & ~self.dont_care).sum())
+
+
+def match_detections(
+    boxes: np.ndarray, truth: np.ndarray, dont_care: np.ndarray, *, iou: float = 0.5, dont_care_iou: float = 1.0
+) -> Matching:
+    """Match detection boxes (best first) to true boxes: each takes the untaken face it overlaps
+    most, if by ``iou`` or more. An unmatched detection whose best untaken face is don't-care and
+    overlaps it by more than ``dont_care_iou`` is neutral (e.g. an unsure teacher label)."""
+    dont_care = np.asarray(dont_care, bool)
+    overlap = box_iou(boxes, truth)
+    matched = np.full(len(overlap), -1)
+    neutral = np.zeros(len(overlap), bool)
+    taken = np.zeros(len(dont_care), bool)
+    for d, row in enumerate(overlap):
+        if not len(row):
+            continue
+        row = np.where(taken, 0.0, row)
+        j = int(row.argmax())
+        if row[j] >= iou:
+            matched[d], taken[j] = j, True
+        else:
+            neutral[d] = bool(dont_care[j]) and row[j] > dont_care_iou
+    return Matching(matched, neutral, dont_care)
+
+
+def annotated_detection(detections: Sequence[Detection], landmarks: np.ndarray) -> int | None:
+    """Which detection is an annotated face: the surest one whose box contains the centre of the
+    landmarks' bounding box, or ``None`` when none does (the benchmarks' "found")."""
+    c = crop_box_from_landmarks(landmarks, 1.0)
+    hits = [i for i, d in enumerate(detections) if d.contains(c.cx, c.cy)]
+    return max(hits, key=lambda i: detections[i].score) if hits else None

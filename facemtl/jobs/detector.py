@@ -18,7 +18,8 @@ from torch.utils.data import DataLoader
 from facemtl.config import TrainConfig
 from facemtl.data.photos import PhotoSample, read_photos
 from facemtl.data.scenes import SceneDataset
-from facemtl.detection.loss import TASKS, DetectionLoss, box_iou_pairs
+from facemtl.detection.base import match_detections
+from facemtl.detection.loss import TASKS, DetectionLoss
 from facemtl.detection.net import decode
 from facemtl.jobs import TrainData, Validation
 from facemtl.jobs.landmarks import split_train_val
@@ -124,34 +125,17 @@ class DetectorJob:
 
 
 def _match(boxes: np.ndarray, pts: np.ndarray, scene: dict[str, torch.Tensor]) -> tuple[int, int, int, list[float]]:
-    """Greedy IoU ≥ 0.5 matching of one scene's detections (best first) to its faces: true and
-    false positives, misses, and the landmark errors (/ inter-ocular distance) of matched faces."""
+    """One scene's detections (best first) against its faces at IoU 0.5 — ignored faces count
+    neither way, nor do detections overlapping one by more than 0.3: true and false positives,
+    misses, and the landmark errors (/ inter-ocular distance) of matched annotated faces."""
     valid = scene["face_mask"].numpy()
-    gt = scene["boxes"].numpy()[valid]
     ign = scene["ignore"].numpy()[valid]
     has = scene["landmark_mask"].numpy()[valid]
     lms = scene["landmarks"].numpy()[valid]
-    taken = np.zeros(len(gt), bool)
-    tp = fp = 0
+    m = match_detections(boxes, scene["boxes"].numpy()[valid], ign, dont_care_iou=0.3)
     errors = []
-    for box, p in zip(boxes, pts, strict=True):
-        if len(gt):
-            iou, _ = box_iou_pairs(
-                torch.as_tensor(box)[None].expand(len(gt), 4), torch.as_tensor(gt, dtype=torch.float64)
-            )
-            iou = iou.numpy().copy()
-            iou[taken] = 0
-            j = int(iou.argmax())
-            if iou[j] >= 0.5:
-                taken[j] = True
-                if not ign[j]:
-                    tp += 1
-                    if has[j]:
-                        iod = np.linalg.norm(lms[j, 0] - lms[j, 1])
-                        errors.append(float(np.linalg.norm(p - lms[j], axis=1).mean() / max(iod, 1e-6)))
-                continue
-            if ign[np.argmax(iou)] and iou.max() > 0.3:
-                continue  # an uncertain face: neither found nor a false alarm
-        fp += 1
-    fn = int((~taken & ~ign).sum())
-    return tp, fp, fn, errors
+    for d, j in enumerate(m.matched):
+        if j >= 0 and has[j] and not ign[j]:
+            iod = np.linalg.norm(lms[j, 0] - lms[j, 1])
+            errors.append(float(np.linalg.norm(pts[d] - lms[j], axis=1).mean() / max(iod, 1e-6)))
+    return m.true_positives, m.false_positives, m.misses, errors
