@@ -124,6 +124,22 @@ class CropTransform:
         )
 
 
+def downscale(image: np.ndarray, max_side: int, interpolation: int = cv2.INTER_AREA) -> tuple[np.ndarray, float]:
+    """``image`` shrunk so its longer side is at most ``max_side`` (never enlarged), and the factor
+    ``f`` asked for: an original pixel centre ``x`` lands at ``(x + 0.5)·f − 0.5``
+    (:func:`from_downscaled` inverts it)."""
+    h, w = image.shape[:2]
+    f = min(1.0, max_side / max(h, w))
+    if f < 1.0:
+        image = cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=interpolation)
+    return image, f
+
+
+def from_downscaled(points: np.ndarray, f: float) -> np.ndarray:
+    """Pixel coordinates on an image scaled by ``f`` → the original's (pixel-centre convention)."""
+    return (np.asarray(points, np.float64) + 0.5) / f - 0.5
+
+
 def to_unit(points: np.ndarray, size: int) -> np.ndarray:
     """Crop pixels → network target space: the crop's outer edges at −1 and +1."""
     return (np.asarray(points, dtype=np.float32) + 0.5) * (2.0 / size) - 1.0

@@ -15,7 +15,8 @@ from facemtl.data.samples import AnnotationError
 from facemtl.data.scenes import MAX_FACES, SceneConfig, SceneDataset, scene_tensors
 from facemtl.detection import Detection, NetFaceDetector, create_detector, letterbox, nms
 from facemtl.detection.loss import DetectionLoss
-from facemtl.detection.net import decode, from_canvas
+from facemtl.detection.net import decode
+from facemtl.geometry import from_downscaled
 from facemtl.models import create_model
 from facemtl.models.detector import anchor_points
 from facemtl.weights import DEFAULT_DETECTOR_WEIGHTS
@@ -65,8 +66,8 @@ def test_letterbox_round_trip_in_the_pixel_centre_convention(h, w, x, y):
         g = canvas[..., 0].astype(float) * (canvas[..., 0] > 128)
         ys, xs = np.nonzero(g)
         c = np.array([(xs * g[ys, xs]).sum(), (ys * g[ys, xs]).sum()]) / g[ys, xs].sum()
-        np.testing.assert_allclose(from_canvas(c, f), [x, y], atol=0.5)
-    np.testing.assert_allclose(from_canvas((np.array([x, y]) + 0.5) * f - 0.5, f), [x, y], atol=1e-9)
+        np.testing.assert_allclose(from_downscaled(c, f), [x, y], atol=0.5)
+    np.testing.assert_allclose(from_downscaled((np.array([x, y]) + 0.5) * f - 0.5, f), [x, y], atol=1e-9)
 
 
 def _batch(boxes, *, ignore=(), landmarks=None, size=128):

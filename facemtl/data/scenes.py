@@ -24,6 +24,7 @@ import torch
 from torch.utils.data import Dataset
 
 from facemtl.data.photos import PhotoSample
+from facemtl.geometry import downscale
 from facemtl.imageio import read_image
 
 #: Faces per scene the batch tensors hold (a scene's extra faces become ignored regions).
@@ -67,12 +68,7 @@ class SceneConfig:
 
 def _decode(photo: PhotoSample, side: int) -> tuple[np.ndarray, float]:
     """The photo as BGR, downscaled to ``side``; the factor applied."""
-    img = read_image(photo.image)
-    h, w = img.shape[:2]
-    f = min(1.0, side / max(h, w))
-    if f < 1.0:
-        img = cv2.resize(img, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-    return img, f
+    return downscale(read_image(photo.image), side)
 
 
 @dataclass

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from facemtl.detection.base import BoxRule, Detection, nms
+from facemtl.geometry import downscale
 
 #: Fitted by ``scripts/calibrate_detector.py`` on MTFL training faces (see its docstring).
 #: 3,000 random training faces, 2,979 found; interquartile ranges ≤ 0.06 of the box.
@@ -72,11 +73,8 @@ class HaarFaceDetector:
         return np.column_stack([r[:, 0], r[:, 1], r[:, 0] + r[:, 2], r[:, 1] + r[:, 3]]), np.asarray(neighbours, float)
 
     def detect(self, image_bgr: np.ndarray) -> list[Detection]:
-        h, w = image_bgr.shape[:2]
-        f = min(1.0, self.max_side / max(h, w))
         gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY) if image_bgr.ndim == 3 else image_bgr
-        if f < 1.0:
-            gray = cv2.resize(gray, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+        gray, f = downscale(gray, self.max_side)
         gray = cv2.equalizeHist(gray)
         min_size = max(12, round(self.min_face * f))
         found = self._passes(gray, min_size, self.min_neighbors, self.scale_factor, self.profile)

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from facemtl.detection.base import BoxRule, Detection
+from facemtl.geometry import downscale, from_downscaled
 
 #: Fitted by ``scripts/calibrate_detector.py --detector yunet:PATH --limit 3000`` on MTFL training
 #: faces with YuNet 2023mar (3,000 of 3,000 found): the landmark box from YuNet's box.
@@ -47,13 +48,7 @@ class YuNetDetector:
         self.box_rules = dict(YUNET_BOX_RULES if box_rules is None else box_rules)
 
     def detect(self, image_bgr: np.ndarray) -> list[Detection]:
-        h, w = image_bgr.shape[:2]
-        f = min(1.0, self.max_side / max(h, w)) if self.max_side else 1.0
-        img = (
-            image_bgr
-            if f == 1.0
-            else cv2.resize(image_bgr, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-        )
+        img, f = downscale(image_bgr, self.max_side) if self.max_side else (image_bgr, 1.0)
         if img.ndim == 2:
             img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
         self._det.setInputSize((img.shape[1], img.shape[0]))
@@ -65,6 +60,6 @@ class YuNetDetector:
             x, y, bw, bh = (float(v) / f for v in r[:4])
             if max(bw, bh) < self.min_face:
                 continue
-            points = (np.asarray(r[4:14], np.float64).reshape(5, 2) + 0.5) / f - 0.5  # pixel centres
+            points = from_downscaled(np.asarray(r[4:14], np.float64).reshape(5, 2), f)
             out.append(Detection((x, y, x + bw, y + bh), float(r[14]), "yunet", points))
         return out
