@@ -42,7 +42,8 @@ from facemtl.engine import train_val_samples
 from facemtl.imageio import read_image
 from facemtl.inference import FaceAnalyzer
 from facemtl.metrics import point_errors
-from facemtl.weights import DEFAULT_WEIGHTS, card_path, load_model
+from facemtl.pretrained import DEFAULT_LANDMARKS, get_pretrained
+from facemtl.weights import card_path, load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 YUNET = ROOT.parent / "shared" / "tools" / "yunet" / "yunet_s_640_640.onnx"
@@ -83,7 +84,7 @@ def main() -> None:
     model = load_model(args.weights)
     spec = model.config.tasks.landmarks
     if args.validation:
-        samples, name = validation_samples(args.weights or DEFAULT_WEIGHTS), "validation split"
+        samples, name = validation_samples(args.weights or get_pretrained(DEFAULT_LANDMARKS).path), "validation split"
     elif args.detector_validation:
         train = Path(args.annotations).with_name("training.txt")
         samples = detector_validation_samples(args.detector_validation, train)

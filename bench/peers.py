@@ -50,8 +50,9 @@ from facemtl.geometry import crop_box_from_landmarks
 from facemtl.imageio import read_image
 from facemtl.inference import FaceAnalyzer
 from facemtl.metrics import point_errors
+from facemtl.pretrained import DEFAULT_DETECTOR, get_pretrained
 from facemtl.tasks import MTFL5
-from facemtl.weights import DEFAULT_DETECTOR_WEIGHTS, load_model
+from facemtl.weights import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 Points = np.ndarray  # (5, 2) MTFL order, 0-based pixel centres
@@ -255,7 +256,7 @@ def grid_image(faces: list[np.ndarray], n: int) -> np.ndarray:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--weights", default=None, help="facemtl landmark weights (default: the shipped ones)")
-    ap.add_argument("--detector", default=str(DEFAULT_DETECTOR_WEIGHTS), help="facemtl detector weights")
+    ap.add_argument("--detector", default=str(get_pretrained(DEFAULT_DETECTOR).path), help="facemtl detector weights")
     ap.add_argument(
         "--yunet",
         default=str(ROOT.parent / "shared/tools/yunet/yunet_s_640_640.onnx"),

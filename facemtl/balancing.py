@@ -22,7 +22,9 @@ import math
 import torch
 from torch import nn
 
-STRATEGIES = ("fixed", "uncertainty", "dwa")
+from facemtl.config import BALANCING
+
+STRATEGIES = BALANCING  # declared with the recipe, which must not import torch
 
 
 class LossBalancer(nn.Module):

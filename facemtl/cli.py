@@ -1,4 +1,9 @@
-"""``facemtl`` command line: train, evaluate, predict."""
+"""``facemtl`` command line: train, evaluate, predict, draw, export, models.
+
+Importing this module and parsing arguments touch no torch or OpenCV (each command imports what
+it needs), so ``facemtl --help`` and argument errors answer at once. ``facemtl train``'s flags
+are generated from the recipe dataclasses in :mod:`facemtl.config`: one declaration per option.
+"""
 
 from __future__ import annotations
 
@@ -6,54 +11,96 @@ import argparse
 import json
 import sys
 import time
+import types
+from dataclasses import fields, is_dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union, get_args, get_origin, get_type_hints
 
 from facemtl.config import TrainConfig, parse_source
 
+if TYPE_CHECKING:
+    from facemtl.inference import FaceAnalyzer
+    from facemtl.types import ImageRecord
 
+RECIPE = "recipe:"  # argparse dest prefix of the generated recipe flags
+
+
+# -- recipe flags, generated from the config dataclasses ----------------------------------------
+def _comma_list(text: str) -> tuple[str, ...]:
+    return tuple(t for t in text.split(",") if t)
+
+
+def _key_value(value_type: Any) -> Any:
+    def parse(text: str) -> tuple[str, Any]:
+        key, sep, value = text.partition("=")
+        if not sep or not key:
+            raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+        if value_type is float:
+            try:
+                return key, float(value)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"{key}: expected a number, got {value!r}") from None
+        try:
+            return key, json.loads(value)  # numbers, booleans, lists; anything else is a string
+        except json.JSONDecodeError:
+            return key, value
+
+    parse.__name__ = "KEY=VALUE"
+    return parse
+
+
+def add_recipe_arguments(parser: argparse.ArgumentParser, cls: Any = TrainConfig, prefix: str = "") -> None:
+    """One flag per recipe field (``--batch-size``, ``--augment.rotate``, ``--scenes.size``…)."""
+    hints = get_type_hints(cls)
+    group = parser.add_argument_group(f"recipe: {prefix.rstrip('.')}" if prefix else "recipe (overrides --config)")
+    for f in fields(cls):
+        tp, meta = hints[f.name], f.metadata
+        if is_dataclass(tp):
+            add_recipe_arguments(parser, tp, f"{prefix}{f.name}.")
+            continue
+        if get_origin(tp) in (Union, types.UnionType):  # X | None: the flag gives an X
+            tp = next(a for a in get_args(tp) if a is not type(None))
+        origin, args = get_origin(tp), get_args(tp)
+        kw: dict[str, Any] = {"help": meta.get("help", ""), "dest": RECIPE + prefix + f.name, "default": None}
+        if tp is bool:
+            kw["action"] = argparse.BooleanOptionalAction
+        elif origin is tuple and args[-1] is Ellipsis:
+            if args[0] is str:
+                kw |= {"type": _comma_list, "metavar": "A,B,..."}
+            else:  # training sources
+                kw |= {"type": parse_source, "nargs": "+", "metavar": "SOURCE"}
+        elif origin is tuple:
+            kw |= {"type": args[0], "nargs": len(args), "metavar": ("LOW", "HIGH")}
+        elif origin is dict:
+            kw |= {"type": _key_value(args[1]), "nargs": "+", "action": "extend", "metavar": "KEY=VALUE"}
+        else:
+            kw |= {"type": tp, "choices": meta.get("choices"), "metavar": None if meta.get("choices") else "N"}
+            if tp is str and not meta.get("choices"):
+                kw["metavar"] = f.name.upper()
+        group.add_argument("--" + (prefix + f.name).replace("_", "-"), **kw)
+
+
+def recipe_from_args(args: argparse.Namespace) -> TrainConfig:
+    """``--config`` (or the defaults) with every recipe flag given on the command line applied."""
+    cfg = TrainConfig.from_json(args.config) if args.config else TrainConfig()
+    recipe = cfg.to_dict()
+    for dest, value in vars(args).items():
+        if not dest.startswith(RECIPE) or value is None:
+            continue
+        *sections, name = dest[len(RECIPE) :].split(".")
+        target = recipe
+        for s in sections:
+            target = target[s]
+        target[name] = {**target[name], **dict(value)} if isinstance(target[name], dict) else value
+    return TrainConfig.from_dict(recipe)
+
+
+# -- commands -----------------------------------------------------------------------------------
 def _train(args: argparse.Namespace) -> int:
     from facemtl import distributed
     from facemtl.engine import Trainer
 
-    cfg = TrainConfig.from_json(args.config) if args.config else TrainConfig()
-    over = {}
-    if args.train:
-        over["train"] = tuple(parse_source(s) for s in args.train)
-    for name in (
-        "model",
-        "epochs",
-        "batch_size",
-        "lr",
-        "seed",
-        "workers",
-        "threads",
-        "limit",
-        "landmark_loss",
-        "landmark_norm",
-        "early_stop_patience",
-        "val_fraction",
-        "pose_balance",
-        "balancing",
-        "cache",
-    ):
-        v = getattr(args, name)
-        if v is not None:
-            over[name] = v
-    if args.tasks is not None:
-        over["tasks"] = tuple(t for t in args.tasks.split(",") if t)
-    if args.task_weight:
-        weights = dict(cfg.task_weights)
-        for item in args.task_weight:
-            name, _, val = item.partition("=")
-            weights[name] = float(val)
-        over["task_weights"] = weights
-    if args.trunk or args.experts:
-        over["model_overrides"] = dict(cfg.model_overrides)
-        if args.trunk:
-            over["model_overrides"]["trunk"] = args.trunk
-        if args.experts:
-            over["model_overrides"]["experts"] = args.experts
-    cfg = TrainConfig.from_dict(cfg.to_dict() | over)
+    cfg = recipe_from_args(args)
     d = distributed.Dist.from_env()  # set by torchrun; a single process otherwise
     distributed.init(d, distributed.resolve_device(args.device, d.local_rank))
     try:
@@ -76,24 +123,24 @@ def _evaluate(args: argparse.Namespace) -> int:
     from facemtl.data.dataset import FaceDataset
     from facemtl.data.mtfl import read_mtfl
     from facemtl.evaluation import evaluate
+    from facemtl.models import MultiTaskNet
     from facemtl.weights import load_model
 
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    model = load_model(args.weights)
+    model = load_model(args.model)
+    if not isinstance(model, MultiTaskNet):
+        raise ValueError(f"{args.model}: is a face detector; score it end to end with bench/end_to_end.py")
     mc = model.config
-    if mc.kind == "detector":
-        raise ValueError(f"{args.weights}: is a face detector; score it end to end with bench/end_to_end.py")
     data = FaceDataset.for_model(read_mtfl(args.annotations), mc)
     report = evaluate(model, data, flip_test=args.flip_test)
     flip = ", flip test" if args.flip_test else ""
-    print(f"{args.annotations} with {args.weights or 'shipped weights'} (crop: landmark box × {mc.crop_scale}{flip})")
+    print(f"{args.annotations} with {args.model or 'the shipped model'} (crop: landmark box × {mc.crop_scale}{flip})")
     print(report.table())
-    result = report.to_json()
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps(report.to_json(), indent=2) + "\n")
     if args.ced:
         from facemtl.plots import plot_ced
 
@@ -101,13 +148,23 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_model_argument(p: argparse.ArgumentParser, what: str = "landmark model") -> None:
+    p.add_argument(
+        "--model",
+        "--weights",
+        dest="model",
+        metavar="NAME|FILE",
+        help=f"a shipped {what} by name (see facemtl models) or a .safetensors file (default: facemtl_mtfl)",
+    )
+
+
 def add_analyzer_arguments(p: argparse.ArgumentParser) -> None:
-    """The options that build a :class:`FaceAnalyzer` (shared by ``predict`` and the drawing script)."""
-    p.add_argument("--weights", help="a .safetensors landmark model (default: the shipped weights)")
+    """The options that build a :class:`FaceAnalyzer` (``predict`` and ``draw``)."""
+    add_model_argument(p)
     p.add_argument(
         "--detector",
         default="facemtl",
-        help="facemtl (default: the shipped detector network), facemtl:WEIGHTS, haar (OpenCV's cascades) or yunet:PATH (your YuNet .onnx)",
+        help="facemtl (default: the shipped detector network), facemtl:NAME|FILE, haar (OpenCV's cascades) or yunet:PATH (your YuNet .onnx)",
     )
     p.add_argument("--min-face", type=float, default=0.0, help="ignore faces smaller than this many pixels")
     p.add_argument("--score-threshold", type=float, help="detector confidence threshold (default: the detector's)")
@@ -126,11 +183,11 @@ def add_analyzer_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def analyzer_from_args(args: argparse.Namespace):
+def analyzer_from_args(args: argparse.Namespace) -> FaceAnalyzer:
     from facemtl.inference import FaceAnalyzer
 
     return FaceAnalyzer.from_pretrained(
-        args.weights,
+        args.model,
         detector=args.detector,
         min_face=args.min_face,
         score_threshold=args.score_threshold,
@@ -151,7 +208,7 @@ def _predict(args: argparse.Namespace) -> int:
     for path in expand_inputs(args.images):
         try:
             faces = analyzer.analyze(path)
-            record = {"image": str(path), "faces": [f.to_dict() for f in faces]}
+            record: ImageRecord = {"image": str(path), "faces": [f.to_dict() for f in faces]}
         except ImageReadError as e:
             failed += 1
             record = {"image": str(path), "error": str(e)}
@@ -170,11 +227,31 @@ def _predict(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _draw(args: argparse.Namespace) -> int:
+    from facemtl.annotate import annotate
+    from facemtl.imageio import ImageReadError
+    from facemtl.inputs import expand_inputs
+
+    analyzer = analyzer_from_args(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    for path in expand_inputs(args.inputs):
+        try:
+            print(f"{path} -> {annotate(analyzer, path, out, args.json)}")
+        except (ImageReadError, OSError) as e:
+            failed += 1
+            print(f"facemtl draw: error: {e}", file=sys.stderr)
+    if failed:
+        print(f"{failed} input(s) failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def _export(args: argparse.Namespace) -> int:
     from facemtl.export import export_onnx, output_names
     from facemtl.weights import load_model
 
-    model = load_model(args.weights)
+    model = load_model(args.model)
     path = export_onnx(model, args.onnx, opset=args.opset)
     c = model.config
     shape = (
@@ -189,41 +266,41 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _models(args: argparse.Namespace) -> int:
+    from facemtl.pretrained import PRETRAINED
+
+    for p in PRETRAINED.values():
+        metrics = "; ".join(f"{k} {v:.2f}" for k, v in p.metrics().items() if v is not None)
+        size = p.path.stat().st_size / 1e6 if p.path.is_file() else float("nan")
+        print(f"{p.name}  ({p.kind}, {size:.2f} MB)  {p.summary}")
+        print(f"    {metrics}")
+        print(f"    licence: {p.licence}")
+        if args.verbose:
+            print(f"    file: {p.path}\n    sha256: {p.sha256}\n    card: {p.card_path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from facemtl import __version__
+
     p = argparse.ArgumentParser(prog="facemtl", description="Multi-task face landmarks and attributes.")
+    p.add_argument("--version", action="version", version=f"facemtl {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train a model (config file and/or flags)")
+    t = sub.add_parser(
+        "train",
+        help="train a model (recipe file and/or flags)",
+        description="Train a landmark model or a face detector. Every recipe field has a flag; flags override --config.",
+    )
     t.add_argument("--config", help="JSON training recipe (see configs/)")
     t.add_argument("--out", required=True, help="output folder: checkpoints, history, best.safetensors")
-    t.add_argument("--train", nargs="+", help="training sources: FILE (MTFL format) or 300w:FOLDER")
-    t.add_argument("--model")
-    t.add_argument("--epochs", type=int)
-    t.add_argument("--batch-size", type=int)
-    t.add_argument("--lr", type=float)
-    t.add_argument("--seed", type=int)
-    t.add_argument("--workers", type=int)
-    t.add_argument("--threads", type=int)
-    t.add_argument("--limit", type=int, help="use only the first N faces")
-    t.add_argument("--landmark-loss", choices=["l2", "l1", "wing"])
-    t.add_argument("--landmark-norm", choices=["none", "iod"])
-    t.add_argument("--tasks", help="comma-separated auxiliary tasks to train ('' = landmarks only)")
-    t.add_argument("--task-weight", action="append", metavar="TASK=λ", help="set a task's λ (repeatable)")
-    t.add_argument("--early-stop-patience", type=int)
-    t.add_argument("--val-fraction", type=float)
-    t.add_argument("--pose-balance", type=float)
-    t.add_argument("--balancing", choices=["fixed", "uncertainty", "dwa"], help="how task losses are combined")
-    t.add_argument("--trunk", choices=["shared", "mmoe"], help="hard sharing or multi-gate mixture of experts")
-    t.add_argument("--experts", type=int, help="number of MMoE experts")
-    t.add_argument(
-        "--cache", action=argparse.BooleanOptionalAction, default=None, help="keep decoded face crops in memory"
-    )
     t.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     t.add_argument("--resume", action="store_true", help="continue from OUT/last.ckpt")
+    add_recipe_arguments(t)
     t.set_defaults(func=_train)
 
-    e = sub.add_parser("evaluate", help="score weights on an MTFL-format annotation file")
-    e.add_argument("--weights", help="a .safetensors file (default: the shipped weights)")
+    e = sub.add_parser("evaluate", help="score a landmark model on an MTFL-format annotation file")
+    add_model_argument(e)
     e.add_argument("--annotations", required=True)
     e.add_argument("--json", help="also write the metrics as JSON here")
     e.add_argument("--ced", help="also plot the CED curve to this PNG (needs matplotlib)")
@@ -239,22 +316,32 @@ def build_parser() -> argparse.ArgumentParser:
     add_analyzer_arguments(r)
     r.set_defaults(func=_predict)
 
-    x = sub.add_parser("export", help="export weights to ONNX (dynamic batch axis)")
-    x.add_argument(
-        "--weights", help="a .safetensors file, landmark model or detector (default: the shipped landmark weights)"
-    )
+    d = sub.add_parser("draw", help="draw landmarks, boxes and attributes on images, folders or videos")
+    d.add_argument("inputs", nargs="+", help="images, folders of images, or .mp4/.avi videos")
+    d.add_argument("--out", default="annotated", help="output folder (default: annotated/)")
+    d.add_argument("--json", action="store_true", help="also write each input's predictions as OUT/NAME.json")
+    add_analyzer_arguments(d)
+    d.set_defaults(func=_draw)
+
+    x = sub.add_parser("export", help="export a model to ONNX (dynamic batch axis)")
+    add_model_argument(x, "model (landmarks or detector)")
     x.add_argument("--onnx", required=True, help="output .onnx file")
     x.add_argument("--opset", type=int, default=17)
     x.set_defaults(func=_export)
+
+    m = sub.add_parser("models", help="list the shipped pretrained models with their headline figures")
+    m.add_argument("-v", "--verbose", action="store_true", help="also show file, SHA-256 and card paths")
+    m.set_defaults(func=_models)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        return int(args.func(args))
     except (FileNotFoundError, ValueError, KeyError, ImportError) as e:
-        print(f"facemtl {args.command}: error: {e}", file=sys.stderr)
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"facemtl {args.command}: error: {msg}", file=sys.stderr)
         return 2
 
 

@@ -1,22 +1,116 @@
-"""Training recipe: a small JSON-serialisable dataclass, loaded from ``configs/*.json``.
+"""Training recipe: small JSON-serialisable dataclasses, loaded from ``configs/*.json``.
 
-Recipes live in ``configs/``, apart from the library (as torchvision keeps its references apart);
-every field can also be overridden from the command line.
+Recipes live in ``configs/``, apart from the library (as torchvision keeps its references apart).
+Each option is declared once, here, with its help text and allowed values in the field's
+metadata: :mod:`facemtl.cli` generates ``facemtl train``'s flags from these fields (so every
+recipe field can be overridden from the command line) and ``__post_init__`` checks every value,
+naming the field. This module imports no torch, OpenCV or albumentations, so parsing a command
+line stays instant.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any
-
-from facemtl.balancing import STRATEGIES
-from facemtl.data.scenes import SceneConfig
-from facemtl.models.multitask import TRUNKS
-from facemtl.transforms import AugmentConfig
+from typing import Any, ClassVar
 
 SOURCE_KINDS = ("mtfl", "300w", "photos")
+#: How task losses combine (:mod:`facemtl.balancing`).
+BALANCING = ("fixed", "uncertainty", "dwa")
+#: Trunks of the landmark network (:mod:`facemtl.models.multitask`).
+TRUNK_NAMES = ("shared", "mmoe")
+LANDMARK_LOSS_NAMES = ("l2", "l1", "wing")
+LANDMARK_NORMS = ("none", "iod")
+
+
+def option(
+    default: Any = None,
+    help: str = "",
+    *,
+    choices: tuple[Any, ...] | None = None,
+    low: float | None = None,
+    high: float | None = None,
+    factory: Any = None,
+) -> Any:
+    """A recipe field: its default, its help text and its allowed values (checked on creation)."""
+    meta = {"help": help, "choices": choices, "low": low, "high": high}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _check_fields(obj: Any, section: str = "") -> None:
+    """Check every field against its declared choices and range; the error names the field."""
+    for f in fields(obj):
+        value, meta = getattr(obj, f.name), f.metadata
+        name = section + f.name
+        values = value if isinstance(value, tuple) else (value,)
+        if meta.get("choices") is not None and value is not None and value not in meta["choices"]:
+            raise ValueError(f"{name} must be one of {', '.join(map(str, meta['choices']))}; got {value!r}")
+        for v in values:
+            if not isinstance(v, (int, float)) or isinstance(v, bool):
+                continue
+            if meta.get("low") is not None and v < meta["low"]:
+                raise ValueError(f"{name} must be ≥ {meta['low']}; got {value}")
+            if meta.get("high") is not None and v > meta["high"]:
+                raise ValueError(f"{name} must be ≤ {meta['high']}; got {value}")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Strength of landmark-model training augmentation; the defaults were chosen for in-the-wild faces."""
+
+    SECTION: ClassVar[str] = "augment."
+
+    flip: float = option(0.5, "probability of a mirror image (left/right landmarks swapped)", low=0, high=1)
+    rotate: float = option(25.0, "rotation, degrees, uniform in ±rotate", low=0, high=180)
+    scale: tuple[float, float] = option((0.85, 1.2), "zoom of the face inside the crop (low, high)", low=0.1)
+    shift: float = option(0.08, "shift, fraction of the cached crop, uniform in ±shift", low=0, high=0.5)
+    photometric: bool = option(True, "brightness, contrast, blur, noise and gray changes")
+    # In-the-wild sets (AFLW) hold sideways and upside-down photos, annotated in the face's own
+    # frame, that an upright-only model cannot read. Landmark slots keep their names under any rotation.
+    any_rotation: float = option(
+        0.0, "probability of drawing the rotation from ±180° instead of ±rotate", low=0, high=1
+    )
+
+    def __post_init__(self) -> None:
+        _check_fields(self, self.SECTION)
+        if self.scale[0] > self.scale[1]:
+            raise ValueError(f"augment.scale must be (low, high) with low ≤ high; got {self.scale}")
+
+
+@dataclass(frozen=True)
+class SceneConfig:
+    """How the detector's training scenes are drawn (probabilities per scene unless stated)."""
+
+    SECTION: ClassVar[str] = "scenes."
+
+    size: int = option(256, "square canvas, px (a multiple of 32)", low=32)
+    cache_side: int = option(256, "photos are kept in memory with this longer side at most", low=32)
+    single: float = option(0.4, "one photo at a random scale", low=0, high=1)
+    close_up: float = option(0.15, "one face filling half to all of the canvas", low=0, high=1)
+    grid: tuple[int, int] = option((2, 6), "otherwise a k × k mosaic, k drawn from this range", low=1)
+    empty_tile: float = option(0.12, "per mosaic tile: face-free background instead of a photo", low=0, high=1)
+    face_range: tuple[float, float] = option((12.0, 200.0), "single-photo scenes: face size, px, log-uniform", low=1)
+    rotate: float = option(0.3, "probability of a rotation", low=0, high=1)
+    max_angle: float = option(25.0, "rotation, degrees, uniform in ±max_angle", low=0, high=180)
+    flip: float = option(0.5, "probability of a mirror image", low=0, high=1)
+    gray: float = option(0.1, "probability of gray", low=0, high=1)
+    blur: float = option(0.1, "probability of blur", low=0, high=1)
+    noise: float = option(0.1, "probability of noise", low=0, high=1)
+    lighting: float = option(0.8, "probability of a lighting change", low=0, high=1)
+    min_face: float = option(7.0, "smaller faces, px, are ignored regions", low=0)
+    min_visible: float = option(0.5, "faces less visible than this fraction are ignored regions", low=0, high=1)
+
+    def __post_init__(self) -> None:
+        _check_fields(self, self.SECTION)
+        if self.size % 32:
+            raise ValueError(f"scenes.size must be a multiple of 32, got {self.size}")
+        if self.grid[0] > self.grid[1]:
+            raise ValueError(f"scenes.grid must be (low, high) with 1 ≤ low ≤ high, got {self.grid}")
+        if self.single + self.close_up > 1:
+            raise ValueError("scenes.single + scenes.close_up must be ≤ 1 (the rest are mosaics)")
 
 
 @dataclass(frozen=True)
@@ -46,7 +140,7 @@ class DatasetSpec:
             raise ValueError(f"{where}: weight must be ≥ 0, got {self.weight}")
 
 
-def _dataset_spec(s: DatasetSpec | dict[str, str] | str) -> DatasetSpec:
+def _dataset_spec(s: DatasetSpec | dict[str, Any] | str) -> DatasetSpec:
     if isinstance(s, DatasetSpec):
         return s
     if isinstance(s, dict):
@@ -64,62 +158,59 @@ def parse_source(text: str) -> DatasetSpec:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    model: str = "facemtl_s"
-    model_overrides: dict[str, Any] = field(default_factory=dict)
-    train: tuple[DatasetSpec, ...] = (DatasetSpec("../shared/data/MTFL/training.txt"),)
-    val_fraction: float = 0.1  # carved out of the training data, never the test set
-    tasks: tuple[str, ...] | None = None  # auxiliary tasks to train; None = all the model has
-    task_weights: dict[str, float] = field(default_factory=dict)  # λ per task
-    landmark_loss: str = "wing"
-    landmark_norm: str = "none"  # "iod": landmark loss per face in units of its inter-ocular distance
-    balancing: str = "fixed"  # how task losses combine: "fixed" (λ), "uncertainty" (Kendall 2018), "dwa"
-    epochs: int = 60
-    batch_size: int = 64
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    warmup_epochs: float = 1.0
-    pose_balance: float = 0.5  # sample weight ∝ (pose frequency)^-pose_balance; 0 = off
-    augment: AugmentConfig = AugmentConfig()  # landmark models: crop augmentation
-    scenes: SceneConfig = SceneConfig()  # detectors: how training scenes are composed
-    early_stop_patience: int = 0  # TCDCN task-wise early stopping; 0 = off
-    seed: int = 0
-    workers: int = 0  # DataLoader worker processes
-    cache: bool = True  # decode every face once and keep the crops in memory; False = decode per draw
-    threads: int = 0  # torch intra-op threads; 0 = torch's default
-    amp: bool = True  # automatic mixed precision (float16) — on CUDA only
-    channels_last: bool = True  # NHWC memory format — on CUDA only
-    limit: int = 0  # use only the first N training faces (quick runs, tests); 0 = all
+    """One training recipe: model, data, losses, optimisation and run settings."""
+
+    SECTION: ClassVar[str] = ""
+
+    model: str = option("facemtl_s", "registered model name (facemtl models lists the shipped ones)")
+    model_overrides: dict[str, Any] = option(
+        help="model config fields to change, e.g. trunk=mmoe experts=4 input_size=80", factory=dict
+    )
+    train: tuple[DatasetSpec, ...] = option(
+        (DatasetSpec("../shared/data/MTFL/training.txt"),),
+        "training sources: FILE (MTFL format) or KIND:PATH with KIND mtfl, 300w or photos",
+    )
+    val_fraction: float = option(
+        0.1, "validation share carved out of the training data (never the test set)", low=0, high=0.9
+    )
+    tasks: tuple[str, ...] | None = option(
+        None, "auxiliary tasks to train, comma-separated ('' = landmarks only; unset = all)"
+    )
+    task_weights: dict[str, float] = option(help="λ per task, e.g. smile=0.5 pose=0.3", factory=dict)
+    landmark_loss: str = option("wing", "landmark regression loss", choices=LANDMARK_LOSS_NAMES)
+    landmark_norm: str = option(
+        "none", "iod: landmark loss per face in units of its inter-ocular distance", choices=LANDMARK_NORMS
+    )
+    balancing: str = option(
+        "fixed", "how task losses combine: fixed λ, uncertainty (Kendall 2018) or dwa", choices=BALANCING
+    )
+    epochs: int = option(60, "training epochs", low=1)
+    batch_size: int = option(64, "global batch size (split over processes under torchrun)", low=1)
+    lr: float = option(2e-3, "peak learning rate (AdamW, warm-up then cosine)", low=0)
+    weight_decay: float = option(1e-4, "AdamW weight decay", low=0)
+    warmup_epochs: float = option(1.0, "linear learning-rate warm-up, epochs", low=0)
+    pose_balance: float = option(0.5, "sample weight ∝ (pose frequency)^-pose_balance; 0 = off", low=0)
+    augment: AugmentConfig = option(AugmentConfig(), "landmark models: crop augmentation")
+    scenes: SceneConfig = option(SceneConfig(), "detectors: how training scenes are composed")
+    early_stop_patience: int = option(0, "TCDCN task-wise early stopping, epochs; 0 = off", low=0)
+    seed: int = option(0, "random seed of data order, augmentation and initialisation")
+    workers: int = option(0, "DataLoader worker processes", low=0)
+    cache: bool = option(True, "decode every face once and keep the crops in memory")
+    threads: int = option(0, "torch intra-op threads; 0 = torch's default", low=0)
+    amp: bool = option(True, "automatic mixed precision (float16), on CUDA only")
+    channels_last: bool = option(True, "NHWC memory format, on CUDA only")
+    limit: int = option(0, "use only the first N training faces (quick runs, tests); 0 = all", low=0)
 
     def __post_init__(self) -> None:
-        if self.balancing not in STRATEGIES:
-            raise ValueError(f"balancing must be one of {', '.join(STRATEGIES)}; got {self.balancing!r}")
+        _check_fields(self)
         trunk = self.model_overrides.get("trunk", "shared")
-        if trunk not in TRUNKS:
-            raise ValueError(f"model_overrides.trunk must be one of {', '.join(TRUNKS)}; got {trunk!r}")
+        if trunk not in TRUNK_NAMES:
+            raise ValueError(f"model_overrides.trunk must be one of {', '.join(TRUNK_NAMES)}; got {trunk!r}")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown training config key(s): {sorted(unknown)}")
-        d = dict(d)
-        if "train" in d:
-            d["train"] = tuple(_dataset_spec(s) for s in d["train"])
-        if "augment" in d and isinstance(d["augment"], dict):
-            a = dict(d["augment"])
-            if "scale" in a:
-                a["scale"] = tuple(a["scale"])
-            d["augment"] = AugmentConfig(**a)
-        if "scenes" in d and isinstance(d["scenes"], dict):
-            sc = dict(d["scenes"])
-            for k in ("grid", "face_range"):
-                if k in sc:
-                    sc[k] = tuple(sc[k])
-            d["scenes"] = SceneConfig(**sc)
-        if d.get("tasks") is not None:
-            d["tasks"] = tuple(d["tasks"])
-        return cls(**d)
+        """A recipe from plain JSON values; unknown keys, here or in a section, are errors."""
+        return _build(cls, d)
 
     @classmethod
     def from_json(cls, path: str | Path) -> TrainConfig:
@@ -136,3 +227,22 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _build(cls: Any, d: dict[str, Any]) -> Any:
+    """``cls(**d)`` with JSON lists turned into tuples and sub-sections into their dataclasses."""
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(d) - set(known))
+    if unknown:
+        what = "training config" if not cls.SECTION else f"{cls.SECTION.rstrip('.')} section"
+        raise ValueError(f"unknown {what} key(s): {unknown}")
+    values = dict(d)
+    for name, value in d.items():
+        default = known[name].default
+        if name == "train":
+            values[name] = tuple(_dataset_spec(s) for s in value)
+        elif is_dataclass(default) and isinstance(value, dict):
+            values[name] = _build(type(default), value)
+        elif isinstance(value, list):
+            values[name] = tuple(value)
+    return cls(**values)

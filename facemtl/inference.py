@@ -106,7 +106,7 @@ class FaceAnalyzer:
     @classmethod
     def from_pretrained(
         cls,
-        path: str | Path | None = None,
+        weights: str | Path | None = None,
         *,
         device: str = "cpu",
         backend: str = "torch",
@@ -116,16 +116,19 @@ class FaceAnalyzer:
         max_side: int | None = None,
         **kw: Any,
     ) -> FaceAnalyzer:
-        """Shipped (or given) safetensors weights; ``backend="onnx"`` runs the networks with
+        """A shipped model by name (``facemtl models`` lists them; default ``facemtl_mtfl``) or
+        your own safetensors file; ``backend="onnx"`` runs the networks with
         ONNX Runtime (the ``onnx`` extra; CPU only), exported in memory at load time.
         ``detector``: a :func:`~facemtl.detection.create_detector` name (``facemtl``, ``haar``,
         ``yunet:PATH``) or any :class:`FaceDetector`; ``min_face``, ``score_threshold`` and
         ``max_side`` (the longer side the detector sees) go to it."""
         if backend not in ("torch", "onnx"):
             raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
-        model = load_model(path, device=device)
+        model = load_model(weights, device=device)
         if not isinstance(model, MultiTaskNet):
-            raise ValueError(f"{path}: holds a face detector; pass it as the detector (--detector facemtl:{path})")
+            raise ValueError(
+                f"{weights}: holds a face detector; pass it as the detector (--detector facemtl:{weights})"
+            )
         if isinstance(detector, str):
             detector = create_detector(
                 detector, score_threshold=score_threshold, min_face=min_face, max_side=max_side, backend=backend

@@ -14,13 +14,12 @@ swapped and the pose label mirrored.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import albumentations as A
 import cv2
 import numpy as np
 import torch
 
+from facemtl.config import AugmentConfig
 from facemtl.tasks import TaskSet
 
 #: The training cache holds this multiple of the canonical crop, room for rotation and shifts.
@@ -65,21 +64,6 @@ def hflip(
         if task.flip_permutation is not None and attrs[i] >= 0:
             attrs[i] = task.flip_permutation[attrs[i]]
     return image, lm, attrs
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    """Strength of training augmentation; the defaults were chosen for in-the-wild test faces."""
-
-    flip: float = 0.5
-    rotate: float = 25.0  # degrees, uniform in ±rotate
-    scale: tuple[float, float] = (0.85, 1.2)  # zoom of the face inside the crop
-    shift: float = 0.08  # fraction of the cached crop, uniform in ±shift
-    photometric: bool = True
-    # Probability of drawing the rotation uniformly from ±180° instead of ±rotate: in-the-wild sets
-    # (AFLW) hold sideways and upside-down photos, annotated in the face's own frame, that an
-    # upright-only model cannot read. Landmark slots keep their names under any rotation.
-    any_rotation: float = 0.0
 
 
 class TrainAugment:

@@ -18,12 +18,9 @@ import torch
 from safetensors.torch import load_file, safe_open, save_file
 
 from facemtl.models import AnyConfig, FaceDetectorNet, MultiTaskNet, config_from_dict, create_model
+from facemtl.pretrained import DEFAULT_LANDMARKS, resolve_weights
 
 FORMAT_VERSION = 1
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-#: The package's shipped weights: the landmark + attribute net, and the face detector.
-DEFAULT_WEIGHTS = WEIGHTS_DIR / "facemtl_mtfl.safetensors"
-DEFAULT_DETECTOR_WEIGHTS = WEIGHTS_DIR / "facemtl_det.safetensors"
 
 
 def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
@@ -73,10 +70,13 @@ def read_config(path: str | Path) -> AnyConfig:
     return config_from_dict(json.loads(meta["config"]))
 
 
-def load_model(path: str | Path | None = None, *, device: str | torch.device = "cpu") -> MultiTaskNet | FaceDetectorNet:
-    """Rebuild a model from a facemtl .safetensors file (default: the shipped landmark weights),
-    in eval mode; the file's header says which kind of model it is."""
-    path = Path(path) if path is not None else DEFAULT_WEIGHTS
+def load_model(
+    weights: str | Path | None = None, *, device: str | torch.device = "cpu"
+) -> MultiTaskNet | FaceDetectorNet:
+    """Rebuild a model, in eval mode, from a facemtl .safetensors file or a shipped model's name
+    (:data:`facemtl.pretrained.PRETRAINED`; default: the shipped landmark model). The file's
+    header says which kind of model it is."""
+    path = resolve_weights(weights, DEFAULT_LANDMARKS)
     model = create_model(read_config(path))
     state = load_file(str(path), device=str(device))
     missing, unexpected = model.load_state_dict(state, strict=False)

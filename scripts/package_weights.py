@@ -20,7 +20,7 @@ import shlex
 from pathlib import Path
 
 from facemtl.config import TrainConfig
-from facemtl.weights import DEFAULT_WEIGHTS, card_path, load_model, save_model
+from facemtl.weights import card_path, load_model, save_model
 
 
 def main() -> None:
@@ -31,7 +31,7 @@ def main() -> None:
     ap.add_argument("--end-to-end-json", type=Path, help="bench/end_to_end.py --json output (detectors)")
     ap.add_argument("--crowd-json", type=Path, help="bench/crowd.py --json output (detectors)")
     ap.add_argument("--command", help="the training command to record (default: the one the run recorded)")
-    ap.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS)
+    ap.add_argument("--out", type=Path, default=Path("weights/facemtl_mtfl.safetensors"))
     args = ap.parse_args()
     run_card = json.loads(card_path(args.run / "best.safetensors").read_text())
     if args.command:

@@ -19,10 +19,8 @@ from facemtl.detection.net import decode
 from facemtl.geometry import from_downscaled
 from facemtl.models import create_model
 from facemtl.models.detector import anchor_points
-from facemtl.weights import DEFAULT_DETECTOR_WEIGHTS
 
 STRIDES = (8, 16, 32)
-needs_detector = pytest.mark.skipif(not DEFAULT_DETECTOR_WEIGHTS.is_file(), reason="shipped detector weights missing")
 
 
 def _raw_with_face(h, w, level_stride, cell, ltrb, offsets, logit=5.0):
@@ -239,7 +237,6 @@ def test_detector_specs_and_their_errors(tmp_path):
 # The shipped detector on real photos
 
 
-@needs_detector
 def test_shipped_detector_finds_padded_test_faces_best_first(mtfl_test_samples):
     from facemtl.imageio import read_image
 
@@ -263,7 +260,6 @@ def test_shipped_detector_finds_padded_test_faces_best_first(mtfl_test_samples):
     assert np.median(point_err) < 0.15, point_err
 
 
-@needs_detector
 def test_shipped_detector_finds_nothing_in_blank_images_and_takes_odd_sizes():
     det = create_detector("facemtl")
     for shape in [(1, 1, 3), (480, 640, 3), (31, 2000, 3)]:

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT
 from PIL import Image
 from torch import nn
 
@@ -19,7 +20,6 @@ from facemtl.imageio import ImageReadError, read_image, to_bgr
 from facemtl.inference import FaceAnalyzer
 from facemtl.models import create_model, get_config
 from facemtl.models.flip import flip_averaged
-from facemtl.weights import DEFAULT_DETECTOR_WEIGHTS, DEFAULT_WEIGHTS
 
 # ---------------------------------------------------------------------------------------------
 # A "network" whose landmark output is exactly where the brightest blob of its input crop is:
@@ -184,13 +184,6 @@ def test_calibrated_box_rule_recovers_the_landmark_box(mtfl_test_samples):
     assert 0.85 < np.median(size_ratio) < 1.2
 
 
-needs_weights = pytest.mark.skipif(
-    not (DEFAULT_WEIGHTS.exists() and DEFAULT_DETECTOR_WEIGHTS.exists()),
-    reason=f"shipped weights missing: {DEFAULT_WEIGHTS} or {DEFAULT_DETECTOR_WEIGHTS}",
-)
-
-
-@needs_weights
 def test_flip_test_answers_a_mirrored_crop_with_the_mirrored_answer():
     """Flip averaging makes any network exactly mirror-equivariant: on a mirrored crop, the left
     eye's answer is the mirrored right eye's, and head pose swaps left and right."""
@@ -215,7 +208,6 @@ def test_flip_test_answers_a_mirrored_crop_with_the_mirrored_answer():
     torch.testing.assert_close(a["attributes"]["gender"].exp().sum(1), torch.ones(4))  # log-probabilities
 
 
-@needs_weights
 @pytest.mark.parametrize("detector", ["facemtl", "haar"])
 def test_end_to_end_on_a_real_test_face(face_jpeg, detector):
     path, truth = face_jpeg
@@ -230,7 +222,6 @@ def test_end_to_end_on_a_real_test_face(face_jpeg, detector):
     assert set(faces[0].attributes) == {"gender", "smile", "glasses", "pose"}
 
 
-@needs_weights
 def test_predict_cli_json_schema_and_exit_status(face_jpeg, tmp_path):
     path, truth = face_jpeg
     r = subprocess.run(
@@ -251,16 +242,16 @@ def test_predict_cli_json_schema_and_exit_status(face_jpeg, tmp_path):
     assert face["attributes"]["gender"]["label"] in ("male", "female")
 
 
-@needs_weights
-def test_draw_script_continues_past_bad_files(face_jpeg, tmp_path):
+@pytest.mark.parametrize("entry", [["-m", "facemtl", "draw"], ["scripts/draw_landmarks.py"]], ids=["cli", "script"])
+def test_draw_continues_past_bad_files(face_jpeg, tmp_path, entry):
     src = tmp_path / "in"
     src.mkdir()
     (src / "a.jpg").write_bytes(face_jpeg[0].read_bytes())
     (src / "broken.png").write_bytes(b"garbage")
     out = tmp_path / "out"
     r = subprocess.run(
-        [sys.executable, "scripts/draw_landmarks.py", str(src), "--out", str(out), "--json"],
-        capture_output=True, text=True, cwd=str(DEFAULT_WEIGHTS.parents[1]),
+        [sys.executable, *entry, str(src), "--out", str(out), "--json"],
+        capture_output=True, text=True, cwd=str(ROOT),
     )  # fmt: skip
     assert r.returncode == 1
     assert "broken.png: cannot decode" in r.stderr and "Traceback" not in r.stderr
@@ -290,7 +281,6 @@ def test_onnx_export_matches_pytorch_on_real_faces(mtfl_test_samples, tmp_path):
         torch.testing.assert_close(got["attributes"][name], logits, rtol=1e-4, atol=1e-4)
 
 
-@needs_weights
 def test_onnx_backend_analyzes_like_torch(face_jpeg, tmp_path):
     pytest.importorskip("onnxruntime", reason="the 'onnx' extra is not installed")
     from facemtl.export import OnnxNet
@@ -308,7 +298,6 @@ def test_onnx_backend_analyzes_like_torch(face_jpeg, tmp_path):
         OnnxNet(bad)
 
 
-@needs_weights
 def test_awkward_inputs_through_the_default_detector(tmp_path, face_jpeg):
     """Every awkward input predict handles: a found face where there is one, an empty list or a
     clear error otherwise — with facemtl's own detector in the loop."""

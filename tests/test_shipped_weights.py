@@ -5,21 +5,20 @@ A broken weights file, a changed crop rule or changed normalisation fails here.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
 from facemtl.data.dataset import FaceDataset
 from facemtl.evaluation import evaluate
-from facemtl.weights import DEFAULT_WEIGHTS, card_path, load_model
+from facemtl.pretrained import get_pretrained
+from facemtl.weights import load_model
 
-pytestmark = pytest.mark.skipif(not DEFAULT_WEIGHTS.exists(), reason=f"shipped weights missing: {DEFAULT_WEIGHTS}")
+SHIPPED = get_pretrained("facemtl_mtfl")
 
 
 def test_shipped_weights_are_small_and_carry_their_card():
-    assert DEFAULT_WEIGHTS.stat().st_size < 5_000_000
-    card = json.loads(card_path(DEFAULT_WEIGHTS).read_text())
+    assert SHIPPED.path.stat().st_size < 5_000_000
+    card = SHIPPED.card()
     assert card["config"]["tasks"]["landmarks"]["names"] == [
         "left_eye",
         "right_eye",

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from facemtl.config import SceneConfig
 from facemtl.data.photos import PhotoSample
 from facemtl.geometry import downscale
 from facemtl.imageio import read_image
@@ -31,39 +32,6 @@ from facemtl.imageio import read_image
 MAX_FACES = 64
 #: MTFL order with the image's left and right exchanged (eyes, mouth corners).
 FLIP_POINTS = (1, 0, 2, 4, 3)
-
-
-@dataclass(frozen=True)
-class SceneConfig:
-    """How training scenes are drawn (probabilities per scene unless stated)."""
-
-    size: int = 256  # square canvas, px
-    cache_side: int = 256  # photos are kept in memory with this longer side at most
-    single: float = 0.4  # one photo at a random scale
-    close_up: float = 0.15  # one face filling half to all of the canvas
-    grid: tuple[int, int] = (2, 6)  # otherwise a k × k mosaic, k drawn from this range
-    empty_tile: float = 0.12  # per mosaic tile: face-free background instead of a photo
-    face_range: tuple[float, float] = (12.0, 200.0)  # single-photo scenes: face size, log-uniform
-    rotate: float = 0.3
-    max_angle: float = 25.0
-    flip: float = 0.5
-    gray: float = 0.1
-    blur: float = 0.1
-    noise: float = 0.1
-    lighting: float = 0.8
-    min_face: float = 7.0  # smaller faces are ignored regions
-    min_visible: float = 0.5  # faces less visible than this are ignored regions
-
-    def __post_init__(self) -> None:
-        if self.size % 32:
-            raise ValueError(f"scenes.size must be a multiple of 32, got {self.size}")
-        if not 1 <= self.grid[0] <= self.grid[1]:
-            raise ValueError(f"scenes.grid must be (low, high) with 1 ≤ low ≤ high, got {self.grid}")
-        for name in ("single", "close_up", "empty_tile", "rotate", "flip", "gray", "blur", "noise", "lighting"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"scenes.{name} is a probability in [0, 1], got {getattr(self, name)}")
-        if self.single + self.close_up > 1:
-            raise ValueError("scenes.single + scenes.close_up must be ≤ 1 (the rest are mosaics)")
 
 
 def _decode(photo: PhotoSample, side: int) -> tuple[np.ndarray, float]:

@@ -26,16 +26,18 @@ def create_detector(
     max_side: int | None = None,
     backend: str = "torch",
 ) -> FaceDetector:
-    """A detector by name: ``facemtl`` (the shipped network, or ``facemtl:WEIGHTS``), ``haar``
+    """A detector by name: ``facemtl`` (the shipped network; ``facemtl:NAME`` another shipped
+    one, ``facemtl:FILE`` your own weights), ``haar``
     (OpenCV's cascades), or ``yunet:PATH`` (a user-supplied YuNet ONNX run by OpenCV).
     ``score_threshold``, ``min_face`` (px) and ``max_side`` (the longer side the image is
     downscaled to) default to each detector's own; ``backend="onnx"`` runs facemtl's network
     with ONNX Runtime."""
     kind, _, arg = spec.partition(":")
     if kind == "facemtl":
-        from facemtl.weights import DEFAULT_DETECTOR_WEIGHTS, load_model
+        from facemtl.pretrained import DEFAULT_DETECTOR
+        from facemtl.weights import load_model
 
-        model = load_model(arg or DEFAULT_DETECTOR_WEIGHTS)
+        model = load_model(arg or DEFAULT_DETECTOR)
         if not isinstance(model, FaceDetectorNet):
             raise ValueError(f"{arg}: holds a {model.config.kind} model, not a face detector")
         if backend == "onnx":

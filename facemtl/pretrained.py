@@ -1,0 +1,147 @@
+"""The shipped pretrained weights, by name (as torchvision's weight enums and timm's pretrained tags).
+
+Each entry names a safetensors file that ships inside the package, its SHA-256 (checked before the
+file is used, so a damaged or swapped file is an error, never a silently different model), its
+kind, and the model-card fields its headline metrics come from. The card (``NAME.json`` beside
+the weights) holds the rest: provenance, data licence, recipe and every measured figure.
+
+The repository keeps the files in its top-level ``weights/``; the wheel carries the same folder
+as the package ``facemtl.shipped_weights`` (see ``pyproject.toml``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import util
+from pathlib import Path
+from typing import Any
+
+_CHECKOUT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+
+
+@dataclass(frozen=True)
+class Pretrained:
+    """One shipped weights file: name → file, checksum, kind, card and headline metrics."""
+
+    name: str
+    file: str
+    sha256: str
+    kind: str  # "landmarks" (landmark + attribute net) or "detector"
+    summary: str
+    #: (label, dotted path into the model card) of the figures ``facemtl models`` shows.
+    headline: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def path(self) -> Path:
+        return weights_dir() / self.file
+
+    @property
+    def card_path(self) -> Path:
+        return self.path.with_suffix(".json")
+
+    def card(self) -> dict[str, Any]:
+        """The model card: provenance, licence, recipe, measured figures."""
+        return json.loads(self.card_path.read_text())
+
+    @property
+    def licence(self) -> str:
+        return str(self.card().get("provenance", {}).get("licence", "unknown"))
+
+    def metrics(self) -> dict[str, float | None]:
+        """The headline figures, read from the card (None where the card lacks one)."""
+        card = self.card()
+        out: dict[str, float | None] = {}
+        for label, dotted in self.headline:
+            value: Any = card
+            for key in dotted.split("."):
+                value = value.get(key) if isinstance(value, dict) else None
+            out[label] = float(value) if isinstance(value, (int, float)) else None
+        return out
+
+    def verified_path(self) -> Path:
+        """The weights file, after checking that it is the file this entry names."""
+        path = self.path
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: shipped weights {self.name!r} missing from this installation")
+        digest = _sha256(path, path.stat().st_mtime_ns, path.stat().st_size)
+        if digest != self.sha256:
+            raise ValueError(
+                f"{path}: SHA-256 {digest} does not match {self.name!r} ({self.sha256}); reinstall facemtl"
+            )
+        return path
+
+
+PRETRAINED: dict[str, Pretrained] = {
+    p.name: p
+    for p in (
+        Pretrained(
+            name="facemtl_mtfl",
+            file="facemtl_mtfl.safetensors",
+            sha256="5ab107652511ccfe2356dd7eb35589b9d097e02f442583a590ffab2dd554f278",
+            kind="landmarks",
+            summary="5 landmarks + gender, smile, glasses, head pose; MTFL train; 64×64 gray crops",
+            headline=(
+                ("MTFL test NME %", "mtfl_test.nme"),
+                ("gender %", "mtfl_test.attributes.gender"),
+                ("smile %", "mtfl_test.attributes.smile"),
+                ("glasses %", "mtfl_test.attributes.glasses"),
+                ("pose %", "mtfl_test.attributes.pose"),
+            ),
+        ),
+        Pretrained(
+            name="facemtl_det",
+            file="facemtl_det.safetensors",
+            sha256="e1ebc661ef74321d448f3ceb6694cb2b16b5b99a30cac11cfd1cf33fe79fec0e",
+            kind="detector",
+            summary="face detector: score + box + 5 points, strides 8/16/32; teacher-labelled photos",
+            headline=(
+                ("MTFL test found %", "mtfl_test_end_to_end.detectors.facemtl.detection_rate"),
+                ("end-to-end NME %", "mtfl_test_end_to_end.detectors.facemtl.points.nme_refine1"),
+            ),
+        ),
+    )
+}
+#: What ``FaceAnalyzer.from_pretrained()`` and ``create_detector("facemtl")`` use.
+DEFAULT_LANDMARKS = "facemtl_mtfl"
+DEFAULT_DETECTOR = "facemtl_det"
+
+
+def weights_dir() -> Path:
+    """Where the shipped weights are: inside the installed package, or a checkout's ``weights/``."""
+    spec = util.find_spec("facemtl.shipped_weights")  # a data-only package: no __init__.py
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        if Path(folder).is_dir():
+            return Path(folder)
+    return _CHECKOUT_WEIGHTS
+
+
+def get_pretrained(name: str) -> Pretrained:
+    try:
+        return PRETRAINED[name]
+    except KeyError:
+        raise KeyError(f"no pretrained model {name!r}; shipped: {', '.join(PRETRAINED)}") from None
+
+
+def resolve_weights(weights: str | Path | None, default: str) -> Path:
+    """A path for a weights argument: a shipped model's name (checked), a file path, or None for ``default``."""
+    if weights is None:
+        return get_pretrained(default).verified_path()
+    if isinstance(weights, str) and weights in PRETRAINED:
+        return PRETRAINED[weights].verified_path()
+    path = Path(weights)
+    if not path.exists() and isinstance(weights, str) and "/" not in weights and not path.suffix:
+        raise KeyError(f"{weights!r} is neither a file nor a pretrained model; shipped: {', '.join(PRETRAINED)}")
+    return path
+
+
+@cache
+def _sha256(path: Path, mtime_ns: int, size: int) -> str:
+    """SHA-256 of a file (memoised per path, mtime and size: a few ms per shipped file, once)."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

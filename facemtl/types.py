@@ -1,0 +1,72 @@
+"""The structures that cross module boundaries: batches, network outputs, JSON records.
+
+TypedDicts, so they stay the plain dicts that DataLoader collation, ONNX export and ``json``
+handle, while a type checker knows every key. Importing this module costs nothing (no torch at
+run time).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NotRequired, TypedDict
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+
+class FaceBatch(TypedDict):
+    """Landmark-model training item (batched by the DataLoader: a leading batch axis)."""
+
+    image: Tensor  # (C, S, S) float, normalised
+    landmarks: Tensor  # (K, 2) in unit crop coordinates
+    landmark_mask: Tensor  # () bool: whether this face has landmark annotation
+    attributes: Tensor  # (T,) int64 class index per attribute task, -1 = missing
+
+
+class SceneBatch(TypedDict):
+    """Detector training item: one scene, faces padded to a fixed count."""
+
+    image: Tensor  # (3, S, S) float RGB, normalised
+    boxes: Tensor  # (F, 4) x1, y1, x2, y2 px
+    face_mask: Tensor  # (F,) bool: a real face (not padding)
+    landmarks: Tensor  # (F, 5, 2) px
+    landmark_mask: Tensor  # (F,) bool: the face has annotated points
+    ignore: Tensor  # (F,) bool: neither reward nor penalty near this face
+
+
+class NetOutputs(TypedDict):
+    """What the landmark network (or its ONNX Runtime twin) returns for a batch of crops."""
+
+    landmarks: Tensor  # (N, K, 2) unit crop coordinates
+    attributes: dict[str, Tensor]  # task → (N, classes) logits
+    gates: NotRequired[dict[str, Tensor]]  # MMoE only: task → (N, experts) gate weights
+
+
+class DetectorOutputs(TypedDict):
+    """Decoded detector outputs per anchor point, in input pixels."""
+
+    scores: Tensor  # (B, A) probability
+    logits: Tensor  # (B, A)
+    boxes: Tensor  # (B, A, 4) x1, y1, x2, y2
+    landmarks: Tensor  # (B, A, 5, 2)
+
+
+class AttributeRecord(TypedDict):
+    label: str
+    prob: float
+
+
+class FaceRecord(TypedDict):
+    """One face in ``facemtl predict --json`` (0-based pixel coordinates)."""
+
+    box: list[float]  # x1, y1, x2, y2
+    score: float
+    landmarks: list[list[float]]  # (K, 2)
+    attributes: dict[str, AttributeRecord]
+
+
+class ImageRecord(TypedDict):
+    """One line of ``facemtl predict --json``: an input and its faces, or why it failed."""
+
+    image: str
+    faces: NotRequired[list[FaceRecord]]
+    error: NotRequired[str]
