@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test setup lint
+.PHONY: demo test test-fast setup lint
 
 .venv/.base:
 	python3 -m venv .venv
@@ -23,8 +23,14 @@ demo: .venv/.dev
 	$(PY) scripts/draw_landmarks.py "$$($(PY) -c 'import matplotlib.cbook as c; print(c.get_sample_data("grace_hopper.jpg", asfileobj=False))')" --out demo --json
 	@echo "annotated image: demo/grace_hopper.jpg"
 
+# The type checker, then the whole suite (`make test-fast`: the tier without data or subprocess
+# training, under 30 s).
 test: .venv/.dev
+	$(PY) -m mypy
 	$(PY) -m pytest -q
+
+test-fast: .venv/.dev
+	$(PY) -m pytest -q -m "not slow and not distributed and not data"
 
 lint: .venv/.dev
 	$(PY) -m ruff check facemtl tests scripts bench

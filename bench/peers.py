@@ -45,7 +45,7 @@ from tqdm import tqdm
 
 from facemtl.data.mtfl import read_mtfl
 from facemtl.detection import Detection, HaarFaceDetector, NetFaceDetector, YuNetDetector
-from facemtl.export import OnnxNet
+from facemtl.export import OnnxDetectorNet, OnnxNet
 from facemtl.geometry import crop_box_from_landmarks
 from facemtl.imageio import read_image
 from facemtl.inference import FaceAnalyzer
@@ -281,7 +281,7 @@ def main() -> None:
     fm_model = load_model(args.weights)
     onnx_net = optional("facemtl's ONNX Runtime backend", lambda: OnnxNet.from_model(fm_model, threads=1))
     det_model = load_model(args.detector)
-    det_onnx = optional("facemtl's ONNX Runtime backend", lambda: OnnxNet.from_model(det_model, threads=1))
+    det_onnx = optional("facemtl's ONNX Runtime backend", lambda: OnnxDetectorNet.from_model(det_model, threads=1))
     yunet = args.yunet if Path(args.yunet).is_file() else None
     methods = facemtl_methods(fm_model, onnx_net, det_model, det_onnx, yunet)
     dlib_parts = optional("dlib", dlib_peer)

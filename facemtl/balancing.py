@@ -18,6 +18,7 @@ weights, which is what lets distributed training split a batch across processes 
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 from torch import nn
@@ -36,7 +37,7 @@ class LossBalancer(nn.Module):
 
     def forward(self, losses: dict[str, torch.Tensor], lambdas: dict[str, float]) -> torch.Tensor:
         w = self.task_weights()
-        return sum(lambdas[t] * w[t] * losses[t] for t in self.task_names)
+        return cast(torch.Tensor, sum(lambdas[t] * w[t] * losses[t] for t in self.task_names))
 
     def task_weights(self) -> dict[str, float]:
         """Each task's current multiplier on top of λ (logged every epoch)."""
@@ -62,7 +63,7 @@ class UncertaintyWeights(LossBalancer):
             lambdas[t] * (torch.exp(-self.log_vars[i]) * losses[t] + self.log_vars[i])
             for i, t in enumerate(self.task_names)
         ]
-        return sum(terms)
+        return cast(torch.Tensor, sum(terms))
 
     def task_weights(self) -> dict[str, float]:
         w = torch.exp(-self.log_vars.detach()).tolist()

@@ -249,15 +249,16 @@ def _draw(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from facemtl.export import export_onnx, output_names
+    from facemtl.models import ModelConfig
     from facemtl.weights import load_model
 
     model = load_model(args.model)
     path = export_onnx(model, args.onnx, opset=args.opset)
     c = model.config
     shape = (
-        "(batch, 3, height, width) RGB"
-        if c.kind == "detector"
-        else f"(batch, {c.channels}, {c.input_size}, {c.input_size})"
+        f"(batch, {c.channels}, {c.input_size}, {c.input_size})"
+        if isinstance(c, ModelConfig)
+        else "(batch, 3, height, width) RGB"
     )
     print(
         f"{path}: input 'image' {shape}, normalised (x/255 - {c.mean}) / {c.std}; "

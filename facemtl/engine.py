@@ -37,6 +37,7 @@ from facemtl.data.sampling import epoch_order, global_batches, rank_batches
 from facemtl.distributed import Dist
 from facemtl.jobs import Job, create_job
 from facemtl.jobs.landmarks import load_samples, split_train_val, train_val_samples
+from facemtl.types import batch_to
 from facemtl.weights import atomic_write, save_model
 
 CHECKPOINT = "last.ckpt"
@@ -116,13 +117,15 @@ class Trainer:
         ):
             # Batch statistics over the global batch. PyTorch's SyncBatchNorm is GPU-only; on CPU
             # each process normalises by its own share of the batch (DDP keeps rank 0's buffers).
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        self.model = model.to(self.device)
+            # (converts the model's BN layers in place: its top module is never a BN layer)
+            nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model.to(self.device)  # in place, as nn.Module.to is
+        self.model = model
         if self.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
+            model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs omit it
         self.net = DistributedDataParallel(self.model) if self.dist.enabled else self.model
         self.loss = self.job.loss.to(self.device)
-        groups = [{"params": list(self.model.parameters())}]
+        groups: list[dict[str, Any]] = [{"params": list(self.model.parameters())}]
         if list(self.loss.parameters()):  # learned loss weights: no weight decay
             groups.append({"params": list(self.loss.parameters()), "weight_decay": 0.0})
         self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -216,7 +219,7 @@ class Trainer:
             step = self.epoch * self.steps_per_epoch + i
             for g in self.optimizer.param_groups:
                 g["lr"] = lr_at(step, total_steps, warmup, cfg.lr)
-            batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+            batch = batch_to(batch, self.device)
             if self.channels_last:
                 batch["image"] = batch["image"].contiguous(memory_format=torch.channels_last)
             counts = None
@@ -285,13 +288,16 @@ class Trainer:
                     save_model(self.model, self.out / BEST, self._card(card))
             self.save_checkpoint()
             if main:
-                text = json.dumps(self.history, indent=1)
-                atomic_write(self.out / "history.json", lambda tmp, text=text: Path(tmp).write_text(text))
+                self._write_history()
             log(self._summary(record))
         # every rank finishes its collectives (and rank 0 its writes) before any returns, so none
         # tears the group down under a peer ("terminate called without an active exception")
         distributed.barrier()
         return TrainResult(self.best[1], self.best[0], self.history, self.out / BEST)
+
+    def _write_history(self) -> None:
+        text = json.dumps(self.history, indent=1)
+        atomic_write(self.out / "history.json", lambda tmp: Path(tmp).write_text(text))
 
     def _card(self, extra: dict[str, Any] | None) -> dict[str, Any]:
         return {

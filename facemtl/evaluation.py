@@ -19,6 +19,7 @@ from facemtl.losses import MultiTaskLoss
 from facemtl.metrics import LandmarkReport, attribute_accuracy, landmark_report
 from facemtl.models import MultiTaskNet
 from facemtl.models.flip import flip_averaged
+from facemtl.types import batch_to
 
 
 @dataclass
@@ -64,7 +65,7 @@ def predict_dataset(
     model: MultiTaskNet,
     data: FaceDataset,
     batch_size: int = 256,
-    indices: Sequence[int] | None = None,
+    indices: Sequence[int] | np.ndarray | None = None,
     *,
     flip_test: bool = False,
 ) -> dict[str, Any]:
@@ -75,12 +76,13 @@ def predict_dataset(
     device = next(model.parameters()).device
     loss_fn = MultiTaskLoss(model.config.tasks, "l2")
     names = list(loss_fn.weights)
-    lms, probs = [], {t.name: [] for t in model.config.tasks.attributes}
+    lms: list[np.ndarray] = []
+    probs: dict[str, list[np.ndarray]] = {t.name: [] for t in model.config.tasks.attributes}
     gates: dict[str, list[np.ndarray]] = {}
     sums, counts = np.zeros(len(names)), np.zeros(len(names))
     subset = data if indices is None else Subset(data, list(indices))
     for batch in DataLoader(subset, batch_size=batch_size, shuffle=False):
-        batch = {k: v.to(device) for k, v in batch.items()}
+        batch = batch_to(batch, device)
         out = flip_averaged(model, batch["image"], model.config.tasks) if flip_test else model(batch["image"])
         n = loss_fn.label_counts(batch).cpu().numpy()
         losses = loss_fn.task_losses(out, batch)

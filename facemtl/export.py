@@ -16,12 +16,14 @@ import io
 import json
 import warnings
 from pathlib import Path
+from typing import TypeVar, cast
 
 import numpy as np
 import torch
 from torch import nn
 
-from facemtl.models import AnyConfig, FaceDetectorNet, MultiTaskNet, config_from_dict
+from facemtl.models import DetectorConfig, FaceDetectorNet, ModelConfig, MultiTaskNet, config_from_dict
+from facemtl.types import NetOutputs
 from facemtl.weights import atomic_write
 
 OPSET = 17
@@ -62,15 +64,15 @@ def onnx_bytes(model: MultiTaskNet | FaceDetectorNet, *, opset: int = OPSET) -> 
 
     model = model.eval()
     wrapper = _Outputs(model).eval()
-    c = model.config
     device = next(model.parameters()).device
     names = output_names(model)
-    axes = {"image": {0: "batch"}} | {n: {0: "batch"} for n in names}
     if isinstance(model, FaceDetectorNet):
         example = torch.zeros(2, 3, 96, 128, device=device)
         axes = {"image": {0: "batch", 2: "height", 3: "width"}, "raw": {0: "batch", 1: "locations"}}
     else:
+        c = model.config
         example = torch.zeros(2, c.channels, c.input_size, c.input_size, device=device)
+        axes = {"image": {0: "batch"}} | {n: {0: "batch"} for n in names}
     buf = io.BytesIO()
     with warnings.catch_warnings():  # torch 2.13 marks the TorchScript exporter deprecated
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -78,7 +80,7 @@ def onnx_bytes(model: MultiTaskNet | FaceDetectorNet, *, opset: int = OPSET) -> 
         torch.onnx.export(
             wrapper,
             (example,),
-            buf,
+            buf,  # type: ignore[arg-type]  # a file object is accepted; the stubs say path
             input_names=["image"],
             output_names=names,
             dynamic_axes=axes,
@@ -88,7 +90,7 @@ def onnx_bytes(model: MultiTaskNet | FaceDetectorNet, *, opset: int = OPSET) -> 
     model.eval()  # the exporter restores the wrapper's mode recursively; leave the model in eval
     proto = onnx.load_from_string(buf.getvalue())
     entry = proto.metadata_props.add()
-    entry.key, entry.value = CONFIG_KEY, json.dumps(c.to_dict())
+    entry.key, entry.value = CONFIG_KEY, json.dumps(model.config.to_dict())
     onnx.checker.check_model(proto)
     return proto.SerializeToString()
 
@@ -100,16 +102,11 @@ def export_onnx(model: MultiTaskNet | FaceDetectorNet, path: str | Path, *, opse
     return Path(path)
 
 
-class OnnxNet:
-    """An exported network run by ONNX Runtime, called like the PyTorch model in eval mode:
-    for a landmark net, crops ``(B, C, S, S)`` → ``{"landmarks": (B, K, 2), "attributes": {task:
-    logits}}``; for the detector, images ``(B, 3, H, W)`` → the raw map ``(B, N, 15)``.
-
-    ``source`` is a ``.onnx`` path or the bytes of :func:`onnx_bytes`. On this machine it runs the
-    shipped network about 4× faster than eager PyTorch at batch 1 (``bench/speed.py``).
-    """
+class _OnnxSession:
+    """An exported facemtl network in an ONNX Runtime session (CPU), with the config it carries."""
 
     device = torch.device("cpu")
+    kind = ""
 
     def __init__(self, source: str | Path | bytes, *, threads: int = 1):
         ort = _require("onnxruntime")
@@ -125,19 +122,55 @@ class OnnxNet:
         meta = self.session.get_modelmeta().custom_metadata_map
         if CONFIG_KEY not in meta:
             raise ValueError(f"{name}: not a facemtl export (no {CONFIG_KEY} metadata)")
-        self.config: AnyConfig = config_from_dict(json.loads(meta[CONFIG_KEY]))
+        self._config = config_from_dict(json.loads(meta[CONFIG_KEY]))
+        if self._config.kind != self.kind:
+            raise ValueError(f"{name}: holds a {self._config.kind} model; load it with {_RUNNERS[self._config.kind]}")
         self.names = [o.name for o in self.session.get_outputs()]
 
     @classmethod
-    def from_model(cls, model: MultiTaskNet | FaceDetectorNet, *, threads: int = 1) -> OnnxNet:
+    def from_model(cls: type[Session], model: MultiTaskNet | FaceDetectorNet, *, threads: int = 1) -> Session:
         return cls(onnx_bytes(model), threads=threads)
 
-    def eval(self) -> OnnxNet:
+    def eval(self: Session) -> Session:
         return self
 
-    def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor | dict[str, torch.Tensor]]:
+    def _run(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         outs = self.session.run(None, {"image": image.detach().cpu().numpy().astype(np.float32, copy=False)})
-        res = dict(zip(self.names, (torch.from_numpy(o) for o in outs), strict=True))
-        if self.config.kind == "detector":
-            return res["raw"]
+        return dict(zip(self.names, (torch.from_numpy(o) for o in outs), strict=True))
+
+
+Session = TypeVar("Session", bound=_OnnxSession)
+_RUNNERS = {"landmarks": "OnnxNet", "detector": "OnnxDetectorNet"}
+
+
+class OnnxNet(_OnnxSession):
+    """An exported landmark + attribute net run by ONNX Runtime, called like the PyTorch model in
+    eval mode: crops ``(B, C, S, S)`` → ``{"landmarks": (B, K, 2), "attributes": {task: logits}}``.
+
+    ``source`` is a ``.onnx`` path or the bytes of :func:`onnx_bytes`. On this machine it runs the
+    shipped network about 4× faster than eager PyTorch at batch 1 (``bench/speed.py``).
+    """
+
+    kind = "landmarks"
+
+    @property
+    def config(self) -> ModelConfig:
+        return cast(ModelConfig, self._config)
+
+    def __call__(self, image: torch.Tensor) -> NetOutputs:
+        res = self._run(image)
         return {"landmarks": res.pop("landmarks"), "attributes": res}
+
+
+class OnnxDetectorNet(_OnnxSession):
+    """An exported face detector run by ONNX Runtime: images ``(B, 3, H, W)`` → the raw map
+    ``(B, N, 15)``, decoded by :mod:`facemtl.detection.net` like the PyTorch model's."""
+
+    kind = "detector"
+
+    @property
+    def config(self) -> DetectorConfig:
+        return cast(DetectorConfig, self._config)
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        return self._run(image)["raw"]

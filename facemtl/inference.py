@@ -23,6 +23,7 @@ from facemtl.imageio import read_image, to_bgr
 from facemtl.models import MultiTaskNet
 from facemtl.models.flip import flip_averaged
 from facemtl.transforms import to_channels, to_tensor
+from facemtl.types import FaceRecord
 from facemtl.weights import load_model
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ class Face:
     landmark_names: tuple[str, ...]
     attributes: dict[str, AttributePrediction] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> FaceRecord:
         """The JSON schema of ``facemtl predict --json`` (one entry of ``faces``)."""
         return {
             "box": [round(float(v), 2) for v in self.box],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +18,7 @@ from torch import nn
 
 from facemtl.balancing import LossBalancer, create_balancer
 from facemtl.tasks import TaskSet
+from facemtl.types import FaceBatch, NetOutputs
 
 
 def l2_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -64,7 +66,23 @@ class LossOutput:
     per_task: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
-class MultiTaskLoss(nn.Module):
+class TaskLoss(nn.Module):
+    """What the training loop needs of a model family's multi-task loss: λ per task
+    (``weights``, changeable while training), the :mod:`~facemtl.balancing` strategy, how many
+    samples of a batch carry each task's label (for means over a distributed batch), and
+    ``(outputs, batch, counts) → LossOutput``."""
+
+    weights: dict[str, float]
+    balancer: LossBalancer
+
+    def label_counts(self, batch: Any) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, outputs: Any, batch: Any, counts: torch.Tensor | None = None) -> LossOutput:
+        raise NotImplementedError
+
+
+class MultiTaskLoss(TaskLoss):
     """``λ_lm · L_landmarks + Σ_t λ_t · CE_t`` with per-sample masks, combined by a
     :mod:`~facemtl.balancing` strategy (``fixed`` is exactly the sum above).
 
@@ -88,12 +106,14 @@ class MultiTaskLoss(nn.Module):
         self.weights = {"landmarks": tasks.landmark_weight} | {t.name: t.weight for t in tasks.attributes}
         self.balancer: LossBalancer = create_balancer(balancing, list(self.weights))
 
-    def label_counts(self, batch: dict) -> torch.Tensor:
+    def label_counts(self, batch: FaceBatch) -> torch.Tensor:
         """How many samples of ``batch`` carry each task's label, in :attr:`weights` order."""
         lm = batch["landmark_mask"].sum()[None]
         return torch.cat([lm, (batch["attributes"] >= 0).sum(0)]).to(torch.float64)
 
-    def task_losses(self, outputs: dict, batch: dict, counts: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def task_losses(
+        self, outputs: NetOutputs, batch: FaceBatch, counts: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         """Each task's masked mean loss, unweighted; ``counts`` as in :func:`masked_mean`."""
         c = [None] * (1 + len(self.tasks.attributes)) if counts is None else counts.tolist()
         pred, target = outputs["landmarks"], batch["landmarks"]
@@ -114,7 +134,7 @@ class MultiTaskLoss(nn.Module):
             losses[task.name] = masked_mean(ce, present, c[1 + j])
         return losses
 
-    def forward(self, outputs: dict, batch: dict, counts: torch.Tensor | None = None) -> LossOutput:
+    def forward(self, outputs: NetOutputs, batch: FaceBatch, counts: torch.Tensor | None = None) -> LossOutput:
         losses = self.task_losses(outputs, batch, counts)
         total = self.balancer(losses, self.weights)
         return LossOutput(total, {k: v.detach() for k, v in losses.items()})

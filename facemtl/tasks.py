@@ -172,7 +172,7 @@ class TaskSet:
         spec = LandmarkSpec(
             names=tuple(lm["names"]),
             flip_pairs=tuple(tuple(p) for p in lm["flip_pairs"]),
-            iod_groups=tuple(tuple(g) for g in lm["iod_groups"]),
+            iod_groups=(tuple(lm["iod_groups"][0]), tuple(lm["iod_groups"][1])),
         )
         attrs = tuple(
             AttributeTask(

@@ -7,7 +7,7 @@ run time).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, cast
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -33,12 +33,24 @@ class SceneBatch(TypedDict):
     ignore: Tensor  # (F,) bool: neither reward nor penalty near this face
 
 
-class NetOutputs(TypedDict):
-    """What the landmark network (or its ONNX Runtime twin) returns for a batch of crops."""
+Batch = TypeVar("Batch", FaceBatch, SceneBatch)
 
+
+def batch_to(batch: Batch, device: Any) -> Batch:
+    """Every tensor of a batch moved to ``device``."""
+    tensors: dict[str, Any] = dict(batch)
+    return cast(Batch, {k: v.to(device, non_blocking=True) for k, v in tensors.items()})
+
+
+class _NetOutputs(TypedDict):
     landmarks: Tensor  # (N, K, 2) unit crop coordinates
     attributes: dict[str, Tensor]  # task → (N, classes) logits
-    gates: NotRequired[dict[str, Tensor]]  # MMoE only: task → (N, experts) gate weights
+
+
+class NetOutputs(_NetOutputs, total=False):
+    """What the landmark network (or its ONNX Runtime twin) returns for a batch of crops."""
+
+    gates: dict[str, Tensor]  # MMoE only: task → (N, experts) gate weights
 
 
 class DetectorOutputs(TypedDict):
@@ -64,9 +76,12 @@ class FaceRecord(TypedDict):
     attributes: dict[str, AttributeRecord]
 
 
-class ImageRecord(TypedDict):
+class _ImageRecord(TypedDict):
+    image: str
+
+
+class ImageRecord(_ImageRecord, total=False):
     """One line of ``facemtl predict --json``: an input and its faces, or why it failed."""
 
-    image: str
-    faces: NotRequired[list[FaceRecord]]
-    error: NotRequired[str]
+    faces: list[FaceRecord]
+    error: str

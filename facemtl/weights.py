@@ -23,7 +23,7 @@ from facemtl.pretrained import DEFAULT_LANDMARKS, resolve_weights
 FORMAT_VERSION = 1
 
 
-def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
+def atomic_write(path: str | Path, write: Callable[[str], object]) -> None:
     """Write via a temp file in the same folder + rename, so a kill never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

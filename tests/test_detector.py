@@ -208,11 +208,11 @@ def test_interrupted_detector_run_resumes_to_the_same_weights(tmp_path, mtfl_tra
 
 def test_onnx_detector_matches_pytorch(tmp_path):
     pytest.importorskip("onnxruntime", reason="the 'onnx' extra is not installed")
-    from facemtl.export import OnnxNet, export_onnx
+    from facemtl.export import OnnxDetectorNet, export_onnx
 
     torch.manual_seed(0)
     model = create_model("facemtl_det").eval()
-    net = OnnxNet(export_onnx(model, tmp_path / "d.onnx"))
+    net = OnnxDetectorNet(export_onnx(model, tmp_path / "d.onnx"))
     assert net.config == model.config
     for h, w in [(96, 160), (320, 224)]:  # dynamic height and width
         x = torch.randn(2, 3, h, w)

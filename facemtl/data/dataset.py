@@ -11,17 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from facemtl.data.samples import MISSING, FaceSample
+from facemtl.data.sampling import EpochDataset
 from facemtl.geometry import CropTransform, crop_box_from_landmarks, to_unit
 from facemtl.imageio import read_image
 from facemtl.models.config import ModelConfig
 from facemtl.tasks import TaskSet
 from facemtl.transforms import CACHE_MARGIN, TrainAugment, cache_size, to_channels, to_tensor
+from facemtl.types import FaceBatch
 
 
 def attribute_matrix(samples: Sequence[FaceSample], tasks: TaskSet) -> np.ndarray:
@@ -39,14 +41,12 @@ def crop_face(
     """Decode one face and crop it by the landmark rule: ``(S, S[, 3])`` uint8 and its landmarks
     in crop pixels."""
     t = _crop_transform(sample, out_size, crop_scale, margin)
-    return to_channels(t.warp(read_image(sample.image)), channels), t.apply(sample.landmarks)
+    return to_channels(t.warp(read_image(sample.image)), channels), t.apply(sample.points)
 
 
 def _crop_transform(sample: FaceSample, out_size: int, crop_scale: float, margin: float) -> CropTransform:
     """The landmark-rule crop of one face (known without decoding its image)."""
-    if sample.landmarks is None:
-        raise ValueError(f"{sample.source}: a crop needs landmarks (attribute-only samples need a face box)")
-    return CropTransform.from_box(crop_box_from_landmarks(sample.landmarks, crop_scale).scaled(margin), out_size)
+    return CropTransform.from_box(crop_box_from_landmarks(sample.points, crop_scale).scaled(margin), out_size)
 
 
 def crop_faces(
@@ -63,7 +63,7 @@ def crop_faces(
 
     ``margin`` widens the canonical box (``CACHE_MARGIN`` for training caches, 1 for evaluation).
     """
-    k = samples[0].landmarks.shape[0]
+    k = samples[0].points.shape[0]
     crops = np.empty((len(samples), out_size, out_size) + ((3,) if channels == 3 else ()), np.uint8)
     points = np.empty((len(samples), k, 2), np.float32)
 
@@ -83,7 +83,7 @@ def crop_faces(
     return crops, points
 
 
-class FaceDataset(Dataset):
+class FaceDataset(EpochDataset):
     """Faces ready for the network: ``image`` (C, S, S) float, ``landmarks`` (K, 2) in unit crop
     coordinates, ``attributes`` (T,) class indices with -1 for missing.
 
@@ -116,16 +116,17 @@ class FaceDataset(Dataset):
         size = cache_size(input_size) if augment else input_size
         margin = size / input_size if augment else 1.0
         assert not augment or abs(margin - CACHE_MARGIN) < 0.1
-        self._crop = dict(out_size=size, crop_scale=crop_scale, channels=channels, margin=margin)
+        self._crop = partial(crop_face, out_size=size, crop_scale=crop_scale, channels=channels, margin=margin)
+        self.crops: np.ndarray | None = None
+        self.samples: Sequence[FaceSample] = list(samples)
         if cache:
-            self.crops, self.points = crop_faces(samples, **self._crop, progress=progress)
-            self.samples: Sequence[FaceSample] | None = None
+            self.crops, self.points = crop_faces(
+                samples, out_size=size, crop_scale=crop_scale, channels=channels, margin=margin, progress=progress
+            )
         else:
-            self.crops = None
             self.points = np.stack(
-                [_crop_transform(s, size, crop_scale, margin).apply(s.landmarks) for s in samples]
+                [_crop_transform(s, size, crop_scale, margin).apply(s.points) for s in samples]
             ).astype(np.float32)
-            self.samples = list(samples)
         self.attributes = attribute_matrix(samples, tasks)
 
     @classmethod
@@ -143,17 +144,14 @@ class FaceDataset(Dataset):
             **kw,
         )
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
     def __len__(self) -> int:
         return len(self.points)
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, i: int) -> FaceBatch:
         if self.crops is not None:
             image, points = self.crops[i], self.points[i]
         else:
-            image, points = crop_face(self.samples[i], **self._crop)
+            image, points = self._crop(self.samples[i])
         attrs = self.attributes[i]
         if self.augment is not None:
             seed = (self.seed * 1_000_003 + self.epoch) * 10_000_019 + i

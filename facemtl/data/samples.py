@@ -25,5 +25,12 @@ class FaceSample:
     attributes: dict[str, int] = field(default_factory=dict)
     source: str = ""  # "file:line" for error messages
 
+    @property
+    def points(self) -> np.ndarray:
+        """The landmarks, for work that needs them (crops by the landmark rule)."""
+        if self.landmarks is None:
+            raise ValueError(f"{self.source}: a crop needs landmarks (attribute-only samples need a face box)")
+        return self.landmarks
+
     def attribute(self, name: str) -> int:
         return self.attributes.get(name, MISSING)

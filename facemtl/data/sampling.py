@@ -15,8 +15,22 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
+from torch.utils.data import Dataset
 
 from facemtl.data.samples import FaceSample
+
+
+class EpochDataset(Dataset):
+    """A training dataset whose items depend on the epoch (augmentation, composed scenes) as a
+    pure function of ``(seed, epoch, index)``: the loop calls :meth:`set_epoch` before each epoch."""
+
+    epoch: int = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        raise NotImplementedError
 
 
 def withhold_attributes(samples: Sequence[FaceSample], keep: float, seed: int) -> list[FaceSample]:

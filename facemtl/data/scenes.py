@@ -21,12 +21,13 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from facemtl.config import SceneConfig
 from facemtl.data.photos import PhotoSample
+from facemtl.data.sampling import EpochDataset
 from facemtl.geometry import downscale
 from facemtl.imageio import read_image
+from facemtl.types import SceneBatch
 
 #: Faces per scene the batch tensors hold (a scene's extra faces become ignored regions).
 MAX_FACES = 64
@@ -54,7 +55,7 @@ def _similarity(scale: float, angle_deg: float, src_centre: np.ndarray, dst_cent
     return m
 
 
-class SceneDataset(Dataset):
+class SceneDataset(EpochDataset):
     """Detector training data: ``image`` (3, S, S) normalised, and per scene up to
     :data:`MAX_FACES` faces padded with ``face_mask`` False: ``boxes`` (M, 4), ``landmarks``
     (M, 5, 2) with ``landmark_mask``, ``ignore``.
@@ -91,9 +92,6 @@ class SceneDataset(Dataset):
         self.factors = np.array([d[1] for d in decoded])
         faceful = np.flatnonzero([p.num_faces > 0 for p in self.photos])
         self._drawable = faceful if len(faceful) else np.arange(len(self.photos))  # photos a scene draws
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     def __len__(self) -> int:
         return self.length
@@ -211,7 +209,7 @@ class SceneDataset(Dataset):
 
     def _photometric(self, rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
         c = self.cfg
-        x = img.astype(np.float32)
+        x: np.ndarray = img.astype(np.float32)
         if rng.random() < c.lighting:
             x = x * rng.uniform(0.6, 1.4) + rng.uniform(-40, 40) + rng.uniform(-12, 12, 3)
         if rng.random() < c.gray:
@@ -222,12 +220,12 @@ class SceneDataset(Dataset):
             x = x + rng.normal(0, rng.uniform(3, 12), x.shape).astype(np.float32)
         return np.clip(x, 0, 255).astype(np.uint8)
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, index: int) -> SceneBatch:
         s = self.compose(index)
         return scene_tensors(s, self.mean, self.std)
 
 
-def scene_tensors(s: Scene, mean: float, std: float) -> dict[str, torch.Tensor]:
+def scene_tensors(s: Scene, mean: float, std: float) -> SceneBatch:
     """A scene as fixed-size tensors (faces padded to :data:`MAX_FACES`)."""
     n = min(len(s.boxes), MAX_FACES)
     boxes = np.zeros((MAX_FACES, 4), np.float32)

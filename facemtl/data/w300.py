@@ -31,7 +31,7 @@ def read_pts(path: str | Path) -> np.ndarray:
             break
     if n_points is None or start is None:
         raise AnnotationError(f"{path}: not a .pts file (missing 'n_points:' or '{{')")
-    pts = []
+    pts: list[tuple[float, float]] = []
     for j in range(start, start + n_points):
         if j >= len(lines):
             raise AnnotationError(f"{path}: ends after {len(pts)} of {n_points} points")

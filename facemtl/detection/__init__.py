@@ -12,8 +12,8 @@ from facemtl.detection.base import (
     match_detections,
     nms,
 )
-from facemtl.detection.haar import HAAR_BOX_RULES, HaarFaceDetector
-from facemtl.detection.net import NetFaceDetector, letterbox
+from facemtl.detection.haar import DEFAULT_MIN_FACE, HAAR_BOX_RULES, HaarFaceDetector
+from facemtl.detection.net import DEFAULT_SCORE_THRESHOLD, NetFaceDetector, letterbox
 from facemtl.detection.yunet import YuNetDetector
 from facemtl.models.detector import FaceDetectorNet
 
@@ -41,14 +41,16 @@ def create_detector(
         if not isinstance(model, FaceDetectorNet):
             raise ValueError(f"{arg}: holds a {model.config.kind} model, not a face detector")
         if backend == "onnx":
-            from facemtl.export import OnnxNet
+            from facemtl.export import OnnxDetectorNet
 
-            model = OnnxNet.from_model(model)
-        kw = {} if score_threshold is None else {"score_threshold": score_threshold}
-        return NetFaceDetector(model, min_face=min_face, max_side=max_side, **kw)
+            net: FaceDetectorNet | OnnxDetectorNet = OnnxDetectorNet.from_model(model)
+        else:
+            net = model
+        threshold = DEFAULT_SCORE_THRESHOLD if score_threshold is None else score_threshold
+        return NetFaceDetector(net, min_face=min_face, max_side=max_side, score_threshold=threshold)
     if kind == "haar" and not arg:
         return HaarFaceDetector(
-            max_side=max_side or 320, **({"min_face": max(round(min_face), 12)} if min_face else {})
+            max_side=max_side or 320, min_face=max(round(min_face), 12) if min_face else DEFAULT_MIN_FACE
         )
     if kind == "yunet" and arg:
         return YuNetDetector(arg, score_threshold=score_threshold or 0.6, min_face=min_face, max_side=max_side or 0)

@@ -17,6 +17,14 @@ import numpy as np
 
 from facemtl.geometry import Box, crop_box_from_landmarks
 
+BoxTuple = tuple[float, float, float, float]
+
+
+def as_box(values: Sequence[float] | np.ndarray) -> BoxTuple:
+    """Four numbers (x1, y1, x2, y2) as a box tuple of plain floats."""
+    x1, y1, x2, y2 = (float(v) for v in values)
+    return x1, y1, x2, y2
+
 
 @dataclass(frozen=True)
 class Detection:
@@ -26,7 +34,7 @@ class Detection:
     ``net``, ``yunet``, ``given``), and ``landmarks``: the detector's own 5 points ``(5, 2)`` in
     MTFL order (0-based image pixels) when it predicts them, else ``None``."""
 
-    box: tuple[float, float, float, float]
+    box: BoxTuple
     score: float
     kind: str = "frontal"
     landmarks: np.ndarray | None = None

@@ -9,11 +9,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from facemtl.detection.base import BoxRule, Detection, nms
+from facemtl.detection.base import BoxRule, Detection, as_box, nms
 from facemtl.geometry import downscale
 
 #: Fitted by ``scripts/calibrate_detector.py`` on MTFL training faces (see its docstring).
 #: 3,000 random training faces, 2,979 found; interquartile ranges ≤ 0.06 of the box.
+#: Smallest face searched by default, px of the original image.
+DEFAULT_MIN_FACE = 40
 HAAR_BOX_RULES = {
     "frontal": BoxRule(0.002, 0.0776, 0.4254),
     "profile": BoxRule(-0.1586, 0.0948, 0.3785),
@@ -38,7 +40,7 @@ class HaarFaceDetector:
         self,
         *,
         max_side: int = 320,
-        min_face: int = 40,
+        min_face: int = DEFAULT_MIN_FACE,
         scale_factor: float = 1.15,
         min_neighbors: int = 3,
         profile: str = "fallback",
@@ -48,7 +50,7 @@ class HaarFaceDetector:
     ):
         if profile not in ("always", "fallback", "never"):
             raise ValueError(f"profile must be 'always', 'fallback' or 'never', got {profile!r}")
-        root = cv2.data.haarcascades
+        root = cv2.data.haarcascades  # type: ignore[attr-defined]  # missing from OpenCV's stubs
         self.frontal = cv2.CascadeClassifier(root + "haarcascade_frontalface_default.xml")
         self.profile_cascade = cv2.CascadeClassifier(root + "haarcascade_profileface.xml")
         if self.frontal.empty() or self.profile_cascade.empty():
@@ -92,7 +94,7 @@ class HaarFaceDetector:
         keep = nms(boxes, scores + bonus, 0.3)[: 1 if retry else None]
         inv = 1.0 / f
         # pixel-centre convention: a downscaled pixel i covers original [i/f - 0.5, (i+1)/f - 0.5)
-        return [Detection(tuple(float(v * inv - 0.5) for v in boxes[i]), float(scores[i]), kinds[i]) for i in keep]
+        return [Detection(as_box(boxes[i] * inv - 0.5), float(scores[i]), kinds[i]) for i in keep]
 
     def _passes(
         self, gray: np.ndarray, min_size: int, neighbours: int, scale: float, profile: str

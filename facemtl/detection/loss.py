@@ -21,11 +21,11 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from facemtl.balancing import LossBalancer, create_balancer
-from facemtl.losses import LossOutput
+from facemtl.losses import LossOutput, TaskLoss
 from facemtl.models.detector import anchor_points, decode_raw
+from facemtl.types import SceneBatch
 
 #: Face sizes (√area, input px) each stride is responsible for; neighbouring ranges overlap.
 LEVEL_RANGES = {8: (0.0, 64.0), 16: (32.0, 128.0), 32: (80.0, 1e9)}
@@ -59,7 +59,7 @@ class Assignment:
     """Which face each location of a batch learns from: ``face`` (B, N) index (−1 = negative),
     ``positive`` (B, N), ``ignored`` (B, N) (no score loss)."""
 
-    def __init__(self, batch: dict[str, torch.Tensor], grid: Grid):
+    def __init__(self, batch: SceneBatch, grid: Grid):
         centres, strides, lo, hi = grid
         boxes, valid, ign = batch["boxes"], batch["face_mask"], batch["ignore"]
         cxy = (boxes[..., :2] + boxes[..., 2:]) / 2  # (B, M, 2)
@@ -88,7 +88,7 @@ class Assignment:
         self.ignored = near_ignored & ~self.positive
 
 
-class DetectionLoss(nn.Module):
+class DetectionLoss(TaskLoss):
     """``λ_score · QFL + λ_box · GIoU + λ_landmarks · L1`` over a batch of scenes, combined by a
     :mod:`~facemtl.balancing` strategy (``fixed`` is exactly this sum; ``uncertainty`` learns it).
 
@@ -115,10 +115,10 @@ class DetectionLoss(nn.Module):
             self._grids[key] = Grid(*(t.to(image.device) for t in (c, s, lo, hi)))
         return self._grids[key]
 
-    def assign(self, batch: dict[str, torch.Tensor]) -> Assignment:
+    def assign(self, batch: SceneBatch) -> Assignment:
         return Assignment(batch, self.grid(batch["image"]))
 
-    def label_counts(self, batch: dict[str, torch.Tensor], assignment: Assignment | None = None) -> torch.Tensor:
+    def label_counts(self, batch: SceneBatch, assignment: Assignment | None = None) -> torch.Tensor:
         """Positives for score and box, positives with landmarks: the denominators of each task."""
         a = assignment or self.assign(batch)
         lm = torch.gather(batch["landmark_mask"], 1, a.face.clamp(min=0)) & a.positive
@@ -128,7 +128,7 @@ class DetectionLoss(nn.Module):
     def task_losses(
         self,
         raw: torch.Tensor,
-        batch: dict,
+        batch: SceneBatch,
         counts: torch.Tensor | None = None,
         assignment: Assignment | None = None,
     ) -> dict[str, torch.Tensor]:
@@ -154,7 +154,7 @@ class DetectionLoss(nn.Module):
         landmarks = (err * has_lm.float()).sum() / n_lm
         return {"score": score, "box": box, "landmarks": landmarks}
 
-    def forward(self, raw: torch.Tensor, batch: dict, counts: torch.Tensor | None = None) -> LossOutput:
+    def forward(self, raw: torch.Tensor, batch: SceneBatch, counts: torch.Tensor | None = None) -> LossOutput:
         losses = self.task_losses(raw, batch, counts)
         total = self.balancer(losses, self.weights)
         return LossOutput(total, {k: v.detach() for k, v in losses.items()})

@@ -8,17 +8,19 @@ thresholded, non-maximum suppressed and mapped back to the original image's pixe
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import torch
 
-from facemtl.detection.base import BoxRule, Detection, nms
+from facemtl.detection.base import BoxRule, Detection, as_box, nms
 from facemtl.geometry import downscale, from_downscaled
-from facemtl.models.detector import DetectorConfig, anchor_points, decode_raw
+from facemtl.models.detector import DetectorConfig, FaceDetectorNet, anchor_points, decode_raw
 
-RawNet = Callable[[torch.Tensor], torch.Tensor]
+if TYPE_CHECKING:
+    from facemtl.export import OnnxDetectorNet
+
 
 #: Fitted by ``scripts/calibrate_detector.py --detector facemtl --limit 3000`` on MTFL training
 #: faces (2,998 found; IQR ≤ 0.12 of the box): the landmark box from the detector's box, used with
@@ -73,7 +75,7 @@ class NetFaceDetector:
 
     def __init__(
         self,
-        model: RawNet,
+        model: FaceDetectorNet | OnnxDetectorNet,
         *,
         score_threshold: float = DEFAULT_SCORE_THRESHOLD,
         nms_threshold: float = 0.4,
@@ -109,5 +111,5 @@ class NetFaceDetector:
         out = []
         for b, s, p in zip(boxes, scores, pts, strict=True):
             if min(b[2] - b[0], b[3] - b[1]) >= self.min_face:
-                out.append(Detection(tuple(float(v) for v in b), float(s), "net", p))
+                out.append(Detection(as_box(b), float(s), "net", p))
         return out

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
-from torch import nn
-from torch.utils.data import Dataset
 
 from facemtl.config import TrainConfig
+from facemtl.data.sampling import EpochDataset
+from facemtl.losses import TaskLoss
+from facemtl.models import FaceDetectorNet, MultiTaskNet
 
 
 @dataclass
@@ -24,8 +25,8 @@ class TrainData:
     """A job's data: datasets with ``set_epoch``, per-item draw probabilities (``None`` =
     shuffle), a one-line description of the sources for the log ("" = none)."""
 
-    train: Dataset
-    val: Dataset | None
+    train: EpochDataset
+    val: EpochDataset | None
     probabilities: np.ndarray | None = None
     summary: str = ""
     sources: np.ndarray | None = None  # per training item, the index of its source in ``cfg.train``
@@ -42,12 +43,15 @@ class Validation:
 
 
 class Job(Protocol):
-    model: nn.Module
-    loss: nn.Module  # .weights (task → λ), .balancer, .label_counts(batch), (outputs, batch, counts) → LossOutput
-    metric_name: str
+    @property
+    def model(self) -> MultiTaskNet | FaceDetectorNet: ...
+    @property
+    def loss(self) -> TaskLoss: ...
+    @property
+    def metric_name(self) -> str: ...
 
     def prepare_data(self, progress: bool) -> TrainData: ...
-    def validate(self, data: Dataset) -> Validation: ...
+    def validate(self, data: Any) -> Validation: ...
     def end_epoch(self, epoch: int, validation: Validation | None) -> dict[str, Any]: ...
     def state_dict(self) -> dict[str, Any]: ...
     def load_state_dict(self, state: dict[str, Any]) -> None: ...

@@ -23,7 +23,8 @@ from facemtl.detection.loss import TASKS, DetectionLoss
 from facemtl.detection.net import decode
 from facemtl.jobs import TrainData, Validation
 from facemtl.jobs.landmarks import split_train_val
-from facemtl.models import FaceDetectorNet, create_model, get_config
+from facemtl.models import DetectorConfig, FaceDetectorNet, create_model, get_config
+from facemtl.types import batch_to
 
 #: Validation scenes at most (a fixed set; enough for a stable loss, cheap on a CPU).
 VAL_SCENES = 400
@@ -46,6 +47,8 @@ class DetectorJob:
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
         base = get_config(cfg.model).with_overrides(**cfg.model_overrides)
+        if not isinstance(base, DetectorConfig):
+            raise ValueError(f"{cfg.model}: not a face detector")
         torch.manual_seed(cfg.seed)
         self.model: FaceDetectorNet = create_model(base)
         self.loss = DetectionLoss(base.strides, cfg.task_weights, cfg.balancing)
@@ -54,14 +57,15 @@ class DetectorJob:
         cfg, mc = self.cfg, self.model.config
         photos = load_photos(cfg)
         train_idx, val_idx = split_train_val(photos, cfg.val_fraction, cfg.seed)
-        kw = dict(mean=mc.mean, std=mc.std, progress=progress)
-        train = SceneDataset([photos[i] for i in train_idx], cfg.scenes, seed=cfg.seed, **kw)
+
+        def scenes(photos: list[PhotoSample], **kw: Any) -> SceneDataset:
+            return SceneDataset(photos, cfg.scenes, mean=mc.mean, std=mc.std, progress=progress, **kw)
+
+        train = scenes([photos[i] for i in train_idx], seed=cfg.seed)
         val = None
         if len(val_idx):
             val_photos = [photos[i] for i in val_idx]
-            val = SceneDataset(
-                val_photos, cfg.scenes, seed=cfg.seed + 1, fixed=True, length=min(len(val_photos), VAL_SCENES), **kw
-            )
+            val = scenes(val_photos, seed=cfg.seed + 1, fixed=True, length=min(len(val_photos), VAL_SCENES))
         faces = sum(p.num_faces for p in photos)
         return TrainData(train, val, summary=f"{len(photos)} photos, {faces} labelled faces")
 
@@ -74,7 +78,7 @@ class DetectorJob:
         tp = fp = fn = 0
         errors: list[float] = []
         for batch in DataLoader(data, batch_size=64):
-            batch = {k: v.to(device) for k, v in batch.items()}
+            batch = batch_to(batch, device)
             raw = model(batch["image"]).float()
             assignment = self.loss.assign(batch)
             n = self.loss.label_counts(batch, assignment).cpu().numpy()
@@ -89,17 +93,17 @@ class DetectorJob:
                 tp, fp, fn = tp + t, fp + f, fn + m
                 errors += e
         # plain floats: the history goes into checkpoints, which load without unpickling numpy types
-        losses = {k: float(s / max(c, 1.0)) for k, s, c in zip(TASKS, sums, counts, strict=True)}
-        metric = float(sum(self.loss.weights[k] * v for k, v in losses.items()))
+        val_losses = {k: float(s / max(c, 1.0)) for k, s, c in zip(TASKS, sums, counts, strict=True)}
+        metric = float(sum(self.loss.weights[k] * v for k, v in val_losses.items()))
         record = {
             "loss": metric,
-            "losses": losses,
+            "losses": val_losses,
             "recall": 100.0 * tp / max(tp + fn, 1),
             "precision": 100.0 * tp / max(tp + fp, 1),
             "landmark_nme": 100.0 * float(np.mean(errors)) if errors else float("nan"),
             "faces": int(tp + fn),
         }
-        return Validation(metric, record, losses)
+        return Validation(metric, record, val_losses)
 
     def end_epoch(self, epoch: int, validation: Validation | None) -> dict[str, Any]:
         return {}

@@ -22,7 +22,7 @@ from facemtl.data.w300 import read_300w_folder
 from facemtl.evaluation import evaluate
 from facemtl.jobs import TrainData, Validation
 from facemtl.losses import MultiTaskLoss
-from facemtl.models import MultiTaskNet, create_model, get_config
+from facemtl.models import ModelConfig, MultiTaskNet, create_model, get_config
 from facemtl.transforms import TrainAugment
 
 
@@ -64,12 +64,16 @@ class LandmarkJob:
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
         base = get_config(cfg.model).with_overrides(**cfg.model_overrides)
+        if not isinstance(base, ModelConfig):
+            raise ValueError(f"{cfg.model}: not a landmark model")
         tasks = base.tasks if cfg.tasks is None else base.tasks.subset(cfg.tasks)
         tasks = tasks.with_weights(cfg.task_weights)
         torch.manual_seed(cfg.seed)
         self.model: MultiTaskNet = create_model(base, tasks=tasks)
         self.loss = MultiTaskLoss(tasks, cfg.landmark_loss, cfg.landmark_norm, cfg.balancing)
-        self.task_state = {t.name: {"best": float("inf"), "since": 0, "stopped": None} for t in tasks.attributes}
+        self.task_state: dict[str, dict[str, Any]] = {
+            t.name: {"best": float("inf"), "since": 0, "stopped": None} for t in tasks.attributes
+        }
 
     def prepare_data(self, progress: bool) -> TrainData:
         cfg, mc = self.cfg, self.model.config

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 
 from facemtl.models.config import ConvSpec, ModelConfig
 from facemtl.models.detector import DetectorConfig, FaceDetectorNet
@@ -79,6 +79,14 @@ def get_config(name: str) -> AnyConfig:
         raise KeyError(f"unknown model {name!r}; available: {', '.join(list_models())}") from None
 
 
+@overload
+def create_model(name: ModelConfig, *, tasks: TaskSet | None = None, **overrides: Any) -> MultiTaskNet: ...
+@overload
+def create_model(name: DetectorConfig, *, tasks: TaskSet | None = None, **overrides: Any) -> FaceDetectorNet: ...
+@overload
+def create_model(
+    name: str | AnyConfig, *, tasks: TaskSet | None = None, **overrides: Any
+) -> MultiTaskNet | FaceDetectorNet: ...
 def create_model(
     name: str | AnyConfig, *, tasks: TaskSet | None = None, **overrides: Any
 ) -> MultiTaskNet | FaceDetectorNet:

@@ -13,7 +13,7 @@ so the same weights run on any image whose sides are multiples of ``max(strides)
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -85,9 +85,11 @@ class FaceDetectorNet(nn.Module):
         self.lateral = nn.ModuleList(_conv_bn(c, cfg.neck, 1) for c, _ in cfg.stages[1:])
         self.smooth = nn.ModuleList(_separable(cfg.neck, cfg.neck) for _ in cfg.strides)
         self.head = nn.Sequential(_separable(cfg.neck, cfg.neck), nn.Conv2d(cfg.neck, NUM_OUTPUTS, 1))
-        nn.init.constant_(self.head[-1].bias, 0.0)
-        nn.init.constant_(self.head[-1].bias[0], -4.6)  # prior face probability 1 %: stable early training
-        nn.init.normal_(self.head[-1].weight, std=0.01)
+        out = cast(nn.Conv2d, self.head[-1])
+        bias = cast(torch.Tensor, out.bias)
+        nn.init.constant_(bias, 0.0)
+        nn.init.constant_(bias[0], -4.6)  # prior face probability 1 %: stable early training
+        nn.init.normal_(out.weight, std=0.01)
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """FPN maps at strides 8, 16, 32."""

@@ -8,14 +8,14 @@ independent; averaging them costs one more forward pass per face (run in the sam
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import torch
 
 from facemtl.tasks import TaskSet
+from facemtl.types import NetOutputs
 
 
-def flip_averaged(net: Callable[[torch.Tensor], dict[str, Any]], x: torch.Tensor, tasks: TaskSet) -> dict[str, Any]:
+def flip_averaged(net: Callable[[torch.Tensor], NetOutputs], x: torch.Tensor, tasks: TaskSet) -> NetOutputs:
     """``net``'s output format for crops ``x`` ``(B, C, S, S)``, averaged over ``x`` and its mirror.
 
     Mirrored landmarks come back to the original frame (x negated in unit crop coordinates, whose
@@ -27,7 +27,7 @@ def flip_averaged(net: Callable[[torch.Tensor], dict[str, Any]], x: torch.Tensor
     out = net(torch.cat([x, x.flip(-1)]))
     lm = out["landmarks"]
     mirrored = lm[b:, tasks.landmarks.flip_permutation()] * lm.new_tensor([-1.0, 1.0])
-    result: dict[str, Any] = {"landmarks": (lm[:b] + mirrored) / 2, "attributes": {}}
+    result: NetOutputs = {"landmarks": (lm[:b] + mirrored) / 2, "attributes": {}}
     for task in tasks.attributes:
         p = torch.softmax(out["attributes"][task.name].float(), 1)
         p_mirrored = p[b:] if task.flip_permutation is None else p[b:, list(task.flip_permutation)]

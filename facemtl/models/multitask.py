@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from facemtl.models.config import ModelConfig
+from facemtl.types import NetOutputs
 
 
 def _conv_stack(cfg: ModelConfig) -> tuple[nn.Sequential, int]:
@@ -93,11 +94,11 @@ class MultiTaskNet(nn.Module):
         for task in cfg.tasks.attributes:
             self.heads[task.name] = nn.Linear(cfg.feature_dim, task.num_classes)
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor | dict[str, torch.Tensor]]:
+    def forward(self, x: torch.Tensor) -> NetOutputs:
         f, gates = self.trunk(x)
         lm = self.heads["landmarks"](f["landmarks"]).view(x.shape[0], -1, 2)
         attrs = {t.name: self.heads[t.name](f[t.name]) for t in self.config.tasks.attributes}
-        out: dict[str, torch.Tensor | dict[str, torch.Tensor]] = {"landmarks": lm, "attributes": attrs}
+        out: NetOutputs = {"landmarks": lm, "attributes": attrs}
         if gates:
             out["gates"] = gates
         return out
