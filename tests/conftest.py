@@ -1,4 +1,10 @@
-"""Shared fixtures. Tests that need the real datasets skip with a reason where ../shared is absent."""
+"""Shared fixtures and test tiers.
+
+Tests that need the real datasets skip with a reason where ../shared is absent. Tiers (markers,
+see pyproject.toml): ``data`` is added here to every test that uses a dataset fixture;
+``distributed`` and ``slow`` are set by the tests. ``make test`` runs everything; ``make
+test-fast`` leaves out all three.
+"""
 
 from __future__ import annotations
 
@@ -16,10 +22,26 @@ W300 = DATA / "300W_train"
 torch.set_num_threads(2)
 
 
+#: Fixtures that read ../shared: a test using any of them (directly or through another) is ``data``.
+DATA_FIXTURES = {"mtfl_dir", "w300_dir", "data_root"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if DATA_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.data)
+
+
 def _need(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"real data not found at {path} (clone the project beside ../shared or set FACEMTL_DATA)")
     return path
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    """../shared/data (or $FACEMTL_DATA) itself."""
+    return _need(DATA)
 
 
 @pytest.fixture(scope="session")

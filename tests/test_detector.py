@@ -171,6 +171,7 @@ def _tiny_detector_recipe(photos_file, *, size: int, **kw):
     return TrainConfig(**(base | dict(threads=2, scenes=SceneConfig(size=size, grid=(1, 3))) | kw))
 
 
+@pytest.mark.slow
 def test_tiny_real_detector_training_run_learns(tmp_path, mtfl_train_samples):
     from facemtl.engine import Trainer
 

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +54,7 @@ def _two_processes(*args: str) -> subprocess.CompletedProcess:
     return r
 
 
+@pytest.mark.distributed
 def test_two_processes_reach_the_single_process_weights(mtfl_dir, tmp_path):
     two_process_run = tmp_path / "two"
     _two_processes(*_args(mtfl_dir, two_process_run))
@@ -75,26 +75,24 @@ def test_two_processes_reach_the_single_process_weights(mtfl_dir, tmp_path):
         assert ra["val"]["n"] == rb["val"]["n"] == 64
 
 
+@pytest.mark.distributed
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finding torchrun's workers needs Linux /proc")
 def test_killed_distributed_run_resumes_to_the_same_weights(mtfl_dir, tmp_path):
     epochs = 4
     straight, out = tmp_path / "straight", tmp_path / "killed"
     _two_processes(*_args(mtfl_dir, straight, epochs=epochs))
+    # every worker runs tests/freeze_after.py: rank 0 freezes right after epoch 1's line (its
+    # checkpoint is on disk by then), rank 1 waits at its next collective; then kill -9 them all
+    script = [str(Path(__file__).with_name("freeze_after.py")), "epoch   1/", *_args(mtfl_dir, out, epochs=epochs)[2:]]
     proc = subprocess.Popen(
-        _torchrun(*_args(mtfl_dir, out, epochs=epochs)), env=_env(), stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.time() + 240
-    while time.time() < deadline:  # kill -9 the whole job (launcher and both workers) after one epoch
-        h = out / "history.json"
-        if h.exists() and len(json.loads(h.read_text())) >= 1:
-            break
-        time.sleep(0.02)
+        _torchrun(*script), env=_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    assert any("epoch   1/" in line for line in proc.stdout), "the run ended before its first epoch"
     for pid in [proc.pid, *_descendants(proc.pid)]:  # torchrun starts its workers in their own sessions
         os.kill(pid, signal.SIGKILL)
     proc.wait()
     done = len(json.loads((out / "history.json").read_text()))
-    assert done < epochs, "the run finished before it could be killed; make it longer"
+    assert done == 1
     torch.load(out / "last.ckpt", weights_only=True)  # rank 0's checkpoint on disk is never torn
 
     r = _two_processes(*_args(mtfl_dir, out, "--resume", epochs=epochs))

@@ -27,6 +27,7 @@ from facemtl.tasks import MTFL_TASKS
     ],
     ids=["uncertainty", "dwa", "mmoe"],
 )
+@pytest.mark.slow
 def test_each_strategy_trains_on_real_faces(tiny_config, tmp_path, variant):
     cfg = tiny_config(limit=300, val_fraction=0.2, epochs=5, **variant)
     result = Trainer(cfg, tmp_path, progress=False).fit(log=lambda *_: None)
@@ -157,6 +158,7 @@ def test_mixture_gives_each_source_its_share():
         mixture_probabilities(sources, [0, 0], None)
 
 
+@pytest.mark.slow
 def test_mixed_mtfl_and_landmark_only_300w_run(mtfl_train_samples, w300_dir, tmp_path):
     from facemtl.data.mtfl import format_mtfl_line
 
