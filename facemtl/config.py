@@ -40,11 +40,24 @@ def option(
     return field(default=default, metadata=meta)
 
 
+#: Declared scalar field types → the values they accept (an int is a valid float; a bool is neither).
+_SCALARS: dict[str, tuple[type, ...]] = {
+    "int": (int,),
+    "float": (int, float),
+    "str": (str,),
+    "bool": (bool,),
+    "float | None": (int, float, type(None)),
+}
+
+
 def _check_fields(obj: Any, section: str = "") -> None:
     """Check every field against its declared choices and range; the error names the field."""
     for f in fields(obj):
         value, meta = getattr(obj, f.name), f.metadata
         name = section + f.name
+        expected = _SCALARS.get(str(f.type))
+        if expected and not (isinstance(value, expected) and (bool in expected or not isinstance(value, bool))):
+            raise ValueError(f"{name} must be {str(f.type).replace(' | None', '')}; got {value!r}")
         values = value if isinstance(value, tuple) else (value,)
         if meta.get("choices") is not None and value is not None and value not in meta["choices"]:
             raise ValueError(f"{name} must be one of {', '.join(map(str, meta['choices']))}; got {value!r}")

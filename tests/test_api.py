@@ -10,6 +10,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -167,3 +168,25 @@ def test_recipe_choices_match_what_the_library_implements():
     assert set(LANDMARK_LOSS_NAMES) == set(LANDMARK_LOSSES)
     for strategy in BALANCING:
         create_balancer(strategy, ["landmarks", "smile"])
+
+
+def test_every_shipped_recipe_loads():
+    for path in sorted((Path(__file__).parents[1] / "configs").glob("*.json")):
+        TrainConfig.from_json(path)
+
+
+@pytest.mark.parametrize(
+    "recipe, message",
+    [
+        ({"epochs": "ten"}, "epochs must be int; got 'ten'"),
+        ({"cache": "yes"}, "cache must be bool; got 'yes'"),
+        ({"augment": {"photometric": 1}}, "augment.photometric must be bool; got 1"),
+        ({"scenes": {"grid": [3, 2]}}, "scenes.grid must be (low, high)"),
+    ],
+)
+def test_a_bad_value_in_a_recipe_file_names_file_and_field(recipe, message, tmp_path):
+    path = tmp_path / "recipe.json"
+    path.write_text(json.dumps(recipe))
+    with pytest.raises(ValueError) as e:
+        TrainConfig.from_json(path)
+    assert str(e.value).startswith(f"{path}: {message}")
