@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test test-fast setup lint
+.PHONY: demo test test-fast setup lint docs
 
 .venv/.base:
 	python3 -m venv .venv
@@ -31,6 +31,15 @@ test: .venv/.dev
 
 test-fast: .venv/.dev
 	$(PY) -m pytest -q -m "not slow and not distributed and not data"
+
+# The docs site: regenerate the generated pages and tables, then build site/ with warnings as errors.
+.venv/.docs: .venv/.dev
+	$(PIP) install -q -e ".[dev,docs]"
+	touch $@
+
+docs: .venv/.docs
+	$(PY) scripts/gen_docs.py
+	$(PY) -m mkdocs build --strict --quiet
 
 lint: .venv/.dev
 	$(PY) -m ruff check facemtl tests scripts bench

@@ -24,6 +24,9 @@ from facemtl.types import batch_to
 
 @dataclass
 class EvalReport:
+    """Landmark errors (NME, failure rate, CED) and attribute accuracies of one evaluation run;
+    ``table()`` prints it, ``to_json()`` is what ``facemtl evaluate --json`` writes."""
+
     landmarks: LandmarkReport
     attributes: dict[str, dict[str, float]]  # task → accuracy, majority, n
     task_losses: dict[str, float]

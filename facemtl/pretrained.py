@@ -119,6 +119,7 @@ def weights_dir() -> Path:
 
 
 def get_pretrained(name: str) -> Pretrained:
+    """A shipped model's entry by name; a wrong name is a KeyError listing the shipped ones."""
     try:
         return PRETRAINED[name]
     except KeyError:

@@ -190,3 +190,22 @@ def test_a_bad_value_in_a_recipe_file_names_file_and_field(recipe, message, tmp_
     with pytest.raises(ValueError) as e:
         TrainConfig.from_json(path)
     assert str(e.value).startswith(f"{path}: {message}")
+
+
+def test_every_public_class_and_function_has_a_docstring():
+    import inspect
+
+    missing = [
+        name
+        for name in facemtl.__all__
+        if (inspect.isclass(obj := getattr(facemtl, name)) or inspect.isfunction(obj))
+        and (not (doc := inspect.getdoc(obj)) or doc.startswith(f"{name}("))  # a dataclass's generated doc
+    ]
+    assert not missing, f"public names without a docstring: {missing}"
+
+
+def test_generated_docs_pages_are_current():
+    """docs/cli.md and docs/models.md are generated from the parsers and the model cards."""
+    root = Path(__file__).parents[1]
+    r = subprocess.run([sys.executable, "scripts/gen_docs.py", "--check"], cwd=root, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr

@@ -69,6 +69,7 @@ register(
 
 
 def list_models() -> list[str]:
+    """The registered architecture names (``create_model`` builds any of them, untrained)."""
     return sorted(_REGISTRY)
 
 
