@@ -97,10 +97,10 @@ def recipe_from_args(args: argparse.Namespace) -> TrainConfig:
 
 # -- commands -----------------------------------------------------------------------------------
 def _train(args: argparse.Namespace) -> int:
+    cfg = recipe_from_args(args)  # a bad value is reported before torch is imported
     from facemtl import distributed
     from facemtl.engine import Trainer
 
-    cfg = recipe_from_args(args)
     d = distributed.Dist.from_env()  # set by torchrun; a single process otherwise
     distributed.init(d, distributed.resolve_device(args.device, d.local_rank))
     try:
