@@ -5,8 +5,9 @@
 
 - ``docs/cli.md``: every ``facemtl`` command's ``--help``, from the argparse parsers;
 - ``docs/models.md``: the model zoo, from :data:`facemtl.pretrained.PRETRAINED` and the model cards;
-- the README's headline table (between ``<!-- generated: NAME -->`` and ``<!-- /generated -->``),
-  from ``bench/results/peers.json``.
+- every block between ``<!-- generated: NAME -->`` and ``<!-- /generated -->`` in README.md and
+  docs/: the README's headline table from ``bench/results/peers.json``, and each
+  ``bench/results/FILE.md#K`` block from the K-th table that benchmark wrote (its JSON's tables).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -95,27 +97,148 @@ def peers_headline() -> str:
     return "".join(out)
 
 
+def _json(path: str) -> dict:
+    return json.loads((ROOT / path).read_text())
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = [header, ["---"] * len(header), *rows]
+    return "".join("| " + " | ".join(r) + " |\n" for r in lines)
+
+
+def crowd_table() -> str:
+    methods = _json("bench/results/crowd.json")["methods"]
+    rows = [[name, f"{m['recall']:.1f}", f"{m['precision']:.1f}", f"{m['ms']:.1f}"] for name, m in methods.items()]
+    return _table(["detector", "recall, faces ≥ 24 px (%)", "precision (%)", "ms per photo (median)"], rows)
+
+
+#: (row label, detector key in end_to_end.json, first crop from)
+END_TO_END_ROWS = (
+    ("facemtl (default)", "facemtl", "points"),
+    ("facemtl, `--seed box`", "facemtl", "box"),
+    ("Haar cascades", "haar", "box"),
+    ("YuNet (teacher, reference)", "yunet", "points"),
+    ("YuNet (teacher, reference)", "yunet", "box"),
+)
+
+
+def end_to_end_table() -> str:
+    e2e = _json("bench/results/end_to_end.json")
+    rows = [["ground-truth landmarks", "—", "100.0", "—", f"{e2e['nme_gt_crop_all']:.2f}", "", "", ""]]
+    for label, key, seed in END_TO_END_ROWS:
+        d = e2e["detectors"][key]
+        r = d[seed]
+        rows.append([
+            label, seed, f"{d['detection_rate']:.1f}", f"{d['detector_ms_per_image']:.1f}",
+            *(f"{r[f'nme_refine{k}']:.2f}" for k in range(3)), f"{r['failure_rate_refine1']:.2f}",
+        ])  # fmt: skip
+    header = ["detector", "first crop from", "found (%)", "detector ms / image", "refine 0", "refine 1 (default)"]
+    return _table([*header, "refine 2", "failure, refine 1 (%)"], rows)
+
+
+#: Figures quoted for comparison, not measured by a benchmark here: (row, NME, failure rate, AUC).
+QUOTED_MTFL_ROWS = (
+    ("facemtl_s v3 (previous release, 120 epochs), one pass; measured then", "6.11", "7.18 %", "0.409"),
+    ("facemtl_s v1 (first release, λ = 1), one pass; measured then", "6.28", "6.91 %", "0.403"),
+    ("TCDCN (Zhang et al., ECCV 2014), published", "8.0", "–", "–"),
+    ("MTCNN (Zhang et al., SPL 2016), published", "6.9", "–", "–"),
+)
+
+
+def _mtfl_card() -> dict:
+    from facemtl.pretrained import get_pretrained
+
+    return get_pretrained("facemtl_mtfl").card()
+
+
+def mtfl_methods_table() -> str:
+    card = _mtfl_card()
+    rows = [
+        [
+            f"**facemtl_mtfl (shipped), {how}**",
+            f"**{r['nme']:.2f}**",
+            f"**{r['failure_rate']:.2f} %**",
+            f"**{r['auc']:.3f}**",
+        ]
+        for how, r in (("flip test", card["mtfl_test_flip_test"]), ("one pass", card["mtfl_test"]))
+    ]
+    rows += [list(r) for r in QUOTED_MTFL_ROWS]
+    return _table(["method", "mean error (% IOD)", "failure rate (> 10 %)", "AUC@0.1"], rows)
+
+
+def mtfl_landmarks_table() -> str:
+    card = _mtfl_card()
+    names = list(card["mtfl_test"]["per_landmark"])
+    rows = [
+        [f"error (% IOD), {how}", *(f"{card[key]['per_landmark'][n]:.2f}" for n in names)]
+        for how, key in (("one pass", "mtfl_test"), ("flip test", "mtfl_test_flip_test"))
+    ]
+    return _table(["landmark", *(n.replace("_", " ") for n in names)], rows)
+
+
+def mtfl_attributes_table() -> str:
+    card = _mtfl_card()
+    one, flip = card["mtfl_test"], card["mtfl_test_flip_test"]
+    rows = [
+        [task, f"{one['attributes'][task]:.2f} %", f"{flip['attributes'][task]:.2f} %",
+         f"{one['attribute_majority_baseline'][task]:.2f} %"]
+        for task in one["attributes"]
+    ]  # fmt: skip
+    return _table(["attribute", "accuracy, one pass", "flip test", "majority-class baseline"], rows)
+
+
+def markdown_tables(text: str) -> list[str]:
+    """The markdown tables of a text, in order (runs of lines starting with ``|``)."""
+    tables, current = [], []
+    for line in text.splitlines(keepends=True):
+        if line.startswith("|"):
+            current.append(line)
+        elif current:
+            tables.append("".join(current))
+            current = []
+    return tables + (["".join(current)] if current else [])
+
+
+def bench_table(source: str) -> str:
+    """``bench/results/NAME.md#K``: the K-th table a benchmark wrote (from its JSON, in the same run)."""
+    path, _, k = source.partition("#")
+    tables = markdown_tables((ROOT / path).read_text())
+    if not k.isdigit() or not 1 <= int(k) <= len(tables):
+        raise ValueError(f"{source}: {path} has {len(tables)} table(s)")
+    return tables[int(k) - 1]
+
+
 PAGES = {"cli.md": cli_page, "models.md": models_page}
-#: Generated blocks inside hand-written pages: (file, block name) → generator.
-BLOCKS = {("README.md", "peers-headline"): peers_headline}
+#: Named generated blocks; a block named ``bench/results/NAME.md#K`` copies that benchmark table.
+BLOCKS = {
+    "peers-headline": peers_headline,
+    "crowd": crowd_table,
+    "end-to-end": end_to_end_table,
+    "mtfl-methods": mtfl_methods_table,
+    "mtfl-landmarks": mtfl_landmarks_table,
+    "mtfl-attributes": mtfl_attributes_table,
+}
+BLOCK = re.compile(r"(<!-- generated: (.+?) -->\n)(.*?)(<!-- /generated -->)", re.S)
 
 
-def fill_block(text: str, name: str, content: str) -> str:
-    """``text`` with the block ``name`` replaced by ``content`` (an error if the markers are missing)."""
-    start, end = f"<!-- generated: {name} -->\n", "<!-- /generated -->"
-    a = text.find(start)
-    b = text.find(end, a)
-    if a < 0 or b < 0:
-        raise ValueError(f"no '{start.strip()}' ... '{end}' block")
-    return text[: a + len(start)] + content + text[b:]
+def fill_blocks(text: str) -> str:
+    """``text`` with every generated block refilled from its source."""
+
+    def fill(m: re.Match[str]) -> str:
+        name = m.group(2)
+        content = BLOCKS[name]() if name in BLOCKS else bench_table(name)
+        return m.group(1) + content + m.group(4)
+
+    return BLOCK.sub(fill, text)
 
 
 def expected() -> dict[Path, str]:
-    """Every generated file's full expected text."""
+    """Every generated file's full expected text: the generated pages, and the hand-written pages
+    (README and docs/) with their generated blocks refilled."""
     files = {DOCS / name: make() for name, make in PAGES.items()}
-    for (name, block), make in BLOCKS.items():
-        path = ROOT / name
-        files[path] = fill_block(files.get(path, path.read_text()), block, make())
+    for path in [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]:
+        if path not in files:
+            files[path] = fill_blocks(path.read_text())
     return files
 
 
