@@ -41,6 +41,31 @@ def _fmt(value: object) -> str:
     return f"{value:.2f}" if isinstance(value, float) else "–" if value is None else str(value)
 
 
+#: Speed rows of the model zoo, from bench/results/peers.json: label → (section, row, field or "").
+SPEED = {
+    "facemtl_mtfl": {
+        "ms per face, crop + network, ONNX Runtime, 1 thread": (
+            "landmark_step",
+            "facemtl (ONNX Runtime)",
+            "ms_per_face",
+        ),
+        "ms per face, crop + network, PyTorch, 1 thread": ("landmark_step", "facemtl (PyTorch)", "ms_per_face"),
+    },
+    "facemtl_det": {
+        "ms per 512×512 photo, ONNX Runtime, 1 thread": (
+            "photo_512_ms",
+            "facemtl detector alone, its 5 points (ONNX Runtime)",
+            "",
+        ),
+        "ms per 512×512 photo, PyTorch, 1 thread": (
+            "photo_512_ms",
+            "facemtl detector alone, its 5 points (PyTorch)",
+            "",
+        ),
+    },
+}
+
+
 def models_page() -> str:
     from facemtl.pretrained import PRETRAINED
 
@@ -48,7 +73,7 @@ def models_page() -> str:
     out.append(
         "Shipped inside the package; load one by name (`FaceAnalyzer.from_pretrained(NAME)`, "
         "`facemtl predict --model NAME`, `facemtl.load_model(NAME)`). Every figure below is read from "
-        "the model's card (`weights/NAME.json`).\n\n"
+        "the model's card (`weights/NAME.json`), speeds from `bench/results/peers.json`.\n\n"
     )
     out.append("| name | kind | size | summary |\n| --- | --- | --- | --- |\n")
     for p in PRETRAINED.values():
@@ -59,6 +84,10 @@ def models_page() -> str:
         out.append(f"\n## {p.name}\n\n{p.summary}.\n\n")
         out.append("| figure | value |\n| --- | --- |\n")
         out += [f"| {k} | {_fmt(v)} |\n" for k, v in p.metrics().items()]
+        peers = json.loads((ROOT / "bench/results/peers.json").read_text())
+        for label, (section, row, field) in SPEED.get(p.name, {}).items():
+            value = peers[section][row]
+            out.append(f"| {label} | {_fmt(value[field] if field else value)} |\n")
         out.append(f"\n- **Data:** {card['provenance']['data']}\n")
         out.append(f"- **Terms:** {p.licence}\n")
         if "command" in training:
