@@ -14,7 +14,7 @@ import cv2
 from tqdm import tqdm
 
 from facemtl.imageio import ImageReadError, read_image
-from facemtl.inference import FaceAnalyzer
+from facemtl.inference import FaceAnalyzer, image_record
 from facemtl.inputs import is_video
 from facemtl.types import ImageRecord
 from facemtl.viz import draw_faces
@@ -28,8 +28,7 @@ def annotate_image(analyzer: FaceAnalyzer, path: Path, out_dir: Path, write_json
     if not cv2.imwrite(str(target), draw_faces(image, faces)):
         raise OSError(f"{target}: could not write image")
     if write_json:
-        record: ImageRecord = {"image": str(path), "faces": [f.to_dict() for f in faces]}
-        (out_dir / f"{path.stem}.json").write_text(json.dumps(record) + "\n")
+        (out_dir / f"{path.stem}.json").write_text(json.dumps(image_record(str(path), faces)) + "\n")
     return target
 
 
@@ -52,7 +51,7 @@ def annotate_video(analyzer: FaceAnalyzer, path: Path, out_dir: Path, write_json
             faces = analyzer.analyze(frame)
             writer.write(draw_faces(frame, faces))
             if write_json:
-                records.append({"image": f"{path}#frame={i}", "faces": [f.to_dict() for f in faces]})
+                records.append(image_record(f"{path}#frame={i}", faces))
     finally:
         cap.release()
         writer.release()

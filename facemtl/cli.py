@@ -20,7 +20,6 @@ from facemtl.config import TrainConfig, parse_source
 
 if TYPE_CHECKING:
     from facemtl.inference import FaceAnalyzer
-    from facemtl.types import ImageRecord
 
 RECIPE = "recipe:"  # argparse dest prefix of the generated recipe flags
 
@@ -201,6 +200,7 @@ def analyzer_from_args(args: argparse.Namespace) -> FaceAnalyzer:
 
 def _predict(args: argparse.Namespace) -> int:
     from facemtl.imageio import ImageReadError
+    from facemtl.inference import image_record
     from facemtl.inputs import expand_inputs
 
     analyzer = analyzer_from_args(args)
@@ -208,7 +208,7 @@ def _predict(args: argparse.Namespace) -> int:
     for path in expand_inputs(args.images):
         try:
             faces = analyzer.analyze(path)
-            record: ImageRecord = {"image": str(path), "faces": [f.to_dict() for f in faces]}
+            record = image_record(str(path), faces)
         except ImageReadError as e:
             failed += 1
             record = {"image": str(path), "error": str(e)}

@@ -23,7 +23,7 @@ from facemtl.imageio import read_image, to_bgr
 from facemtl.models import MultiTaskNet
 from facemtl.models.flip import flip_averaged
 from facemtl.transforms import to_channels, to_tensor
-from facemtl.types import FaceRecord
+from facemtl.types import FaceRecord, ImageRecord
 from facemtl.weights import load_model
 
 if TYPE_CHECKING:
@@ -59,6 +59,11 @@ class Face:
             "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in self.landmarks],
             "attributes": {k: {"label": a.label, "prob": round(a.prob, 4)} for k, a in self.attributes.items()},
         }
+
+
+def image_record(image: str, faces: Sequence[Face]) -> ImageRecord:
+    """One line of ``facemtl predict --json``: an input's name and its faces."""
+    return {"image": image, "faces": [f.to_dict() for f in faces]}
 
 
 def load_input(image: ImageInput, color: str = "bgr") -> np.ndarray:

@@ -31,7 +31,9 @@ def main() -> None:
     ap.add_argument("--end-to-end-json", type=Path, help="bench/end_to_end.py --json output (detectors)")
     ap.add_argument("--crowd-json", type=Path, help="bench/crowd.py --json output (detectors)")
     ap.add_argument("--command", help="the training command to record (default: the one the run recorded)")
-    ap.add_argument("--out", type=Path, default=Path("weights/facemtl_mtfl.safetensors"))
+    ap.add_argument(
+        "--out", type=Path, default=Path(__file__).resolve().parents[1] / "weights" / "facemtl_mtfl.safetensors"
+    )
     args = ap.parse_args()
     run_card = json.loads(card_path(args.run / "best.safetensors").read_text())
     if args.command:

@@ -112,7 +112,6 @@ class FaceDataset(EpochDataset):
         self.mean, self.std = mean, std
         self.augment = augment
         self.seed = seed
-        self.epoch = 0
         size = cache_size(input_size) if augment else input_size
         margin = size / input_size if augment else 1.0
         assert not augment or abs(margin - CACHE_MARGIN) < 0.1

@@ -80,7 +80,6 @@ class SceneDataset(EpochDataset):
             raise ValueError("a scene dataset needs at least one photo")
         self.cfg, self.mean, self.std, self.seed, self.fixed = config, mean, std, seed, fixed
         self.length = length or len(self.photos)
-        self.epoch = 0
         with ThreadPoolExecutor(threads) as pool:
             it = pool.map(lambda p: _decode(p, config.cache_side), self.photos)
             if progress:

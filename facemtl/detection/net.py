@@ -85,7 +85,7 @@ class NetFaceDetector:
     ):
         if not 0 < score_threshold < 1:
             raise ValueError(f"score_threshold must be in (0, 1), got {score_threshold}")
-        self.model = model.eval() if hasattr(model, "eval") else model
+        self.model = model.eval()
         self.config: DetectorConfig = model.config
         self.score_threshold, self.nms_threshold = score_threshold, nms_threshold
         self.max_side = max_side or self.config.max_side

@@ -10,14 +10,14 @@ The model's registry entry decides the job: landmark + attribute nets, or the fa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
 from facemtl.config import TrainConfig
 from facemtl.data.sampling import EpochDataset
 from facemtl.losses import TaskLoss
-from facemtl.models import FaceDetectorNet, MultiTaskNet
+from facemtl.models import DetectorConfig, FaceDetectorNet, ModelConfig, MultiTaskNet, get_config
 
 
 @dataclass
@@ -59,10 +59,19 @@ class Job(Protocol):
     def summary(self, record: dict[str, Any]) -> str: ...
 
 
+Config = TypeVar("Config", ModelConfig, DetectorConfig)
+
+
+def recipe_model_config(cfg: TrainConfig, kind: type[Config]) -> Config:
+    """The recipe's model config: the registry preset with ``model_overrides`` applied, of ``kind``."""
+    base = get_config(cfg.model).with_overrides(**cfg.model_overrides)
+    if not isinstance(base, kind):
+        raise ValueError(f"{cfg.model}: a {base.kind} model, not a {kind.__name__}")
+    return base
+
+
 def create_job(cfg: TrainConfig) -> Job:
     """The job for the recipe's model (landmarks + attributes, or the face detector)."""
-    from facemtl.models import get_config
-
     if get_config(cfg.model).kind == "detector":
         from facemtl.jobs.detector import DetectorJob
 

@@ -21,9 +21,9 @@ from facemtl.data.scenes import SceneDataset
 from facemtl.detection.base import match_detections
 from facemtl.detection.loss import TASKS, DetectionLoss
 from facemtl.detection.net import decode
-from facemtl.jobs import TrainData, Validation
+from facemtl.jobs import TrainData, Validation, recipe_model_config
 from facemtl.jobs.landmarks import split_train_val
-from facemtl.models import DetectorConfig, FaceDetectorNet, create_model, get_config
+from facemtl.models import DetectorConfig, FaceDetectorNet, create_model
 from facemtl.types import batch_to
 
 #: Validation scenes at most (a fixed set; enough for a stable loss, cheap on a CPU).
@@ -46,9 +46,7 @@ class DetectorJob:
 
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
-        base = get_config(cfg.model).with_overrides(**cfg.model_overrides)
-        if not isinstance(base, DetectorConfig):
-            raise ValueError(f"{cfg.model}: not a face detector")
+        base = recipe_model_config(cfg, DetectorConfig)
         torch.manual_seed(cfg.seed)
         self.model: FaceDetectorNet = create_model(base)
         self.loss = DetectionLoss(base.strides, cfg.task_weights, cfg.balancing)

@@ -20,9 +20,9 @@ from facemtl.data.samples import FaceSample
 from facemtl.data.sampling import mixture_probabilities, pose_weights, withhold_attributes
 from facemtl.data.w300 import read_300w_folder
 from facemtl.evaluation import evaluate
-from facemtl.jobs import TrainData, Validation
+from facemtl.jobs import TrainData, Validation, recipe_model_config
 from facemtl.losses import MultiTaskLoss
-from facemtl.models import ModelConfig, MultiTaskNet, create_model, get_config
+from facemtl.models import ModelConfig, MultiTaskNet, create_model
 from facemtl.transforms import TrainAugment
 
 
@@ -63,9 +63,7 @@ class LandmarkJob:
 
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
-        base = get_config(cfg.model).with_overrides(**cfg.model_overrides)
-        if not isinstance(base, ModelConfig):
-            raise ValueError(f"{cfg.model}: not a landmark model")
+        base = recipe_model_config(cfg, ModelConfig)
         tasks = base.tasks if cfg.tasks is None else base.tasks.subset(cfg.tasks)
         tasks = tasks.with_weights(cfg.task_weights)
         torch.manual_seed(cfg.seed)
