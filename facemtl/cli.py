@@ -121,6 +121,7 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from facemtl.data.dataset import FaceDataset
     from facemtl.data.mtfl import read_mtfl
+    from facemtl.data.w300 import read_300w_folder
     from facemtl.evaluation import evaluate
     from facemtl.models import MultiTaskNet
     from facemtl.weights import load_model
@@ -133,7 +134,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     if not isinstance(model, MultiTaskNet):
         raise ValueError(f"{args.model}: is a face detector; score it end to end with bench/end_to_end.py")
     mc = model.config
-    data = FaceDataset.for_model(read_mtfl(args.annotations), mc)
+    source = parse_source(args.annotations)
+    if source.kind == "photos":
+        raise ValueError(f"{args.annotations}: face-photos files score detectors (bench/end_to_end.py, bench/crowd.py)")
+    if source.kind == "300w":  # scored in the model's markup (68 → outer eye corners), else reduced to 5
+        points = 68 if mc.tasks.landmarks.num_points == 68 else 5
+        samples = read_300w_folder(source.path, points=points, split=source.split)
+    else:
+        samples = read_mtfl(source.path)
+    data = FaceDataset.for_model(samples, mc)
     report = evaluate(model, data, flip_test=args.flip_test)
     flip = ", flip test" if args.flip_test else ""
     print(f"{args.annotations} with {args.model or 'the shipped model'} (crop: landmark box × {mc.crop_scale}{flip})")
@@ -300,9 +309,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_recipe_arguments(t)
     t.set_defaults(func=_train)
 
-    e = sub.add_parser("evaluate", help="score a landmark model on an MTFL-format annotation file")
+    e = sub.add_parser("evaluate", help="score a landmark model on annotated faces (MTFL file or 300-W folder)")
     add_model_argument(e)
-    e.add_argument("--annotations", required=True)
+    e.add_argument(
+        "--annotations",
+        required=True,
+        help="an MTFL-format file, or 300w:FOLDER of photos + .pts (300w:FOLDER@holdout: its fixed held-out part)",
+    )
     e.add_argument("--json", help="also write the metrics as JSON here")
     e.add_argument("--ced", help="also plot the CED curve to this PNG (needs matplotlib)")
     e.add_argument("--threads", type=int, default=0)

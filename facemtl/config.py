@@ -16,6 +16,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 SOURCE_KINDS = ("mtfl", "300w", "photos")
+#: Parts of a 300-W folder (:func:`facemtl.data.w300.in_holdout`).
+SPLITS = ("all", "train", "holdout")
+#: Landmark markups a landmark model can regress (:mod:`facemtl.tasks`).
+LANDMARK_COUNTS = (5, 68)
 #: How task losses combine (:mod:`facemtl.balancing`).
 BALANCING = ("fixed", "uncertainty", "dwa")
 #: Trunks of the landmark network (:mod:`facemtl.models.multitask`).
@@ -135,13 +139,16 @@ class DatasetSpec:
     ``weight``: this source's share of each epoch's draws, relative to the other sources' (unset
     on every source = in proportion to size; unset on some = 1). ``attribute_fraction``: keep the
     attribute labels of only this random fraction of the source's training faces (the rest train
-    landmarks only) — for studying how much attribute annotation a model needs.
+    landmarks only) — for studying how much attribute annotation a model needs. ``split``
+    (``300w`` only): ``train`` or ``holdout`` reads one of the folder's two fixed parts
+    (:func:`facemtl.data.w300.in_holdout`), ``all`` every face.
     """
 
     path: str
     kind: str = "mtfl"
     weight: float | None = None
     attribute_fraction: float = 1.0
+    split: str = "all"
 
     def __post_init__(self) -> None:
         where = f"train source {self.path!r}"
@@ -151,6 +158,10 @@ class DatasetSpec:
             raise ValueError(f"{where}: attribute_fraction must be in [0, 1], got {self.attribute_fraction}")
         if self.weight is not None and self.weight < 0:
             raise ValueError(f"{where}: weight must be ≥ 0, got {self.weight}")
+        if self.split not in SPLITS:
+            raise ValueError(f"{where}: split must be one of {', '.join(SPLITS)}, got {self.split!r}")
+        if self.split != "all" and self.kind != "300w":
+            raise ValueError(f"{where}: split applies to 300w folders (MTFL has its own testing.txt)")
 
 
 def _dataset_spec(s: DatasetSpec | dict[str, Any] | str) -> DatasetSpec:
@@ -162,9 +173,13 @@ def _dataset_spec(s: DatasetSpec | dict[str, Any] | str) -> DatasetSpec:
 
 
 def parse_source(text: str) -> DatasetSpec:
-    """``FILE`` (MTFL format) or ``KIND:PATH`` with KIND ``mtfl``, ``300w`` or ``photos``."""
+    """``FILE`` (MTFL format) or ``KIND:PATH`` with KIND ``mtfl``, ``300w`` or ``photos``; a
+    ``300w`` folder may end in ``@train`` or ``@holdout`` (its fixed parts)."""
     kind, sep, path = text.partition(":")
     if sep and kind in SOURCE_KINDS:
+        base, at, split = path.rpartition("@")
+        if kind == "300w" and at and split in SPLITS:
+            return DatasetSpec(base, kind, split=split)
         return DatasetSpec(path, kind)
     return DatasetSpec(text)
 
@@ -176,12 +191,19 @@ class TrainConfig:
     SECTION: ClassVar[str] = ""
 
     model: str = option("facemtl_s", "registered model name (facemtl models lists the shipped ones)")
+    landmarks: int = option(
+        5, "landmark markup: 5 (MTFL) or 68 (iBUG/300-W; 5-point faces train it through its 5 derived points)",
+        choices=LANDMARK_COUNTS,
+    )
+    init: str = option(
+        "", "start from these weights (a shipped name or a file): every tensor whose shape fits is copied"
+    )
     model_overrides: dict[str, Any] = option(
         help="model config fields to change, e.g. trunk=mmoe experts=4 input_size=80", factory=dict
     )
     train: tuple[DatasetSpec, ...] = option(
         (DatasetSpec("../shared/data/MTFL/training.txt"),),
-        "training sources: FILE (MTFL format) or KIND:PATH with KIND mtfl, 300w or photos",
+        "training sources: FILE (MTFL format) or KIND:PATH with KIND mtfl, 300w (PATH@train: its fixed training part) or photos",
     )
     val_fraction: float = option(
         0.1, "validation share carved out of the training data (never the test set)", low=0, high=0.9

@@ -19,6 +19,7 @@ from facemtl.losses import MultiTaskLoss
 from facemtl.metrics import LandmarkReport, attribute_accuracy, landmark_report
 from facemtl.models import MultiTaskNet
 from facemtl.models.flip import flip_averaged
+from facemtl.tasks import MTFL5
 from facemtl.types import batch_to
 
 
@@ -31,6 +32,9 @@ class EvalReport:
     attributes: dict[str, dict[str, float]]  # task → accuracy, majority, n
     task_losses: dict[str, float]
     gates: dict[str, list[float]] = field(default_factory=dict)  # MMoE: each task's mean gate weights
+    #: Faces annotated with only the five MTFL points, scored on a many-point model's five derived
+    #: points, when the data mixes them with fully annotated faces (``landmarks`` has the others).
+    five_point: LandmarkReport | None = None
 
     def to_json(self) -> dict[str, Any]:
         lm = self.landmarks
@@ -42,7 +46,7 @@ class EvalReport:
             "attributes": {k: v["accuracy"] for k, v in self.attributes.items()},
             "attribute_majority_baseline": {k: v["majority"] for k, v in self.attributes.items()},
             "n": lm.n,
-        }
+        } | ({} if self.five_point is None else {"five_point": _summary(self.five_point)})
 
     def table(self) -> str:
         """A Markdown table, readable in a terminal."""
@@ -55,7 +59,16 @@ class EvalReport:
             f"| failure rate (error > 10%) | {lm.failure_rate:.2f} % |",
             f"| AUC@0.1 | {lm.auc:.4f} |",
         ]
-        rows += [f"| error: {name} | {v:.2f} |" for name, v in lm.per_landmark.items()]
+        if len(lm.per_landmark) <= 5:
+            rows += [f"| error: {name} | {v:.2f} |" for name, v in lm.per_landmark.items()]
+        else:  # 68 points: one row per region instead of 68
+            regions: dict[str, list[float]] = {}
+            for name, v in lm.per_landmark.items():
+                regions.setdefault(name.rsplit("_", 1)[0], []).append(v)
+            rows += [f"| error: {r} ({len(v)} points) | {np.mean(v):.2f} |" for r, v in regions.items()]
+        if self.five_point is not None:
+            f = self.five_point
+            rows.append(f"| 5-point faces ({f.n}): mean error of the 5 derived points | {f.nme:.2f} |")
         rows += [
             f"| accuracy: {k} (majority baseline) | {v['accuracy']:.2f} % ({v['majority']:.2f} %) |"
             for k, v in self.attributes.items()
@@ -134,7 +147,13 @@ def evaluate(model: MultiTaskNet, data: FaceDataset, batch_size: int = 256, *, f
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
     idx = np.arange(rank, len(data), world)
     p = _merge_shards(all_gather((idx, predict_dataset(model, data, batch_size, idx, flip_test=flip_test))), len(data))
-    lm = landmark_report(p["landmarks"], data.points, model.config.tasks.landmarks)
+    spec, pred = model.config.tasks.landmarks, p["landmarks"]
+    five = data.five
+    five_point = landmark_report(spec.mtfl5(pred[five]), data.points[five, :5], MTFL5) if five.any() else None
+    if five_point is not None and five.all():
+        lm, five_point = five_point, None
+    else:
+        lm = landmark_report(pred[~five], data.points[~five], spec)
     attrs = {}
     for j, task in enumerate(model.config.tasks.attributes):
         acc, maj, n = attribute_accuracy(p["probs"][task.name].argmax(1), data.attributes[:, j])
@@ -142,7 +161,11 @@ def evaluate(model: MultiTaskNet, data: FaceDataset, batch_size: int = 256, *, f
             attrs[task.name] = {"accuracy": acc, "majority": maj, "n": n}
     losses = {k: v / max(p["label_counts"][k], 1.0) for k, v in p["loss_sums"].items()}
     gates = {k: v.mean(0).tolist() for k, v in p["gates"].items()}
-    return EvalReport(lm, attrs, losses, gates)
+    return EvalReport(lm, attrs, losses, gates, five_point)
+
+
+def _summary(r: LandmarkReport) -> dict[str, Any]:
+    return {"nme": r.nme, "failure_rate": r.failure_rate, "auc": r.auc, "n": r.n}
 
 
 def dumps(report: EvalReport) -> str:

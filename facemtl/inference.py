@@ -183,8 +183,9 @@ class FaceAnalyzer:
         return self._recrop(to_channels(image_bgr, self.model.config.channels), landmarks)
 
     def _recrop(self, image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        crop_scale = self.model.config.crop_scale
-        return self._predict(image, [crop_box_from_landmarks(lm, crop_scale) for lm in landmarks])
+        cfg = self.model.config
+        five = cfg.tasks.landmarks.mtfl5  # the crop rule reads the five MTFL points of any markup
+        return self._predict(image, [crop_box_from_landmarks(five(lm), cfg.crop_scale) for lm in landmarks])
 
     # -- public API ---------------------------------------------------------------------------
     def analyze(

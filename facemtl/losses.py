@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from facemtl.balancing import LossBalancer, create_balancer
-from facemtl.tasks import TaskSet
+from facemtl.tasks import MTFL5, LandmarkSpec, TaskSet
 from facemtl.types import FaceBatch, NetOutputs
 
 
@@ -87,6 +87,9 @@ class MultiTaskLoss(TaskLoss):
     :mod:`~facemtl.balancing` strategy (``fixed`` is exactly the sum above).
 
     ``landmark_norm="iod"`` measures landmark errors in units of each face's inter-ocular distance.
+    A face annotated with only the five MTFL points (``landmark_five``) training a model of more
+    points is compared with the model's five derived points (:meth:`LandmarkSpec.mtfl5`: eye
+    centres are means of the eye contours), so it trains every point that enters them.
 
     ``weights`` (task → λ) start from the :class:`TaskSet` and may be changed while training
     (e.g. set to 0 when a task is stopped early).
@@ -116,15 +119,12 @@ class MultiTaskLoss(TaskLoss):
     ) -> dict[str, torch.Tensor]:
         """Each task's masked mean loss, unweighted; ``counts`` as in :func:`masked_mean`."""
         c = [None] * (1 + len(self.tasks.attributes)) if counts is None else counts.tolist()
-        pred, target = outputs["landmarks"], batch["landmarks"]
-        if self.landmark_norm == "iod":
-            # Errors in units of each face's inter-ocular distance, as the metric counts them
-            # (rescaled to a typical frontal face; clamped so near-profiles cannot dominate).
-            g = self.tasks.landmarks.iod_groups
-            iod = (target[:, list(g[0])].mean(1) - target[:, list(g[1])].mean(1)).norm(dim=1)
-            scale = (TYPICAL_IOD / iod.clamp(min=1e-6)).clamp(0.5, 4.0).detach()[:, None, None]
-            pred, target = pred * scale, target * scale
-        lm = self.landmark_loss(pred, target)
+        spec = self.tasks.landmarks
+        lm = self._landmark_loss(outputs["landmarks"], batch["landmarks"], spec)
+        five = batch.get("landmark_five")
+        if spec.to_mtfl5 is not None and five is not None and bool(five.any()):
+            lm5 = self._landmark_loss(spec.mtfl5(outputs["landmarks"]), batch["landmarks"][:, :5], MTFL5)
+            lm = torch.where(five, lm5, lm)
         losses = {"landmarks": masked_mean(lm, batch["landmark_mask"], c[0])}
         labels = batch["attributes"]
         for j, task in enumerate(self.tasks.attributes):
@@ -133,6 +133,17 @@ class MultiTaskLoss(TaskLoss):
             ce = F.cross_entropy(outputs["attributes"][task.name], y.clamp(min=0), reduction="none")
             losses[task.name] = masked_mean(ce, present, c[1 + j])
         return losses
+
+    def _landmark_loss(self, pred: torch.Tensor, target: torch.Tensor, spec: LandmarkSpec) -> torch.Tensor:
+        """Per-sample landmark loss of ``(B, K, 2)`` points in ``spec``'s markup."""
+        if self.landmark_norm == "iod":
+            # Errors in units of each face's inter-ocular distance, as the metric counts them
+            # (rescaled to a typical frontal face; clamped so near-profiles cannot dominate).
+            g = spec.iod_groups
+            iod = (target[:, list(g[0])].mean(1) - target[:, list(g[1])].mean(1)).norm(dim=1)
+            scale = (TYPICAL_IOD / iod.clamp(min=1e-6)).clamp(0.5, 4.0).detach()[:, None, None]
+            pred, target = pred * scale, target * scale
+        return self.landmark_loss(pred, target)
 
     def forward(self, outputs: NetOutputs, batch: FaceBatch, counts: torch.Tensor | None = None) -> LossOutput:
         losses = self.task_losses(outputs, batch, counts)

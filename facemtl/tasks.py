@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from enum import IntEnum
 from typing import Any
 
+import numpy as np
+
 
 class Landmark5(IntEnum):
     """The five MTFL landmarks, in file order.
@@ -35,11 +37,18 @@ class LandmarkSpec:
     ``flip_pairs`` are index pairs that trade places under a horizontal flip.
     ``iod_groups`` are the two index groups whose mean positions define the normalising
     inter-ocular distance (for 5 points: the two eye landmarks).
+    ``to_mtfl5`` are the index groups whose means are the five MTFL points (``None``: these *are*
+    the five points). The crop rule always reads those five, so every markup frames a face the
+    same way, a detector's 5 points can seed any model, and 5-point faces can train a model of
+    more points through them (:func:`mtfl5_points`).
+    ``contours`` are the index chains a drawing joins (closed when the last index repeats the first).
     """
 
     names: tuple[str, ...]
     flip_pairs: tuple[tuple[int, int], ...]
     iod_groups: tuple[tuple[int, ...], tuple[int, ...]]
+    to_mtfl5: tuple[tuple[int, ...], ...] | None = None
+    contours: tuple[tuple[int, ...], ...] = ()
 
     @property
     def num_points(self) -> int:
@@ -51,6 +60,35 @@ class LandmarkSpec:
         for a, b in self.flip_pairs:
             perm[a], perm[b] = b, a
         return perm
+
+    def mtfl5(self, points: Any) -> Any:
+        """This markup's ``(..., K, 2)`` points (numpy or torch) → the five MTFL points ``(..., 5, 2)``."""
+        if self.to_mtfl5 is None:
+            return points
+        return _stack([points[..., list(g), :].mean(-2) for g in self.to_mtfl5], points)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LandmarkSpec:
+        groups = d.get("to_mtfl5")
+        return cls(
+            names=tuple(d["names"]),
+            flip_pairs=tuple((int(a), int(b)) for a, b in d["flip_pairs"]),
+            iod_groups=(tuple(d["iod_groups"][0]), tuple(d["iod_groups"][1])),
+            to_mtfl5=None if groups is None else tuple(tuple(g) for g in groups),
+            contours=tuple(tuple(c) for c in d.get("contours", ())),
+        )
+
+
+def _stack(parts: list[Any], like: Any) -> Any:
+    """``np.stack`` or ``torch.stack`` on axis -2, whichever ``like`` is."""
+    if isinstance(like, np.ndarray):
+        return np.stack(parts, axis=-2).astype(like.dtype, copy=False)
+    import torch
+
+    return torch.stack(parts, dim=-2)
 
 
 MTFL5 = LandmarkSpec(
@@ -75,10 +113,17 @@ def _ibug68() -> LandmarkSpec:
     pairs += [(36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46)]  # eyes
     pairs += [(48, 54), (49, 53), (50, 52), (55, 59), (56, 58)]  # outer lip
     pairs += [(60, 64), (61, 63), (65, 67)]  # inner lip
-    return LandmarkSpec(names=tuple(names), flip_pairs=tuple(pairs), iod_groups=((36,), (45,)))
+    chains = [range(0, 17), range(17, 22), range(22, 27), range(27, 31), range(31, 36)]
+    loops = [range(36, 42), range(42, 48), range(48, 60), range(60, 68)]
+    contours = [tuple(c) for c in chains] + [(*c, c[0]) for c in loops]
+    return LandmarkSpec(
+        names=tuple(names),
+        flip_pairs=tuple(pairs),
+        iod_groups=((36,), (45,)),
+        to_mtfl5=IBUG68_TO_MTFL5,
+        contours=tuple(contours),
+    )
 
-
-IBUG68 = _ibug68()
 
 #: The usual 68 → 5 reduction: eye centres are means of the eye contours (0-based 36–41, 42–47),
 #: nose tip 30, mouth corners 48 and 54.
@@ -90,7 +135,22 @@ IBUG68_TO_MTFL5: tuple[tuple[int, ...], ...] = (
     (54,),
 )
 
+IBUG68 = _ibug68()
+
 LANDMARK_SPECS: dict[str, LandmarkSpec] = {"mtfl5": MTFL5, "ibug68": IBUG68}
+
+
+def spec_for_points(k: int) -> LandmarkSpec:
+    """The shipped markup with ``k`` points (5: MTFL, 68: iBUG/300-W)."""
+    for spec in LANDMARK_SPECS.values():
+        if spec.num_points == k:
+            return spec
+    raise ValueError(f"no landmark markup with {k} points; facemtl knows 5 (MTFL) and 68 (iBUG)")
+
+
+def mtfl5_points(points: np.ndarray) -> np.ndarray:
+    """Any shipped markup's ``(K, 2)`` points → the five MTFL points the crop rule reads."""
+    return spec_for_points(points.shape[-2]).mtfl5(points)
 
 
 @dataclass(frozen=True)
@@ -161,19 +221,14 @@ class TaskSet:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "landmarks": asdict(self.landmarks),
+            "landmarks": self.landmarks.to_dict(),
             "landmark_weight": self.landmark_weight,
             "attributes": [asdict(a) for a in self.attributes],
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TaskSet:
-        lm = d["landmarks"]
-        spec = LandmarkSpec(
-            names=tuple(lm["names"]),
-            flip_pairs=tuple(tuple(p) for p in lm["flip_pairs"]),
-            iod_groups=(tuple(lm["iod_groups"][0]), tuple(lm["iod_groups"][1])),
-        )
+        spec = LandmarkSpec.from_dict(d["landmarks"])
         attrs = tuple(
             AttributeTask(
                 a["name"],

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from facemtl.config import AugmentConfig
-from facemtl.tasks import TaskSet
+from facemtl.tasks import TaskSet, spec_for_points
 
 #: The training cache holds this multiple of the canonical crop, room for rotation and shifts.
 CACHE_MARGIN = 1.5
@@ -53,11 +53,13 @@ def hflip(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mirror a face: pixels, landmark x (W − 1 − x), left/right landmark slots, flip-aware labels.
 
-    ``attributes`` holds one class index per attribute task (``-1`` = missing).
+    ``attributes`` holds one class index per attribute task (``-1`` = missing). ``landmarks`` are
+    in the tasks' markup, or the five MTFL points (a 5-point face training a 68-point model).
     """
     w = image.shape[1]
     image = np.ascontiguousarray(image[:, ::-1])
-    lm = landmarks[tasks.landmarks.flip_permutation()].copy()
+    spec = tasks.landmarks if len(landmarks) == tasks.landmarks.num_points else spec_for_points(len(landmarks))
+    lm = landmarks[spec.flip_permutation()].copy()
     lm[:, 0] = (w - 1) - lm[:, 0]
     attrs = attributes.copy()
     for i, task in enumerate(tasks.attributes):
@@ -104,7 +106,8 @@ class TrainAugment:
     def __call__(
         self, image: np.ndarray, landmarks: np.ndarray, attributes: np.ndarray, seed: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One augmented sample, a pure function of ``seed`` (so runs and resumes reproduce)."""
+        """One augmented sample, a pure function of ``seed`` (so runs and resumes reproduce);
+        ``landmarks`` in the tasks' markup or the five MTFL points (see :func:`hflip`)."""
         rng = np.random.default_rng(seed)
         if rng.random() < self.config.flip:
             image, landmarks, attributes = hflip(image, landmarks, attributes, self.tasks)

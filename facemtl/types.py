@@ -19,6 +19,7 @@ class FaceBatch(TypedDict):
     image: Tensor  # (C, S, S) float, normalised
     landmarks: Tensor  # (K, 2) in unit crop coordinates
     landmark_mask: Tensor  # () bool: whether this face has landmark annotation
+    landmark_five: Tensor  # () bool: annotated with only the five MTFL points (in the first slots)
     attributes: Tensor  # (T,) int64 class index per attribute task, -1 = missing
 
 

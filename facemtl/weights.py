@@ -83,3 +83,18 @@ def load_model(
     if missing or unexpected:
         raise ValueError(f"{path}: weights do not match the model config (missing {missing}, unexpected {unexpected})")
     return model.to(device).eval()
+
+
+def init_from(model: torch.nn.Module, weights: str | Path) -> tuple[int, int]:
+    """Copy into ``model`` every tensor of ``weights`` (a shipped name or a file) whose name and
+    shape match — fine-tuning a model with other heads or another input size from a trained one.
+    Returns (tensors copied, tensors of ``model``)."""
+    path = resolve_weights(weights, DEFAULT_LANDMARKS)
+    read_config(path)  # a facemtl file, or a clear error
+    source = load_file(str(path))
+    own = model.state_dict()
+    fits = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+    if not fits:
+        raise ValueError(f"{path}: no tensor fits this model (names or shapes all differ)")
+    model.load_state_dict(fits, strict=False)
+    return len(fits), len(own)

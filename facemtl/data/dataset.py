@@ -21,7 +21,7 @@ from facemtl.data.sampling import EpochDataset
 from facemtl.geometry import CropTransform, crop_box_from_landmarks, to_unit
 from facemtl.imageio import read_image
 from facemtl.models.config import ModelConfig
-from facemtl.tasks import TaskSet
+from facemtl.tasks import TaskSet, mtfl5_points
 from facemtl.transforms import CACHE_MARGIN, TrainAugment, cache_size, to_channels, to_tensor
 from facemtl.types import FaceBatch
 
@@ -45,8 +45,20 @@ def crop_face(
 
 
 def _crop_transform(sample: FaceSample, out_size: int, crop_scale: float, margin: float) -> CropTransform:
-    """The landmark-rule crop of one face (known without decoding its image)."""
-    return CropTransform.from_box(crop_box_from_landmarks(sample.points, crop_scale).scaled(margin), out_size)
+    """The landmark-rule crop of one face (known without decoding its image): the rule reads the
+    five MTFL points of any markup, so 5- and 68-point faces are framed alike."""
+    box = crop_box_from_landmarks(mtfl5_points(sample.points), crop_scale)
+    return CropTransform.from_box(box.scaled(margin), out_size)
+
+
+def padded_points(points: Sequence[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Faces of ``k`` points and faces of only the five MTFL points as one ``(N, k, 2)`` array
+    (the five in the first slots, zeros after) and ``(N,)`` bool: which faces have only five."""
+    out = np.zeros((len(points), k, 2), np.float32)
+    five = np.array([len(p) != k for p in points], bool)
+    for i, p in enumerate(points):
+        out[i, : len(p)] = p
+    return out, five
 
 
 def crop_faces(
@@ -59,13 +71,14 @@ def crop_faces(
     threads: int = 2,
     progress: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Crop every face by the landmark rule: ``(N, S, S[, 3])`` uint8 and landmarks in crop pixels.
+    """Crop every face by the landmark rule: ``(N, S, S[, 3])`` uint8 and landmarks in crop pixels
+    (``(N, K, 2)``, zero-padded after the fifth point for faces annotated with only five).
 
     ``margin`` widens the canonical box (``CACHE_MARGIN`` for training caches, 1 for evaluation).
     """
-    k = samples[0].points.shape[0]
+    k = max(len(s.points) for s in samples)
     crops = np.empty((len(samples), out_size, out_size) + ((3,) if channels == 3 else ()), np.uint8)
-    points = np.empty((len(samples), k, 2), np.float32)
+    points: list[np.ndarray] = [np.empty(0)] * len(samples)
 
     def work(i: int) -> None:
         crops[i], points[i] = crop_face(
@@ -80,12 +93,16 @@ def crop_faces(
             it = tqdm(it, total=len(samples), desc="decoding faces", leave=False, disable=None)  # off when not a TTY
         for _ in it:
             pass
-    return crops, points
+    return crops, padded_points(points, k)[0]
 
 
 class FaceDataset(EpochDataset):
     """Faces ready for the network: ``image`` (C, S, S) float, ``landmarks`` (K, 2) in unit crop
     coordinates, ``attributes`` (T,) class indices with -1 for missing.
+
+    A model of more than five points (68) also takes faces annotated with only the five MTFL
+    points: their ``landmarks`` hold the five in the first slots and ``landmark_five`` is True, so
+    the loss compares them with the model's five derived points (:meth:`LandmarkSpec.mtfl5`).
 
     With ``augment`` set, samples are augmented as a pure function of (seed, epoch, index), so a
     resumed run sees exactly the batches the uninterrupted run would have seen. ``cache=False``
@@ -118,14 +135,21 @@ class FaceDataset(EpochDataset):
         self._crop = partial(crop_face, out_size=size, crop_scale=crop_scale, channels=channels, margin=margin)
         self.crops: np.ndarray | None = None
         self.samples: Sequence[FaceSample] = list(samples)
+        spec = tasks.landmarks
+        for s in samples:
+            if len(s.points) != spec.num_points and not (len(s.points) == 5 and spec.to_mtfl5 is not None):
+                raise ValueError(
+                    f"{s.source}: {len(s.points)} landmarks; a {spec.num_points}-point model takes faces "
+                    f"of {spec.num_points}" + (" or 5 points" if spec.to_mtfl5 is not None else " points")
+                )
         if cache:
-            self.crops, self.points = crop_faces(
+            self.crops, cropped = crop_faces(
                 samples, out_size=size, crop_scale=crop_scale, channels=channels, margin=margin, progress=progress
             )
+            points = [p[: len(s.points)] for p, s in zip(cropped, samples, strict=True)]
         else:
-            self.points = np.stack(
-                [_crop_transform(s, size, crop_scale, margin).apply(s.points) for s in samples]
-            ).astype(np.float32)
+            points = [_crop_transform(s, size, crop_scale, margin).apply(s.points) for s in samples]
+        self.points, self.five = padded_points(points, spec.num_points)
         self.attributes = attribute_matrix(samples, tasks)
 
     @classmethod
@@ -152,12 +176,19 @@ class FaceDataset(EpochDataset):
         else:
             image, points = self._crop(self.samples[i])
         attrs = self.attributes[i]
+        five = bool(self.five[i])
         if self.augment is not None:
             seed = (self.seed * 1_000_003 + self.epoch) * 10_000_019 + i
-            image, points, attrs = self.augment(image, points, attrs, seed % 2**63)
+            n = 5 if five else len(points)
+            image, moved, attrs = self.augment(image, points[:n], attrs, seed % 2**63)
+            points = np.concatenate([moved, np.zeros_like(points[n:])])
+        unit = to_unit(points, self.input_size)
+        if five:
+            unit[5:] = 0.0  # padding stays zero (finite, so masked gradients stay zero)
         return {
             "image": to_tensor(image[None], self.mean, self.std)[0],
-            "landmarks": torch.from_numpy(to_unit(points, self.input_size)),
+            "landmarks": torch.from_numpy(unit),
             "landmark_mask": torch.tensor(True),
+            "landmark_five": torch.tensor(five),
             "attributes": torch.from_numpy(np.asarray(attrs, dtype=np.int64)),
         }

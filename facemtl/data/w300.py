@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from facemtl.data.samples import AnnotationError, FaceSample
-from facemtl.tasks import IBUG68_TO_MTFL5
+from facemtl.tasks import IBUG68
 
 PTS_PIXEL_OFFSET = 1.0
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -48,22 +49,39 @@ def read_pts(path: str | Path) -> np.ndarray:
 
 def reduce_68_to_5(points: np.ndarray) -> np.ndarray:
     """68 iBUG points → the 5 MTFL points (eye centres, nose tip, mouth corners)."""
-    return np.stack([points[list(g)].mean(axis=0) for g in IBUG68_TO_MTFL5]).astype(np.float32)
+    return IBUG68.mtfl5(np.asarray(points, np.float32))
 
 
-def read_300w_folder(folder: str | Path, *, points: int = 68) -> list[FaceSample]:
+#: Share of a folder's faces in its ``holdout`` part (%).
+HOLDOUT_PERCENT = 20
+SPLITS = ("all", "train", "holdout")
+
+
+def in_holdout(relative_path: str) -> bool:
+    """Whether a face belongs to its folder's held-out part: a fixed function of its ``.pts``
+    path relative to the folder (CRC-32, so every machine and Python version agrees)."""
+    return zlib.crc32(relative_path.encode()) % 100 < HOLDOUT_PERCENT
+
+
+def read_300w_folder(folder: str | Path, *, points: int = 68, split: str = "all") -> list[FaceSample]:
     """All ``NAME.pts`` + ``NAME.<image>`` pairs under ``folder`` (recursively), sorted by path.
 
     ``points=5`` applies the standard 68 → 5 reduction so the faces can join MTFL training.
     300-W carries no attributes, so every attribute is missing (masked) for these samples.
+    ``split="holdout"`` keeps only the fixed ``HOLDOUT_PERCENT`` % of faces that ``"train"`` leaves
+    out (:func:`in_holdout`): a test part for a folder that has none (``../shared``'s 300-W).
     """
     if points not in (5, 68):
         raise ValueError(f"points must be 68 or 5, got {points}")
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: 300-W folder not found")
     samples = []
     for pts_path in sorted(folder.rglob("*.pts")):
+        if split != "all" and in_holdout(pts_path.relative_to(folder).as_posix()) != (split == "holdout"):
+            continue
         image = next((pts_path.with_suffix(s) for s in _IMAGE_SUFFIXES if pts_path.with_suffix(s).is_file()), None)
         if image is None:
             raise AnnotationError(f"{pts_path}: no image beside it (tried {', '.join(_IMAGE_SUFFIXES)})")
@@ -72,5 +90,5 @@ def read_300w_folder(folder: str | Path, *, points: int = 68) -> list[FaceSample
             raise AnnotationError(f"{pts_path}: expected 68 points, got {lm.shape[0]}")
         samples.append(FaceSample(image, reduce_68_to_5(lm) if points == 5 else lm, {}, str(pts_path)))
     if not samples:
-        raise AnnotationError(f"{folder}: no .pts files found")
+        raise AnnotationError(f"{folder}: no .pts files found" + ("" if split == "all" else f" in split {split!r}"))
     return samples

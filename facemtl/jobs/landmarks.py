@@ -7,6 +7,7 @@ validation loss has not improved on its best for ``early_stop_patience`` epochs 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,9 @@ from facemtl.evaluation import evaluate
 from facemtl.jobs import TrainData, Validation, recipe_model_config
 from facemtl.losses import MultiTaskLoss
 from facemtl.models import ModelConfig, MultiTaskNet, create_model
+from facemtl.tasks import spec_for_points
 from facemtl.transforms import TrainAugment
+from facemtl.weights import init_from
 
 
 def load_samples(cfg: TrainConfig) -> tuple[list[FaceSample], np.ndarray]:
@@ -33,7 +36,10 @@ def load_samples(cfg: TrainConfig) -> tuple[list[FaceSample], np.ndarray]:
     for d, spec in enumerate(cfg.train):
         if spec.kind == "photos":
             raise ValueError(f"train source {spec.path!r}: face-photos files train detectors, not {cfg.model!r}")
-        part = read_mtfl(spec.path) if spec.kind == "mtfl" else read_300w_folder(spec.path, points=5)
+        if spec.kind == "mtfl":
+            part = read_mtfl(spec.path)
+        else:
+            part = read_300w_folder(spec.path, points=cfg.landmarks, split=spec.split)
         samples += part
         sources += [d] * len(part)
     if cfg.limit:
@@ -66,8 +72,11 @@ class LandmarkJob:
         base = recipe_model_config(cfg, ModelConfig)
         tasks = base.tasks if cfg.tasks is None else base.tasks.subset(cfg.tasks)
         tasks = tasks.with_weights(cfg.task_weights)
+        if cfg.landmarks != tasks.landmarks.num_points:
+            tasks = replace(tasks, landmarks=spec_for_points(cfg.landmarks))
         torch.manual_seed(cfg.seed)
         self.model: MultiTaskNet = create_model(base, tasks=tasks)
+        self.initialised = init_from(self.model, cfg.init) if cfg.init else None
         self.loss = MultiTaskLoss(tasks, cfg.landmark_loss, cfg.landmark_norm, cfg.balancing)
         self.task_state: dict[str, dict[str, Any]] = {
             t.name: {"best": float("inf"), "since": 0, "stopped": None} for t in tasks.attributes
@@ -144,7 +153,11 @@ class LandmarkJob:
         self.task_state = state["task_state"]
 
     def describe(self) -> str:
-        return f"tasks: landmarks + {', '.join(self.loss.tasks.attribute_names) or 'none'}"
+        k = self.loss.tasks.landmarks.num_points
+        s = f"tasks: {k} landmarks + {', '.join(self.loss.tasks.attribute_names) or 'none'}"
+        if self.initialised:
+            s += f"; {self.initialised[0]} of {self.initialised[1]} tensors from {self.cfg.init}"
+        return s
 
     def summary(self, r: dict[str, Any]) -> str:
         if "val" not in r:
@@ -152,6 +165,8 @@ class LandmarkJob:
         v = r["val"]
         attrs = " ".join(f"{k} {a:.1f}%" for k, a in v["attributes"].items())
         s = f"  val NME {v['nme']:.2f}% fail {v['failure_rate']:.1f}%  {attrs}"
+        if "five_point" in v:
+            s += f"  5-point faces {v['five_point']['nme']:.2f}%"
         if r.get("stopped_tasks"):
             s += f"  stopped: {', '.join(r['stopped_tasks'])}"
         return s
