@@ -33,7 +33,7 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -201,12 +201,12 @@ def accuracy(methods: list[Method], faces: list[Face], per_image_ms: dict[str, l
     return errors
 
 
-def dlib_box_rule(detector, samples) -> tuple[float, float, float]:
-    """Median (dx, dy, scale) of dlib's detection boxes relative to the annotated landmark box."""
+def dlib_box_rule(detector, faces: Iterable[tuple[np.ndarray, Points]]) -> tuple[float, float, float]:
+    """Median (dx, dy, scale) of dlib's detection boxes relative to the annotated landmark box,
+    over ``(BGR image, annotated 5 points)`` pairs."""
     rows = []
-    for s in tqdm(samples, desc="dlib box rule (training faces)", mininterval=20):
-        img, p = pad(read_image(s.image))
-        lb = crop_box_from_landmarks(s.landmarks + p, 1.0)
+    for img, points in tqdm(faces, desc="dlib box rule (training faces)", mininterval=20):
+        lb = crop_box_from_landmarks(points, 1.0)
         rects = detector(np.ascontiguousarray(img[:, :, ::-1]), 1)
         for x1, y1, x2, y2 in map(_box, rects):
             if Detection((x1, y1, x2, y2), 0.0).contains(lb.cx, lb.cy):
@@ -214,6 +214,13 @@ def dlib_box_rule(detector, samples) -> tuple[float, float, float]:
                 break
     dx, dy, sc = np.median(np.array(rows), 0)
     return float(dx), float(dy), float(sc)
+
+
+def padded_faces(samples) -> Iterator[tuple[np.ndarray, Points]]:
+    """MTFL faces as the padded protocol shows them: (padded BGR image, points in it)."""
+    for s in samples:
+        img, p = pad(read_image(s.image))
+        yield img, s.landmarks + p
 
 
 def dlib_box(truth: Points, rule: tuple[float, float, float]) -> tuple[float, float, float, float]:
@@ -340,7 +347,7 @@ def main() -> None:
     if dlib_parts:
         _, _, dlib_in_box, dlib_detector = dlib_parts
         train = read_mtfl(args.training)[: args.rule_faces]
-        rule = dlib_box_rule(dlib_detector, train)
+        rule = dlib_box_rule(dlib_detector, padded_faces(train))
         result["dlib_box_rule"] = {"dx": rule[0], "dy": rule[1], "scale": rule[2]}
         # dlib reads RGB: converted once per image, outside the timing (facemtl's time includes its
         # own gray conversion and crop)

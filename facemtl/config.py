@@ -15,9 +15,11 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-SOURCE_KINDS = ("mtfl", "300w", "photos")
-#: Parts of a 300-W folder (:func:`facemtl.data.w300.in_holdout`).
-SPLITS = ("all", "train", "holdout")
+SOURCE_KINDS = ("mtfl", "300w", "photos", "celeba")
+#: Parts of a source: a 300-W folder's fixed parts (:func:`facemtl.data.w300.in_holdout`), CelebA's
+#: official partitions.
+SPLITS = ("all", "train", "holdout", "val")
+_KIND_SPLITS = {"300w": ("all", "train", "holdout"), "celeba": ("train", "val")}
 #: Landmark markups a landmark model can regress (:mod:`facemtl.tasks`).
 LANDMARK_COUNTS = (5, 68)
 #: How task losses combine (:mod:`facemtl.balancing`).
@@ -133,15 +135,17 @@ class SceneConfig:
 @dataclass(frozen=True)
 class DatasetSpec:
     """A training source: ``kind`` is ``mtfl`` (an MTFL-format file), ``300w`` (a folder of .pts,
-    landmarks only, reduced to the 5 MTFL points) or ``photos`` (a face-photos file of whole
+    landmarks only, reduced to the 5 MTFL points), ``celeba`` or ``photos`` (a face-photos file of whole
     photos with every face boxed, :mod:`facemtl.data.photos`: the detector's data).
 
     ``weight``: this source's share of each epoch's draws, relative to the other sources' (unset
     on every source = in proportion to size; unset on some = 1). ``attribute_fraction``: keep the
     attribute labels of only this random fraction of the source's training faces (the rest train
-    landmarks only) — for studying how much attribute annotation a model needs. ``split``
-    (``300w`` only): ``train`` or ``holdout`` reads one of the folder's two fixed parts
-    (:func:`facemtl.data.w300.in_holdout`), ``all`` every face.
+    landmarks only) — for studying how much attribute annotation a model needs. ``split``: for
+    ``300w``, ``train`` or ``holdout`` reads one of the folder's two fixed parts
+    (:func:`facemtl.data.w300.in_holdout`); for ``celeba`` (a CelebA root: attributes only, each
+    face framed by facemtl's detector) an official partition, ``train`` or ``val`` (no default: val
+    is where the attribute benchmark scores); ``all`` every face.
     """
 
     path: str
@@ -158,10 +162,13 @@ class DatasetSpec:
             raise ValueError(f"{where}: attribute_fraction must be in [0, 1], got {self.attribute_fraction}")
         if self.weight is not None and self.weight < 0:
             raise ValueError(f"{where}: weight must be ≥ 0, got {self.weight}")
-        if self.split not in SPLITS:
-            raise ValueError(f"{where}: split must be one of {', '.join(SPLITS)}, got {self.split!r}")
-        if self.split != "all" and self.kind != "300w":
-            raise ValueError(f"{where}: split applies to 300w folders (MTFL has its own testing.txt)")
+        allowed = _KIND_SPLITS.get(self.kind, ("all",))
+        if self.kind == "celeba" and self.split == "all":
+            raise ValueError(f"{where}: name CelebA's partition, celeba:ROOT@train or @val (split: train or val)")
+        if self.split not in allowed:
+            if len(allowed) == 1:
+                raise ValueError(f"{where}: split applies to 300w and celeba sources (MTFL has its own testing.txt)")
+            raise ValueError(f"{where}: split must be one of {', '.join(allowed)}, got {self.split!r}")
 
 
 def _dataset_spec(s: DatasetSpec | dict[str, Any] | str) -> DatasetSpec:
@@ -173,12 +180,13 @@ def _dataset_spec(s: DatasetSpec | dict[str, Any] | str) -> DatasetSpec:
 
 
 def parse_source(text: str) -> DatasetSpec:
-    """``FILE`` (MTFL format) or ``KIND:PATH`` with KIND ``mtfl``, ``300w`` or ``photos``; a
-    ``300w`` folder may end in ``@train`` or ``@holdout`` (its fixed parts)."""
+    """``FILE`` (MTFL format) or ``KIND:PATH`` with KIND ``mtfl``, ``300w``, ``celeba`` or ``photos``;
+    a ``300w`` folder may end in ``@train`` or ``@holdout`` (its fixed parts), a ``celeba`` root in
+    ``@train`` or ``@val`` (its official partitions)."""
     kind, sep, path = text.partition(":")
     if sep and kind in SOURCE_KINDS:
         base, at, split = path.rpartition("@")
-        if kind == "300w" and at and split in SPLITS:
+        if kind in _KIND_SPLITS and at and split in SPLITS:
             return DatasetSpec(base, kind, split=split)
         return DatasetSpec(path, kind)
     return DatasetSpec(text)
@@ -192,7 +200,8 @@ class TrainConfig:
 
     model: str = option("facemtl_s", "registered model name (facemtl models lists the shipped ones)")
     landmarks: int = option(
-        5, "landmark markup: 5 (MTFL) or 68 (iBUG/300-W; 5-point faces train it through its 5 derived points)",
+        5,
+        "landmark markup: 5 (MTFL) or 68 (iBUG/300-W; 5-point faces train it through its 5 derived points)",
         choices=LANDMARK_COUNTS,
     )
     init: str = option(

@@ -148,12 +148,14 @@ def evaluate(model: MultiTaskNet, data: FaceDataset, batch_size: int = 256, *, f
     idx = np.arange(rank, len(data), world)
     p = _merge_shards(all_gather((idx, predict_dataset(model, data, batch_size, idx, flip_test=flip_test))), len(data))
     spec, pred = model.config.tasks.landmarks, p["landmarks"]
-    five = data.five
+    if not data.annotated.any():
+        raise ValueError("no face with annotated landmarks to score")
+    five, full = data.five & data.annotated, ~data.five & data.annotated
     five_point = landmark_report(spec.mtfl5(pred[five]), data.points[five, :5], MTFL5) if five.any() else None
-    if five_point is not None and five.all():
+    if five_point is not None and not full.any():
         lm, five_point = five_point, None
     else:
-        lm = landmark_report(pred[~five], data.points[~five], spec)
+        lm = landmark_report(pred[full], data.points[full], spec)
     attrs = {}
     for j, task in enumerate(model.config.tasks.attributes):
         acc, maj, n = attribute_accuracy(p["probs"][task.name].argmax(1), data.attributes[:, j])

@@ -8,9 +8,20 @@ import cv2
 import numpy as np
 
 from facemtl.inference import Face
+from facemtl.tasks import spec_for_points
 
 #: BGR colours cycled over landmark indices (eyes blue/green, nose red, mouth corners yellow/magenta).
 COLORS = [(255, 128, 0), (0, 200, 0), (0, 0, 255), (0, 220, 255), (255, 0, 255)]
+#: Many-point markups (68) are drawn as their contours (jaw, brows, nose, eyes, lips) in one colour.
+CONTOUR_COLOR = (0, 220, 255)
+
+
+def contours(k: int) -> tuple[tuple[int, ...], ...]:
+    """The index chains joined when drawing a ``k``-point markup (none for 5 points)."""
+    try:
+        return spec_for_points(k).contours
+    except ValueError:
+        return ()
 
 
 def draw_faces(image_bgr: np.ndarray, faces: Sequence[Face], *, attributes: bool = True) -> np.ndarray:
@@ -21,11 +32,19 @@ def draw_faces(image_bgr: np.ndarray, faces: Sequence[Face], *, attributes: bool
     for face in faces:
         x1, y1, x2, y2 = (round(v) for v in face.box)
         cv2.rectangle(out, (x1, y1), (x2, y2), (80, 220, 80), thick, cv2.LINE_AA)
-        r = max(2, round(0.025 * (x2 - x1)))
-        for k, (x, y) in enumerate(face.landmarks):
-            center = (round(float(x) * 16), round(float(y) * 16))  # 4 fractional bits: sub-pixel drawing
-            cv2.circle(out, center, r * 16, COLORS[k % len(COLORS)], -1, cv2.LINE_AA, shift=4)
-            cv2.circle(out, center, r * 16, (0, 0, 0), 1, cv2.LINE_AA, shift=4)
+        fixed = np.round(np.asarray(face.landmarks, np.float64) * 16).astype(np.int32)  # 4 fractional bits
+        chains = contours(len(fixed))
+        if chains:
+            polylines = [fixed[list(c)].reshape(-1, 1, 2) for c in chains]
+            cv2.polylines(out, polylines, False, CONTOUR_COLOR, max(1, thick // 2), cv2.LINE_AA, shift=4)
+            r = max(1, round(0.008 * (x2 - x1)))
+        else:
+            r = max(2, round(0.025 * (x2 - x1)))
+        for k, center in enumerate(map(tuple, fixed.tolist())):
+            color = CONTOUR_COLOR if chains else COLORS[k % len(COLORS)]
+            cv2.circle(out, center, r * 16, color, -1, cv2.LINE_AA, shift=4)
+            if not chains:
+                cv2.circle(out, center, r * 16, (0, 0, 0), 1, cv2.LINE_AA, shift=4)
         if attributes and face.attributes:
             lines = [f"{name}: {a.label} {a.prob:.2f}" for name, a in face.attributes.items()]
             font_scale = max(0.4, 0.5 * scale)

@@ -20,14 +20,21 @@ import shlex
 from pathlib import Path
 
 from facemtl.config import TrainConfig
+from facemtl.models import MultiTaskNet
 from facemtl.weights import card_path, load_model, save_model
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("run", type=Path)
+    ap.add_argument(
+        "--weights", type=Path, help="the run's weights to ship (default RUN/best.safetensors; e.g. a calibrated copy)"
+    )
     ap.add_argument("--test-json", type=Path, help="facemtl evaluate --json output (landmark models)")
     ap.add_argument("--flip-test-json", type=Path, help="facemtl evaluate --flip-test --json output")
+    ap.add_argument(
+        "--w300-json", type=Path, help="facemtl evaluate --json output on 300w:FOLDER@holdout (68-point models)"
+    )
     ap.add_argument("--end-to-end-json", type=Path, help="bench/end_to_end.py --json output (detectors)")
     ap.add_argument("--crowd-json", type=Path, help="bench/crowd.py --json output (detectors)")
     ap.add_argument("--command", help="the training command to record (default: the one the run recorded)")
@@ -50,11 +57,16 @@ def main() -> None:
     }
     if args.command:
         training["command"] = args.command
-    model = load_model(args.run / "best.safetensors")
+    weights = args.weights or args.run / "best.safetensors"
+    model = load_model(weights)
     if model.config.kind == "detector":
         card = detector_card(args, training, val)
     else:
-        card = landmark_card(args, training, val)
+        assert isinstance(model, MultiTaskNet)
+        card = landmark_card(args, training, val, model.config.tasks.landmarks.num_points)
+        calibration = json.loads(card_path(weights).read_text()).get("calibration")
+        if calibration:
+            card["calibration"] = calibration
     save_model(model, args.out, card)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB) and {card_path(args.out)}")
 
@@ -84,25 +96,50 @@ def detector_card(args: argparse.Namespace, training: dict, val: dict) -> dict:
     }
 
 
-def landmark_card(args: argparse.Namespace, training: dict, val: dict) -> dict:
+#: How a landmark model card describes each kind of training source.
+SOURCE_TEXT = {
+    "mtfl": "MTFL training set (Zhang et al., ECCV 2014): 10,000 faces from LFW and the web, 5 points and 4 attributes",
+    "300w": "300-W training faces (LFPW train + Helen train, 68 points; iBUG)",
+}
+
+
+def landmark_card(args: argparse.Namespace, training: dict, val: dict, points: int) -> dict:
     if not args.test_json:
         raise SystemExit("a landmark model's card needs --test-json")
+    recipe = training["config"]
+    sources = []
+    for src in recipe["train"]:
+        text = SOURCE_TEXT[src["kind"]]
+        if src.get("split", "all") != "all":
+            text += f", only the folder's fixed {src['split']} part (facemtl.data.w300.in_holdout)"
+        sources.append(text)
+    data = "; ".join(sources) + (
+        f"; {recipe['val_fraction']:.0%} of the training faces held out for model selection. "
+        "The MTFL test set and 300-W's held-out part were never used for training or selection."
+    )
+    if recipe.get("init"):
+        data += f" Initialised from facemtl's {recipe['init']} weights (trained on MTFL training)."
     card = {
-        "name": "facemtl_mtfl",
+        "name": Path(args.out).stem,
         "provenance": {
-            "data": "MTFL training set (Zhang et al., ECCV 2014): 10,000 faces from LFW and the web; "
-            "9,000 trained on, 1,000 held out for model selection. The MTFL test set was never used for training or selection.",
-            "licence": "research and evaluation use (MTFL is a CUHK research dataset); facemtl code is MIT",
+            "data": data,
+            "licence": "research and evaluation use (MTFL is a CUHK research dataset, 300-W an iBUG research "
+            "dataset); facemtl code is MIT",
         },
-        "crop_protocol": "square crop, side = crop_scale × the larger side of the 5 landmarks' bounding box, centred on that box; "
-        "at inference the box comes from the detector through a calibrated rule, then two re-crops from the predicted landmarks",
+        "crop_protocol": "square crop, side = crop_scale × the larger side of the bounding box of the 5 MTFL points "
+        f"({'derived from the 68: eye centres = means of the eye contours, nose tip, mouth corners; ' if points == 68 else ''}"
+        "centred on that box); at inference the first crop comes from the detector's 5 points, then one re-crop "
+        "from the predicted landmarks",
         "pixel_convention": "0-based; the first pixel's centre is (0, 0)",
         "training": training,
-        "validation_at_best_epoch": {k: val[k] for k in ("nme", "failure_rate", "attributes")},
+        "validation_at_best_epoch": {k: val[k] for k in ("nme", "failure_rate", "attributes") if k in val}
+        | ({"five_point": val["five_point"]} if "five_point" in val else {}),
         "mtfl_test": json.loads(args.test_json.read_text()),
     }
     if args.flip_test_json:
         card["mtfl_test_flip_test"] = json.loads(args.flip_test_json.read_text())
+    if args.w300_json:
+        card["w300_holdout"] = json.loads(args.w300_json.read_text())
     return card
 
 

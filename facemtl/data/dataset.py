@@ -150,6 +150,7 @@ class FaceDataset(EpochDataset):
         else:
             points = [_crop_transform(s, size, crop_scale, margin).apply(s.points) for s in samples]
         self.points, self.five = padded_points(points, spec.num_points)
+        self.annotated = np.array([s.landmarks is not None for s in samples], bool)
         self.attributes = attribute_matrix(samples, tasks)
 
     @classmethod
@@ -188,7 +189,7 @@ class FaceDataset(EpochDataset):
         return {
             "image": to_tensor(image[None], self.mean, self.std)[0],
             "landmarks": torch.from_numpy(unit),
-            "landmark_mask": torch.tensor(True),
+            "landmark_mask": torch.tensor(bool(self.annotated[i])),
             "landmark_five": torch.tensor(five),
             "attributes": torch.from_numpy(np.asarray(attrs, dtype=np.int64)),
         }

@@ -7,6 +7,8 @@ validation loss has not improved on its best for ``early_stop_patience`` epochs 
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,18 +17,22 @@ import numpy as np
 import torch
 
 from facemtl.config import TrainConfig
+from facemtl.data.celeba import read_celeba
 from facemtl.data.dataset import FaceDataset
 from facemtl.data.mtfl import read_mtfl
 from facemtl.data.samples import FaceSample
 from facemtl.data.sampling import mixture_probabilities, pose_weights, withhold_attributes
 from facemtl.data.w300 import read_300w_folder
+from facemtl.detection import create_detector
 from facemtl.evaluation import evaluate
+from facemtl.imageio import read_image
 from facemtl.jobs import TrainData, Validation, recipe_model_config
 from facemtl.losses import MultiTaskLoss
 from facemtl.models import ModelConfig, MultiTaskNet, create_model
+from facemtl.pretrained import DEFAULT_DETECTOR, get_pretrained
 from facemtl.tasks import spec_for_points
 from facemtl.transforms import TrainAugment
-from facemtl.weights import init_from
+from facemtl.weights import atomic_write, init_from
 
 
 def load_samples(cfg: TrainConfig) -> tuple[list[FaceSample], np.ndarray]:
@@ -38,6 +44,8 @@ def load_samples(cfg: TrainConfig) -> tuple[list[FaceSample], np.ndarray]:
             raise ValueError(f"train source {spec.path!r}: face-photos files train detectors, not {cfg.model!r}")
         if spec.kind == "mtfl":
             part = read_mtfl(spec.path)
+        elif spec.kind == "celeba":
+            part = read_celeba(spec.path, spec.split, locate_faces)
         else:
             part = read_300w_folder(spec.path, points=cfg.landmarks, split=spec.split)
         samples += part
@@ -45,6 +53,34 @@ def load_samples(cfg: TrainConfig) -> tuple[list[FaceSample], np.ndarray]:
     if cfg.limit:
         samples, sources = samples[: cfg.limit], sources[: cfg.limit]
     return samples, np.asarray(sources, np.int64)
+
+
+def locate_faces(images: list[Path]) -> list[np.ndarray | None]:
+    """The five points of the surest face facemtl's shipped detector finds in each photo — the
+    crop inference starts from — or ``None`` where it finds none.
+
+    Results are kept in ``$FACEMTL_CACHE`` (default ``~/.cache/facemtl``), one JSON file per
+    detector weights (named by their SHA-256), so a second run or the calibration reads them back
+    instead of running the detector over thousands of photos again."""
+    from tqdm import tqdm
+
+    entry = get_pretrained(DEFAULT_DETECTOR)
+    cache = (
+        Path(os.environ.get("FACEMTL_CACHE", Path.home() / ".cache" / "facemtl")) / f"located-{entry.sha256[:16]}.json"
+    )
+    known: dict[str, list | None] = json.loads(cache.read_text()) if cache.is_file() else {}
+    todo = [p for p in images if str(Path(p).resolve()) not in known]
+    if todo:
+        detector = create_detector("facemtl")
+        for path in tqdm(todo, desc="locating faces", leave=False, disable=None, mininterval=10):
+            dets = detector.detect(read_image(path))  # best first
+            known[str(Path(path).resolve())] = (
+                None if not dets or dets[0].landmarks is None else dets[0].landmarks.tolist()
+            )
+        text = json.dumps(known)
+        atomic_write(cache, lambda tmp: Path(tmp).write_text(text))
+    out = [known[str(Path(p).resolve())] for p in images]
+    return [None if v is None else np.asarray(v, np.float64) for v in out]
 
 
 def split_train_val(samples: list, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

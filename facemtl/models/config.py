@@ -48,6 +48,8 @@ class ModelConfig:
     trunk: str = "shared"
     experts: int = 4
     kind: str = "landmarks"
+    #: Attribute task → temperature its logits are divided by (:mod:`facemtl.calibration`); absent = 1.
+    temperatures: dict[str, float] = field(default_factory=dict)
 
     def with_overrides(self, **kw: Any) -> ModelConfig:
         if "convs" in kw:

@@ -98,6 +98,8 @@ class MultiTaskNet(nn.Module):
         f, gates = self.trunk(x)
         lm = self.heads["landmarks"](f["landmarks"]).view(x.shape[0], -1, 2)
         attrs = {t.name: self.heads[t.name](f[t.name]) for t in self.config.tasks.attributes}
+        for name, t in self.config.temperatures.items():  # calibrated probabilities; the arg-max is unchanged
+            attrs[name] = attrs[name] / t
         out: NetOutputs = {"landmarks": lm, "attributes": attrs}
         if gates:
             out["gates"] = gates

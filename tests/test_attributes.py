@@ -1,0 +1,102 @@
+"""Attribute-only faces (CelebA), their lists, and calibrated probabilities."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from facemtl.calibration import fit_temperature, reliability
+from facemtl.config import DatasetSpec, parse_source
+from facemtl.data.celeba import celeba_attributes, celeba_identities, celeba_partition, read_celeba
+from facemtl.data.dataset import FaceDataset
+from facemtl.data.samples import AnnotationError, FaceSample
+from facemtl.models import create_model, get_config
+from facemtl.tasks import MTFL_TASKS
+
+
+def _celeba(tmp_path, attr_line: str | None = None):
+    root = tmp_path / "CelebA"
+    (root / "img_align_celeba").mkdir(parents=True)
+    header = "5_o_Clock_Shadow Eyeglasses Male Smiling"
+    lines = ["2", header, "000001.jpg -1 1 -1 1", attr_line or "000002.jpg 1 -1 1 -1"]
+    (root / "list_attr_celeba.txt").write_text("\n".join(lines) + "\n")
+    (root / "list_eval_partition.txt").write_text("000001.jpg 0\n000002.jpg 1\n")
+    (root / "identity_CelebA.txt").write_text("000001.jpg 7\n000002.jpg 9\n")
+    for n in ("000001.jpg", "000002.jpg"):
+        cv2.imwrite(str(root / "img_align_celeba" / n), np.full((218, 178, 3), 128, np.uint8))
+    return root
+
+
+def test_celeba_lists_map_male_smiling_eyeglasses_to_the_tasks(tmp_path):
+    root = _celeba(tmp_path)
+    labels = celeba_attributes(root)
+    # gender: 0 male / 1 female; smile: 0 smiling; glasses: 0 glasses (facemtl's class order)
+    assert labels["000001.jpg"] == {"gender": 1, "smile": 0, "glasses": 0}
+    assert labels["000002.jpg"] == {"gender": 0, "smile": 1, "glasses": 1}
+    assert celeba_partition(root, "train") == ["000001.jpg"] and celeba_partition(root, "val") == ["000002.jpg"]
+    assert celeba_identities(root) == {"000001.jpg": 7, "000002.jpg": 9}
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [("000002.jpg 1 -1 1", r"list_attr_celeba\.txt:4: expected a name and 4 values, got 4 fields"),
+     ("000002.jpg 1 0 1 -1", r"list_attr_celeba\.txt:4: Eyeglasses must be 1 or -1, got '0'")],
+)  # fmt: skip
+def test_bad_celeba_line_names_file_and_line(tmp_path, line, message):
+    with pytest.raises(AnnotationError, match=message):
+        celeba_attributes(_celeba(tmp_path, line))
+
+
+def test_celeba_faces_are_framed_by_located_points_and_never_train_landmarks(tmp_path):
+    root = _celeba(tmp_path)
+    five = np.array([[70, 110], [108, 110], [89, 132], [74, 152], [104, 152]], np.float64)
+    faces = read_celeba(root, "train", lambda images: [five for _ in images])
+    assert len(faces) == 1 and faces[0].landmarks is None and faces[0].attributes["gender"] == 1
+    assert read_celeba(root, "val", lambda images: [None for _ in images]) == []  # no face found: left out
+    data = FaceDataset.for_model(faces, get_config("facemtl_s"))
+    assert not data[0]["landmark_mask"]
+    assert data[0]["attributes"].tolist() == [1, 0, 0, -1]  # no pose label in CelebA
+    with pytest.raises(ValueError, match="a crop needs landmarks or located crop points"):
+        _ = FaceSample(root / "x.jpg", None, {}, "x").points
+
+
+def test_celeba_source_must_name_its_partition():
+    assert parse_source("celeba:../CelebA@train") == DatasetSpec("../CelebA", "celeba", split="train")
+    with pytest.raises(ValueError, match="name CelebA's partition"):
+        parse_source("celeba:../CelebA")
+
+
+def test_reliability_of_calibrated_and_overconfident_predictions():
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.5, 1.0, 20000)
+    honest = (rng.random(20000) < p).astype(int)  # right exactly as often as claimed
+    probs = np.stack([p, 1 - p], 1)
+    labels = np.where(honest == 1, 0, 1)
+    assert reliability(probs, labels).ece < 1.0
+    sure = np.stack([np.full(20000, 0.99), np.full(20000, 0.01)], 1)
+    assert reliability(sure, labels).ece == pytest.approx(99 - (labels == 0).mean() * 100, abs=0.5)
+    masked = labels.copy()
+    masked[:10000] = -1
+    assert reliability(probs, masked).count.sum() == 10000
+
+
+def test_fitted_temperature_undoes_sharpened_logits():
+    rng = np.random.default_rng(1)
+    z = rng.normal(0, 2, (20000, 3))
+    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    labels = np.array([rng.choice(3, p=row) for row in p])
+    assert fit_temperature(z * 2.5, labels) == pytest.approx(2.5, rel=0.05)
+
+
+def test_temperature_in_the_config_scales_logits_without_changing_the_answer():
+    torch.manual_seed(0)
+    plain = create_model("facemtl_s").eval()
+    warm = create_model(plain.config.with_overrides(temperatures={"smile": 2.0})).eval()
+    warm.load_state_dict(plain.state_dict())
+    x = torch.randn(4, 1, 64, 64)
+    a, b = plain(x)["attributes"], warm(x)["attributes"]
+    torch.testing.assert_close(b["smile"], a["smile"] / 2.0)
+    torch.testing.assert_close(b["gender"], a["gender"])
+    assert MTFL_TASKS.attribute_names == tuple(a)
