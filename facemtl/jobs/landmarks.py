@@ -92,10 +92,20 @@ def split_train_val(samples: list, fraction: float, seed: int) -> tuple[np.ndarr
 
 def train_val_samples(cfg: TrainConfig) -> tuple[list[FaceSample], np.ndarray, list[FaceSample]]:
     """A recipe's training faces with their source indices, and the faces it holds out for
-    validation (also what a benchmark scores to choose between runs without the test set)."""
+    validation (also what a benchmark scores to choose between runs without the test set).
+
+    Each source is split on its own (the same seeded rule as a one-source recipe), so a source's
+    held-out faces do not depend on what else is mixed in: a model started from weights trained on
+    one source (``init``) is never validated on faces those weights trained on."""
     samples, sources = load_samples(cfg)
-    train_idx, val_idx = split_train_val(samples, cfg.val_fraction, cfg.seed)
-    return [samples[i] for i in train_idx], sources[train_idx], [samples[i] for i in val_idx]
+    train_idx, val_idx = [], []
+    for d in range(len(cfg.train)):
+        mine = np.flatnonzero(sources == d)
+        tr, va = split_train_val(list(mine), cfg.val_fraction, cfg.seed)
+        train_idx.append(mine[tr])
+        val_idx.append(mine[va])
+    tr_all, va_all = np.concatenate(train_idx), np.concatenate(val_idx)
+    return [samples[i] for i in tr_all], sources[tr_all], [samples[i] for i in va_all]
 
 
 class LandmarkJob:
