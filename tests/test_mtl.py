@@ -91,7 +91,8 @@ def test_bad_strategy_or_source_values_in_a_recipe_name_the_file(tmp_path):
         '{"model_overrides": {"trunk": "moe"}}': r"recipe\.json: model_overrides\.trunk must be one of shared, mmoe",
         '{"train": [{"path": "a.txt", "attribute_fraction": 1.5}]}': r"recipe\.json: train source 'a\.txt': attribute_fraction must be in \[0, 1\], got 1\.5",
         '{"train": [{"path": "a.txt", "weight": -1}]}': r"recipe\.json: train source 'a\.txt': weight must be ≥ 0",
-        '{"train": [{"path": "a", "kind": "celeba"}]}': r"recipe\.json: train source 'a': kind must be one of mtfl, 300w, photos",
+        '{"train": [{"path": "a", "kind": "wider"}]}': r"recipe\.json: train source 'a': kind must be one of mtfl, 300w, photos, celeba",
+        '{"train": [{"path": "a", "kind": "celeba"}]}': r"recipe\.json: train source 'a': name CelebA's partition",
         '{"scenes": {"single": 0.8, "close_up": 0.4}}': r"recipe\.json: scenes\.single \+ scenes\.close_up must be ≤ 1",
         '{"scenes": {"size": 250}}': r"recipe\.json: scenes\.size must be a multiple of 32",
     }
