@@ -120,9 +120,10 @@ def main() -> None:
         model = load_model(name)
         if not isinstance(model, MultiTaskNet):
             sys.exit(f"{name}: not a landmark model")
-        label = Path(name).stem if Path(name).suffix else name
+        path = Path(name)  # a run's file reads as RUN/FILE ("runs/celeba/best" → "celeba/best")
+        label = f"{path.parent.name}/{path.stem}" if path.suffix else name
         if model.config.temperatures:
-            label += " (calibrated)"
+            label += " (temperature-scaled)"
         print(f"scoring {label} ...", flush=True)
         celeba, last_rels = celeba_val(model, args.celeba)
         results[label] = {"weights": name, "mtfl_test": mtfl_test(model, mtfl), "celeba_val": celeba}
