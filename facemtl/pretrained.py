@@ -92,6 +92,21 @@ PRETRAINED: dict[str, Pretrained] = {
             ),
         ),
         Pretrained(
+            name="facemtl_300w68",
+            file="facemtl_300w68.safetensors",
+            sha256="3e53b8ccd4ca02909a3c352ccc47e547d740c6eb1acc418085a02bfe75e44e99",
+            kind="landmarks",
+            summary="68 iBUG landmarks + gender, smile, glasses, head pose; 300-W + MTFL train; 80×80 gray crops",
+            headline=(
+                ("300-W held-out NME %", "w300_holdout.nme"),
+                ("MTFL test NME % (5 derived points)", "mtfl_test.nme"),
+                ("gender %", "mtfl_test.attributes.gender"),
+                ("smile %", "mtfl_test.attributes.smile"),
+                ("glasses %", "mtfl_test.attributes.glasses"),
+                ("pose %", "mtfl_test.attributes.pose"),
+            ),
+        ),
+        Pretrained(
             name="facemtl_det",
             file="facemtl_det.safetensors",
             sha256="e1ebc661ef74321d448f3ceb6694cb2b16b5b99a30cac11cfd1cf33fe79fec0e",

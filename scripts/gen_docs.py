@@ -99,6 +99,8 @@ def models_page() -> str:
             if "epoch_time_s" in training:
                 out.append(f" ({training['epoch_time_s']:,} s in epochs, {training.get('device', 'CPU')})")
             out.append("\n")
+        if "note" in training:
+            out.append(f"- **Note:** {training['note']}\n")
         if "best_epoch" in training:
             out.append(f"- **Epoch kept:** {training['best_epoch']} (chosen on the validation split)\n")
         out.append(f"- **File:** `{p.file}`, SHA-256 `{p.sha256}`\n")

@@ -37,6 +37,7 @@ def main() -> None:
     )
     ap.add_argument("--end-to-end-json", type=Path, help="bench/end_to_end.py --json output (detectors)")
     ap.add_argument("--crowd-json", type=Path, help="bench/crowd.py --json output (detectors)")
+    ap.add_argument("--note", help="a fact about the run the card must carry (e.g. the code commit it ran at)")
     ap.add_argument("--command", help="the training command to record (default: the one the run recorded)")
     ap.add_argument(
         "--out", type=Path, default=Path(__file__).resolve().parents[1] / "weights" / "facemtl_mtfl.safetensors"
@@ -57,6 +58,8 @@ def main() -> None:
     }
     if args.command:
         training["command"] = args.command
+    if args.note:
+        training["note"] = args.note
     weights = args.weights or args.run / "best.safetensors"
     model = load_model(weights)
     if model.config.kind == "detector":
