@@ -152,7 +152,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.ced:
         from facemtl.plots import plot_ced
 
-        plot_ced({mc.name: report.landmarks.per_face}, args.ced)
+        plot_ced(
+            {mc.name: report.landmarks.per_face}, args.ced, title=f"{args.annotations} ({report.landmarks.n} faces)"
+        )
     return 0
 
 
