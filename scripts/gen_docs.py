@@ -45,40 +45,54 @@ def _fmt(value: object) -> str:
     return f"{value:.2f}" if isinstance(value, float) else "–" if value is None else str(value)
 
 
-#: Speed rows of the model zoo, from bench/results/peers.json: label → (section, row, field or "").
-SPEED = {
+PEERS = "bench/results/peers.json"
+#: Speed rows of the model zoo: label → (a benchmark's JSON file, the keys (or list indices) to the figure).
+SPEED: dict[str, dict[str, tuple[str, tuple[str | int, ...]]]] = {
     "facemtl_mtfl": {
         "ms per face, crop + network, ONNX Runtime, 1 thread": (
-            "landmark_step",
-            "facemtl (ONNX Runtime)",
-            "ms_per_face",
+            PEERS,
+            ("landmark_step", "facemtl (ONNX Runtime)", "ms_per_face"),
         ),
-        "ms per face, crop + network, PyTorch, 1 thread": ("landmark_step", "facemtl (PyTorch)", "ms_per_face"),
+        "ms per face, crop + network, PyTorch, 1 thread": (
+            PEERS,
+            ("landmark_step", "facemtl (PyTorch)", "ms_per_face"),
+        ),
+    },
+    "facemtl_300w68": {
+        "ms per face, crop + network, PyTorch, 1 thread": (
+            "bench/results/w300.json",
+            ("box_from_annotation", 0, "ms_per_face"),
+        ),
     },
     "facemtl_det": {
         "ms per 512×512 photo, ONNX Runtime, 1 thread": (
-            "photo_512_ms",
-            "facemtl detector alone, its 5 points (ONNX Runtime)",
-            "",
+            PEERS,
+            ("photo_512_ms", "facemtl detector alone, its 5 points (ONNX Runtime)"),
         ),
         "ms per 512×512 photo, PyTorch, 1 thread": (
-            "photo_512_ms",
-            "facemtl detector alone, its 5 points (PyTorch)",
-            "",
+            PEERS,
+            ("photo_512_ms", "facemtl detector alone, its 5 points (PyTorch)"),
         ),
     },
 }
 
 
+def _figure(source: str, keys: tuple[str | int, ...]) -> object:
+    value: object = _json(source)
+    for k in keys:
+        value = value[k]  # type: ignore[index]
+    return value
+
+
 def models_page() -> str:
     from facemtl.pretrained import PRETRAINED
 
-    peers = _json("bench/results/peers.json")
     out = [HEADER.format(source="facemtl/pretrained.py and the model cards in weights/"), "# Model zoo\n\n"]
     out.append(
         "Shipped inside the package; load one by name (`FaceAnalyzer.from_pretrained(NAME)`, "
         "`facemtl predict --model NAME`, `facemtl.load_model(NAME)`). Every figure below is read from "
-        "the model's card (`weights/NAME.json`), speeds from `bench/results/peers.json`.\n\n"
+        "the model's card (`weights/NAME.json`), speeds from `bench/results/peers.json` "
+        "(68 points: `bench/results/w300.json`).\n\n"
     )
     out.append("| name | kind | size | summary |\n| --- | --- | --- | --- |\n")
     for p in PRETRAINED.values():
@@ -89,9 +103,8 @@ def models_page() -> str:
         out.append(f"\n## {p.name}\n\n{p.summary}.\n\n")
         out.append("| figure | value |\n| --- | --- |\n")
         out += [f"| {k} | {_fmt(v)} |\n" for k, v in p.metrics().items()]
-        for label, (section, row, field) in SPEED.get(p.name, {}).items():
-            value = peers[section][row]
-            out.append(f"| {label} | {_fmt(value[field] if field else value)} |\n")
+        for label, (source, keys) in SPEED.get(p.name, {}).items():
+            out.append(f"| {label} | {_fmt(_figure(source, keys))} |\n")
         out.append(f"\n- **Data:** {card['provenance']['data']}\n")
         out.append(f"- **Terms:** {p.licence}\n")
         if "command" in training:
