@@ -1,16 +1,19 @@
 """Landmark network speed on this CPU: one face at a time on one thread, and batched throughput.
 
-    .venv/bin/python bench/speed.py [--weights W]
+    .venv/bin/python bench/speed.py [--weights W]      # about 3 min
 
-Prints a Markdown table (median of repeated timed runs after warm-up). Also times each detector
-(facemtl's network in PyTorch and ONNX Runtime, OpenCV's Haar cascades) and the whole analyze()
-call on a 512×512 photo.
+Prints Markdown tables (medians of repeated timed runs after warm-up) and writes them to
+bench/results/speed.md, with every figure in bench/results/speed.json. Times each shipped landmark
+network and TCDCN's, batched throughput, each backend, each detector (facemtl's network in PyTorch
+and ONNX Runtime, OpenCV's Haar cascades) and the whole analyze() call on a 512×512 photo.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from functools import partial
+from pathlib import Path
 
 import common
 import cv2
@@ -18,9 +21,12 @@ import torch
 
 from facemtl.detection import create_detector
 from facemtl.inference import FaceAnalyzer
-from facemtl.models import create_model
+from facemtl.models import MultiTaskNet, create_model
 from facemtl.models.flip import flip_averaged
+from facemtl.pretrained import PRETRAINED
 from facemtl.weights import load_model
+
+ROOT = Path(__file__).resolve().parent.parent
 
 #: single calls are short here: average 200 per timed run, after 20 warm-up calls
 median_ms = partial(common.median_ms, number=200, warmup=20)
@@ -28,36 +34,46 @@ median_ms = partial(common.median_ms, number=200, warmup=20)
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--weights", default=None)
+    ap.add_argument("--weights", default=None, help="the landmark network of the backend and photo tables")
+    ap.add_argument("--out", default=str(ROOT / "bench/results/speed"), help="writes OUT.md and OUT.json")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    lines: list[str] = []
+    result: dict[str, dict] = {"networks": {}, "batch_faces_per_s": {}, "backends": {}, "photo_512": {}}
+
+    def emit(text: str = "") -> None:
+        print(text, flush=True)
+        lines.append(text)
+
     model = load_model(args.weights)
+    assert isinstance(model, MultiTaskNet)
     s = model.config.input_size
-    rows = []
+    networks = [(f"{n} (shipped)", load_model(n)) for n, p in PRETRAINED.items() if p.kind == "landmarks"]
+    networks.append(("tcdcn", create_model("tcdcn").eval()))
+    emit("| network | input | parameters | forward, batch 1, 1 thread (ms/face) |")
+    emit("| --- | --- | --- | --- |")
     with torch.inference_mode():
-        for name, m in [(model.config.name + " (shipped)", model), ("tcdcn", create_model("tcdcn").eval())]:
+        for name, m in networks:
             size = m.config.input_size
             x1 = torch.randn(1, m.config.channels, size, size)
-            rows.append(
-                (name, f"{size}×{size}", sum(p.numel() for p in m.parameters()), median_ms(lambda m=m, x=x1: m(x)))
-            )
-    print("| network | input | parameters | forward, batch 1, 1 thread (ms/face) |")
-    print("| --- | --- | --- | --- |")
-    for name, inp, n, ms in rows:
-        print(f"| {name} | {inp} | {n:,} | {ms:.3f} |")
-    print()
-    print("| batch size | faces/s (1 thread) |")
-    print("| --- | --- |")
+            n = sum(p.numel() for p in m.parameters())
+            ms = median_ms(lambda m=m, x=x1: m(x))
+            result["networks"][name] = {"input": size, "parameters": n, "ms_per_face": ms}
+            emit(f"| {name} | {size}×{size} | {n:,} | {ms:.3f} |")
+    emit()
+    emit(f"| batch size | faces/s ({model.config.name}, 1 thread) |")
+    emit("| --- | --- |")
     with torch.inference_mode():
         for b in (1, 8, 32, 128):
             x = torch.randn(b, model.config.channels, s, s)
             ms = median_ms(lambda x=x: model(x), repeats=5, number=max(5, 200 // b))
-            print(f"| {b} | {b / ms * 1e3:,.0f} |")
-    print()
-    print(
+            result["batch_faces_per_s"][str(b)] = b / ms * 1e3
+            emit(f"| {b} | {b / ms * 1e3:,.0f} |")
+    emit()
+    emit(
         "| backend (shipped network, 1 thread) | batch 1 (ms/face) | batch 1, flip test (ms/face) | batch 32 (faces/s) |"
     )
-    print("| --- | --- | --- | --- |")
+    emit("| --- | --- | --- | --- |")
     tasks = model.config.tasks
     x1, x32 = torch.randn(1, model.config.channels, s, s), torch.randn(32, model.config.channels, s, s)
     onnx = None
@@ -69,20 +85,26 @@ def main() -> None:
                 flip = median_ms(lambda fn=fn: flip_averaged(fn, x1, tasks))
                 many = median_ms(lambda fn=fn: fn(x32), repeats=5, number=10)
         except Exception as e:  # a backend this machine cannot run is reported, not fatal
-            print(f"| {name} | unavailable: {type(e).__name__}: {str(e).splitlines()[0][:80]} | | |")
+            result["backends"][name] = {"unavailable": f"{type(e).__name__}: {str(e).splitlines()[0][:80]}"}
+            emit(f"| {name} | unavailable: {result['backends'][name]['unavailable']} | | |")
             continue
-        print(f"| {name} | {one:.3f} | {flip:.3f} | {32 / many * 1e3:,.0f} |")
+        result["backends"][name] = {
+            "ms_per_face": one,
+            "flip_ms_per_face": flip,
+            "batch32_faces_per_s": 32 / many * 1e3,
+        }
+        emit(f"| {name} | {one:.3f} | {flip:.3f} | {32 / many * 1e3:,.0f} |")
         if name.startswith("ONNX"):
             onnx = fn
     import matplotlib.cbook as cbook  # a real 512×600 portrait that matplotlib ships
 
     photo = cv2.imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
     photo = cv2.resize(photo, (512, 512))
-    print()
-    print(
+    emit()
+    emit(
         "| whole image, 512×512 photo, 1 thread | detector (ms) | analyze(): detect + crop + network ×2, refine = 1 (ms) |"
     )
-    print("| --- | --- | --- |")
+    emit("| --- | --- | --- |")
     rows = [
         ("facemtl detector, PyTorch", "facemtl", "torch", model),
         ("Haar cascades, PyTorch", "haar", "torch", model),
@@ -94,7 +116,12 @@ def main() -> None:
         analyzer = FaceAnalyzer(net, det)
         det_ms = median_ms(lambda det=det: det.detect(photo), repeats=5, number=20)
         all_ms = median_ms(lambda a=analyzer: a.analyze(photo), repeats=5, number=20)
-        print(f"| {label} | {det_ms:.2f} | {all_ms:.2f} |")
+        result["photo_512"][label] = {"detector_ms": det_ms, "analyze_ms": all_ms}
+        emit(f"| {label} | {det_ms:.2f} | {all_ms:.2f} |")
+    out = Path(args.out)
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwrote {out.with_suffix('.md')}, {out.with_suffix('.json')}")
 
 
 def backends(model):
