@@ -100,3 +100,21 @@ def test_temperature_in_the_config_scales_logits_without_changing_the_answer():
     torch.testing.assert_close(b["smile"], a["smile"] / 2.0)
     torch.testing.assert_close(b["gender"], a["gender"])
     assert MTFL_TASKS.attribute_names == tuple(a)
+
+
+def test_located_points_come_from_the_shipped_detector_once_then_from_the_cache(data_root, tmp_path, monkeypatch):
+    import facemtl.jobs.landmarks as job
+
+    monkeypatch.setenv("FACEMTL_CACHE", str(tmp_path))
+    photos = sorted((data_root / "CelebA" / "img_align_celeba").glob("*.jpg"))[:3]
+    first = job.locate_faces(photos)
+    assert all(p is not None and p.shape == (5, 2) for p in first)
+    assert all((0 <= p[:, 0]).all() and (p[:, 0] < 178).all() and (p[:, 1] < 218).all() for p in first)
+    assert first[0][0, 0] < first[0][1, 0]  # image-left eye first, as in MTFL
+
+    def no_detector(*_a, **_k):
+        raise AssertionError("the cache should have answered")
+
+    monkeypatch.setattr(job, "create_detector", no_detector)
+    again = job.locate_faces(photos)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
