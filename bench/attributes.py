@@ -19,12 +19,12 @@ validation split (``scripts/calibrate_attributes.py``).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
+from common import Report
 
 from facemtl.calibration import Reliability, reliability
 from facemtl.data.celeba import celeba_attributes, celeba_photos
@@ -34,6 +34,7 @@ from facemtl.evaluation import evaluate, predict_dataset
 from facemtl.imageio import read_image
 from facemtl.inference import FaceAnalyzer
 from facemtl.models import MultiTaskNet
+from facemtl.plots import plot_reliability
 from facemtl.weights import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,29 +83,6 @@ def celeba_val(model: MultiTaskNet, root: str) -> tuple[dict, dict[str, Reliabil
     return out, rels
 
 
-def plot(rels: dict[str, Reliability], path: str, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.6, 4.0), dpi=110)
-    ax.plot([0.5, 1], [0.5, 1], color="gray", lw=0.8, ls="--", label="perfect calibration")
-    for name, r in rels.items():
-        m = r.count > 0
-        ax.plot(r.confidence[m], r.accuracy[m], marker="o", ms=3, label=f"{name} (ECE {r.ece:.2f} %)")
-    ax.set_xlabel("stated probability of the predicted label")
-    ax.set_ylabel("fraction right")
-    ax.set_xlim(0.5, 1.0)
-    ax.set_ylim(0.3, 1.0)
-    ax.grid(alpha=0.3)
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", nargs="+", default=["facemtl_mtfl"], help="shipped names or weights files")
@@ -149,13 +127,13 @@ def main() -> None:
         c = r["celeba_val"]
         cells = [f"{c['attributes'][t]['accuracy']:.1f} ({c['attributes'][t]['ece']:.1f})" for t in CELEBA_TASKS]
         lines.append(f"| {label} | {c['found']:.1f} | " + " | ".join(cells) + " |")
-    text = "\n".join(lines) + "\n"
-    print("\n" + text)
-    out = Path(args.out)
-    out.with_suffix(".md").write_text(text)
-    out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
-    plot(last_rels, args.plot, f"CelebA val end to end, {list(results)[-1]}")
-    print(f"wrote {out.with_suffix('.md')}, {out.with_suffix('.json')}, {args.plot}")
+    print()
+    report = Report()
+    for line in lines:
+        report(line)
+    md, js = report.save(args.out, results)
+    plot_reliability(last_rels, args.plot, title=f"CelebA val end to end, {list(results)[-1]}")
+    print(f"wrote {md}, {js}, {args.plot}")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
-"""Pieces the benchmarks share: the timing rule and the padded-MTFL protocol."""
+"""Pieces the benchmarks share: the timing rule, the padded-MTFL protocol, the report files."""
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -35,3 +37,23 @@ def pad(image: np.ndarray) -> tuple[np.ndarray, int]:
 #: The protocol's "found": the index of the surest detection whose box contains the centre of the
 #: annotated landmarks' box, or ``None`` when no detection does.
 found_index = annotated_detection
+
+
+class Report:
+    """A benchmark's Markdown, printed line by line as it is written (``report(line)``) and saved
+    with its figures by :meth:`save`: ``OUT.md`` (the tables ``scripts/gen_docs.py`` copies) and ``OUT.json``."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def __call__(self, text: str = "") -> None:
+        print(text, flush=True)
+        self.lines.append(text)
+
+    def save(self, out: str | Path, figures: object) -> tuple[Path, Path]:
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        md, js = out.with_suffix(".md"), out.with_suffix(".json")
+        md.write_text("\n".join(self.lines) + "\n")
+        js.write_text(json.dumps(figures, indent=2) + "\n")
+        return md, js

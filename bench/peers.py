@@ -29,7 +29,6 @@ single-threaded; MediaPipe's graph runs its own threads). Medians of repeated ru
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -40,7 +39,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from common import found_index, median_ms, pad
+from common import Report, found_index, median_ms, pad
 from tqdm import tqdm
 
 from facemtl.data.mtfl import read_mtfl
@@ -278,12 +277,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
-    lines: list[str] = []
+    emit = Report()
     result: dict[str, object] = {}
-
-    def emit(text: str = "") -> None:
-        print(text, flush=True)
-        lines.append(text)
 
     fm_model = load_model(args.weights)
     onnx_net = optional("facemtl's ONNX Runtime backend", lambda: OnnxNet.from_model(fm_model, threads=1))
@@ -458,12 +453,9 @@ def main() -> None:
     result["scaling_faces_found"] = found_faces
     result["scaling_size_ms"] = scale_size
 
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    md, js = emit.save(args.out, result)
     plot(args.plot, counts, sides, batch_sizes, scale_faces, scale_size, throughput)
-    print(f"\nwrote {out.with_suffix('.md')}, {out.with_suffix('.json')}, {args.plot}")
+    print(f"\nwrote {md}, {js}, {args.plot}")
 
 
 def plot(path, counts, sides, batch_sizes, scale_faces, scale_size, throughput) -> None:

@@ -11,7 +11,6 @@ and ONNX Runtime, OpenCV's Haar cascades) and the whole analyze() call on a 512Ã
 from __future__ import annotations
 
 import argparse
-import json
 from functools import partial
 from pathlib import Path
 
@@ -38,12 +37,8 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "bench/results/speed"), help="writes OUT.md and OUT.json")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    lines: list[str] = []
+    emit = common.Report()
     result: dict[str, dict] = {"networks": {}, "batch_faces_per_s": {}, "backends": {}, "photo_512": {}}
-
-    def emit(text: str = "") -> None:
-        print(text, flush=True)
-        lines.append(text)
 
     model = load_model(args.weights)
     assert isinstance(model, MultiTaskNet)
@@ -118,10 +113,8 @@ def main() -> None:
         all_ms = median_ms(lambda a=analyzer: a.analyze(photo), repeats=5, number=20)
         result["photo_512"][label] = {"detector_ms": det_ms, "analyze_ms": all_ms}
         emit(f"| {label} | {det_ms:.2f} | {all_ms:.2f} |")
-    out = Path(args.out)
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {out.with_suffix('.md')}, {out.with_suffix('.json')}")
+    md, js = emit.save(args.out, result)
+    print(f"\nwrote {md}, {js}")
 
 
 def backends(model):

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import torch
+from common import Report
 from torch.utils.data import DataLoader
 
 from facemtl.config import DatasetSpec, TrainConfig
@@ -156,12 +157,10 @@ def main() -> None:
     lines += ["| faces | decode + crop once (s) | epoch (s) | µs per face |", "| --- | --- | --- | --- |"]
     for r in res["sizes"]:
         lines.append(f"| {r['faces']:,} | {r['decode_s']:.1f} | {r['epoch_s']:.2f} | {r['us_per_face']:.0f} |")
-    text = "\n".join(lines)
-    print(text)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".md").write_text(text + "\n")
-    out.with_suffix(".json").write_text(json.dumps(res, indent=2) + "\n")
+    report = Report()
+    for line in lines:
+        report(line)
+    report.save(args.out, res)
 
 
 if __name__ == "__main__":

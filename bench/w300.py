@@ -33,14 +33,13 @@ Speed: the landmark step per face, one thread (facemtl: crop + network; dlib: th
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
-from common import found_index, median_ms
+from common import Report, found_index, median_ms
 from peers import _box, dlib_box, dlib_box_rule, optional
 
 from facemtl.data.dataset import FaceDataset
@@ -96,11 +95,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
-    lines: list[str] = []
-
-    def emit(text: str = "") -> None:
-        print(text, flush=True)
-        lines.append(text)
+    emit = Report()
 
     model = load_model(args.model)
     if not isinstance(model, MultiTaskNet) or model.config.tasks.landmarks != IBUG68:
@@ -193,12 +188,10 @@ def main() -> None:
     for r in five_rows:
         emit(f"| {r['model']} | {r['nme']:.2f} | {r['failure_rate']:.1f} | {r['auc']:.3f} |")
     result |= {"box_from_annotation": rows_gt, "own_detector": rows_own, "mtfl_test_five_points": five_rows}
-    result["facemtl_per_region"] = regions(report.landmarks)
-    out = Path(args.out)
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    result["facemtl_per_region"] = {k: float(np.mean(v)) for k, v in report.landmarks.per_region().items()}
+    md, js = emit.save(args.out, result)
     plotted = optional("matplotlib", lambda: plot(curves, args.plot, n))
-    print(f"\nwrote {out.with_suffix('.md')}, {out.with_suffix('.json')}" + (f", {args.plot}" if plotted else ""))
+    print(f"\nwrote {md}, {js}" + (f", {args.plot}" if plotted else ""))
 
 
 def dlib_parts():
@@ -217,14 +210,6 @@ def shape68(predictor, rgb: np.ndarray, box) -> np.ndarray:
 
 def report_row(name: str, r: LandmarkReport) -> dict:
     return {"model": name, "nme": r.nme, "failure_rate": r.failure_rate, "auc": r.auc, "n": r.n}
-
-
-def regions(r: LandmarkReport) -> dict[str, float]:
-    """Mean error per face region (jaw, brow, nose, eye, mouth), %."""
-    out: dict[str, list[float]] = {}
-    for name, v in r.per_landmark.items():
-        out.setdefault(name.rsplit("_", 1)[0], []).append(v)
-    return {k: float(np.mean(v)) for k, v in out.items()}
 
 
 def plot(curves: dict[str, np.ndarray], path: str, n: int) -> bool:

@@ -18,8 +18,8 @@ from typing import Any, ClassVar
 SOURCE_KINDS = ("mtfl", "300w", "photos", "celeba")
 #: Parts of a source: a 300-W folder's fixed parts (:func:`facemtl.data.w300.in_holdout`), CelebA's
 #: official partitions.
+SOURCE_SPLITS = {"300w": ("all", "train", "holdout"), "celeba": ("train", "val")}
 SPLITS = ("all", "train", "holdout", "val")
-_KIND_SPLITS = {"300w": ("all", "train", "holdout"), "celeba": ("train", "val")}
 #: Landmark markups a landmark model can regress (:mod:`facemtl.tasks`).
 LANDMARK_COUNTS = (5, 68)
 #: How task losses combine (:mod:`facemtl.balancing`).
@@ -162,7 +162,7 @@ class DatasetSpec:
             raise ValueError(f"{where}: attribute_fraction must be in [0, 1], got {self.attribute_fraction}")
         if self.weight is not None and self.weight < 0:
             raise ValueError(f"{where}: weight must be ≥ 0, got {self.weight}")
-        allowed = _KIND_SPLITS.get(self.kind, ("all",))
+        allowed = SOURCE_SPLITS.get(self.kind, ("all",))
         if self.kind == "celeba" and self.split == "all":
             raise ValueError(f"{where}: name CelebA's partition, celeba:ROOT@train or @val (split: train or val)")
         if self.split not in allowed:
@@ -186,7 +186,7 @@ def parse_source(text: str) -> DatasetSpec:
     kind, sep, path = text.partition(":")
     if sep and kind in SOURCE_KINDS:
         base, at, split = path.rpartition("@")
-        if kind in _KIND_SPLITS and at and split in SPLITS:
+        if kind in SOURCE_SPLITS and at and split in SPLITS:
             return DatasetSpec(base, kind, split=split)
         return DatasetSpec(path, kind)
     return DatasetSpec(text)

@@ -62,10 +62,7 @@ class EvalReport:
         if len(lm.per_landmark) <= 5:
             rows += [f"| error: {name} | {v:.2f} |" for name, v in lm.per_landmark.items()]
         else:  # 68 points: one row per region instead of 68
-            regions: dict[str, list[float]] = {}
-            for name, v in lm.per_landmark.items():
-                regions.setdefault(name.rsplit("_", 1)[0], []).append(v)
-            rows += [f"| error: {r} ({len(v)} points) | {np.mean(v):.2f} |" for r, v in regions.items()]
+            rows += [f"| error: {r} ({len(v)} points) | {np.mean(v):.2f} |" for r, v in lm.per_region().items()]
         if self.five_point is not None:
             f = self.five_point
             rows.append(f"| 5-point faces ({f.n}): mean error of the 5 derived points | {f.nme:.2f} |")

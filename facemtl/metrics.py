@@ -56,6 +56,13 @@ class LandmarkReport:
     per_face: np.ndarray  # (N,) fractions
     n: int
 
+    def per_region(self) -> dict[str, list[float]]:
+        """``per_landmark`` grouped by name prefix (``jaw_3`` → ``jaw``): each region's point errors, %."""
+        regions: dict[str, list[float]] = {}
+        for name, v in self.per_landmark.items():
+            regions.setdefault(name.rsplit("_", 1)[0], []).append(v)
+        return regions
+
 
 def landmark_report(pred: np.ndarray, gt: np.ndarray, spec: LandmarkSpec) -> LandmarkReport:
     pe = point_errors(pred, gt, spec)

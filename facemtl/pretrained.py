@@ -74,6 +74,9 @@ class Pretrained:
         return path
 
 
+#: A landmark model's MTFL-test attribute accuracies, as its card records them.
+MTFL_ATTRIBUTE_HEADLINE = tuple((f"{t} %", f"mtfl_test.attributes.{t}") for t in ("gender", "smile", "glasses", "pose"))
+
 PRETRAINED: dict[str, Pretrained] = {
     p.name: p
     for p in (
@@ -85,10 +88,7 @@ PRETRAINED: dict[str, Pretrained] = {
             summary="5 landmarks + gender, smile, glasses, head pose; MTFL train; 64×64 gray crops",
             headline=(
                 ("MTFL test NME %", "mtfl_test.nme"),
-                ("gender %", "mtfl_test.attributes.gender"),
-                ("smile %", "mtfl_test.attributes.smile"),
-                ("glasses %", "mtfl_test.attributes.glasses"),
-                ("pose %", "mtfl_test.attributes.pose"),
+                *MTFL_ATTRIBUTE_HEADLINE,
             ),
         ),
         Pretrained(
@@ -100,10 +100,7 @@ PRETRAINED: dict[str, Pretrained] = {
             headline=(
                 ("300-W held-out NME %", "w300_holdout.nme"),
                 ("MTFL test NME % (5 derived points)", "mtfl_test.nme"),
-                ("gender %", "mtfl_test.attributes.gender"),
-                ("smile %", "mtfl_test.attributes.smile"),
-                ("glasses %", "mtfl_test.attributes.glasses"),
-                ("pose %", "mtfl_test.attributes.pose"),
+                *MTFL_ATTRIBUTE_HEADLINE,
             ),
         ),
         Pretrained(

@@ -118,3 +118,14 @@ def test_located_points_come_from_the_shipped_detector_once_then_from_the_cache(
     monkeypatch.setattr(job, "create_detector", no_detector)
     again = job.locate_faces(photos)
     assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+
+
+def test_a_damaged_located_points_cache_is_named(tmp_path, monkeypatch):
+    from facemtl.jobs.landmarks import locate_faces
+    from facemtl.pretrained import get_pretrained
+
+    monkeypatch.setenv("FACEMTL_CACHE", str(tmp_path))
+    cache = tmp_path / f"located-{get_pretrained('facemtl_det').sha256[:16]}.json"
+    cache.write_text('{"a.jpg": [[1, 2]')
+    with pytest.raises(ValueError, match=r"located-.*\.json:1: not a located-points cache .*delete it to rebuild"):
+        locate_faces([tmp_path / "a.jpg"])

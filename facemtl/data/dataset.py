@@ -70,13 +70,12 @@ def crop_faces(
     margin: float = 1.0,
     threads: int = 2,
     progress: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Crop every face by the landmark rule: ``(N, S, S[, 3])`` uint8 and landmarks in crop pixels
-    (``(N, K, 2)``, zero-padded after the fifth point for faces annotated with only five).
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Crop every face by the landmark rule: ``(N, S, S[, 3])`` uint8 and each face's points in
+    crop pixels (its own count: :func:`padded_points` stacks 5- and 68-point faces).
 
     ``margin`` widens the canonical box (``CACHE_MARGIN`` for training caches, 1 for evaluation).
     """
-    k = max(len(s.points) for s in samples)
     crops = np.empty((len(samples), out_size, out_size) + ((3,) if channels == 3 else ()), np.uint8)
     points: list[np.ndarray] = [np.empty(0)] * len(samples)
 
@@ -93,7 +92,7 @@ def crop_faces(
             it = tqdm(it, total=len(samples), desc="decoding faces", leave=False, disable=None)  # off when not a TTY
         for _ in it:
             pass
-    return crops, padded_points(points, k)[0]
+    return crops, points
 
 
 class FaceDataset(EpochDataset):
@@ -143,10 +142,9 @@ class FaceDataset(EpochDataset):
                     f"of {spec.num_points}" + (" or 5 points" if spec.to_mtfl5 is not None else " points")
                 )
         if cache:
-            self.crops, cropped = crop_faces(
+            self.crops, points = crop_faces(
                 samples, out_size=size, crop_scale=crop_scale, channels=channels, margin=margin, progress=progress
             )
-            points = [p[: len(s.points)] for p, s in zip(cropped, samples, strict=True)]
         else:
             points = [_crop_transform(s, size, crop_scale, margin).apply(s.points) for s in samples]
         self.points, self.five = padded_points(points, spec.num_points)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facemtl.config import SOURCE_SPLITS
 from facemtl.data.samples import AnnotationError, FaceSample
 from facemtl.tasks import IBUG68
 
@@ -54,7 +55,7 @@ def reduce_68_to_5(points: np.ndarray) -> np.ndarray:
 
 #: Share of a folder's faces in its ``holdout`` part (%).
 HOLDOUT_PERCENT = 20
-SPLITS = ("all", "train", "holdout")
+SPLITS = SOURCE_SPLITS["300w"]
 
 
 def in_holdout(relative_path: str) -> bool:

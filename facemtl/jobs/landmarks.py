@@ -68,19 +68,20 @@ def locate_faces(images: list[Path]) -> list[np.ndarray | None]:
     cache = (
         Path(os.environ.get("FACEMTL_CACHE", Path.home() / ".cache" / "facemtl")) / f"located-{entry.sha256[:16]}.json"
     )
-    known: dict[str, list | None] = json.loads(cache.read_text()) if cache.is_file() else {}
-    todo = [p for p in images if str(Path(p).resolve()) not in known]
+    try:
+        known: dict[str, list | None] = json.loads(cache.read_text()) if cache.is_file() else {}
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{cache}:{e.lineno}: not a located-points cache ({e.msg}); delete it to rebuild") from None
+    keys = [str(Path(p).resolve()) for p in images]
+    todo = [(k, p) for k, p in zip(keys, images, strict=True) if k not in known]
     if todo:
         detector = create_detector("facemtl")
-        for path in tqdm(todo, desc="locating faces", leave=False, disable=None, mininterval=10):
+        for key, path in tqdm(todo, desc="locating faces", leave=False, disable=None, mininterval=10):
             dets = detector.detect(read_image(path))  # best first
-            known[str(Path(path).resolve())] = (
-                None if not dets or dets[0].landmarks is None else dets[0].landmarks.tolist()
-            )
+            known[key] = None if not dets or dets[0].landmarks is None else dets[0].landmarks.tolist()
         text = json.dumps(known)
         atomic_write(cache, lambda tmp: Path(tmp).write_text(text))
-    out = [known[str(Path(p).resolve())] for p in images]
-    return [None if v is None else np.asarray(v, np.float64) for v in out]
+    return [None if known[k] is None else np.asarray(known[k], np.float64) for k in keys]
 
 
 def split_train_val(samples: list, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
