@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from facemtl.data.photos import PhotoSample, read_photos
 from facemtl.data.samples import AnnotationError
@@ -205,6 +206,19 @@ def test_interrupted_detector_run_resumes_to_the_same_weights(tmp_path, mtfl_tra
     assert a["epoch"] == b["epoch"] == 3
     for k in a["model"]:
         torch.testing.assert_close(a["model"][k], b["model"][k], rtol=0, atol=0)
+
+
+def test_detector_recipe_can_start_from_trained_weights(tmp_path, mtfl_train_samples):
+    """``init`` fine-tunes a detector from trained weights (the shipped one, by name) instead of from scratch."""
+    from facemtl.jobs.detector import DetectorJob
+    from facemtl.pretrained import get_pretrained
+
+    path = _photos(tmp_path, mtfl_train_samples, n=8)
+    job = DetectorJob(_tiny_detector_recipe(path, size=96, init="facemtl_det"))
+    shipped = load_file(str(get_pretrained("facemtl_det").path))
+    for name, tensor in job.model.state_dict().items():
+        torch.testing.assert_close(tensor, shipped[name], rtol=0, atol=0)
+    assert "from facemtl_det" in job.describe()
 
 
 def test_onnx_detector_matches_pytorch(tmp_path):
