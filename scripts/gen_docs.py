@@ -7,7 +7,9 @@
 - ``docs/models.md``: the model zoo, from :data:`facemtl.pretrained.PRETRAINED` and the model cards;
 - every block between ``<!-- generated: NAME -->`` and ``<!-- /generated -->`` in README.md and
   docs/: the README's headline table from ``bench/results/peers.json``, and each
-  ``bench/results/FILE.md#K`` block from the K-th table that benchmark wrote (its JSON's tables).
+  ``bench/results/FILE.md#K`` block from the K-th table that benchmark wrote (its JSON's tables);
+- every figure quoted in their prose, marked ``<!--fig SOURCE#/POINTER FORMAT-->7.03<!--/fig-->``
+  (see :data:`FIGURE`), from the benchmark JSON or model card it names.
 """
 
 from __future__ import annotations
@@ -180,13 +182,41 @@ def end_to_end_table() -> str:
     return _table([*header, "refine 2", "failure, refine 1 (%)"], rows)
 
 
-#: Figures quoted for comparison, not measured by a benchmark here: (row, NME, failure rate, AUC).
-QUOTED_MTFL_ROWS = (
-    ("facemtl_s v3 (previous release, 120 epochs), one pass; measured then", "6.11", "7.18 %", "0.409"),
-    ("facemtl_s v1 (first release, λ = 1), one pass; measured then", "6.28", "6.91 %", "0.403"),
+RECIPES = "bench/results/recipe_rounds.json"
+#: Earlier releases, as recorded when their runs were made: (row, round, recipe config).
+EARLIER_RELEASES = (
+    ("facemtl_s v3 (previous release, 120 epochs), one pass; measured then", 0, "configs/facemtl_mtfl_v3.json"),
+    ("facemtl_s v1 (first release, λ = 1), one pass; measured then", 0, "configs/facemtl_mtfl_v1.json"),
+)
+#: Published figures, quoted (not measured here): (row, NME, failure rate, AUC).
+PUBLISHED_MTFL_ROWS = (
     ("TCDCN (Zhang et al., ECCV 2014), published", "8.0", "–", "–"),
     ("MTCNN (Zhang et al., SPL 2016), published", "6.9", "–", "–"),
 )
+
+
+def _recipe_run(round_index: int, config: str) -> dict:
+    runs = _json(RECIPES)["rounds"][round_index]["runs"]
+    return next(r for r in runs if r["config"] == config)
+
+
+def _errors(r: dict | None) -> str:
+    return "–" if r is None else f"{r['nme']:.2f} / {r['failure_rate']:.2f} %"
+
+
+def recipe_round_table(k: int) -> str:
+    """Round ``k`` (1-based) of the recipe choice, from its record (``bench/results/recipe_rounds.json``)."""
+    rnd = _json(RECIPES)["rounds"][k - 1]
+    e2e = any("val_end_to_end_nme" in r for r in rnd["runs"])
+    header = ["recipe", "validation, GT crop (%)" if e2e else "validation error (%)"]
+    header += ["validation, end to end (%)"] * e2e + ["MTFL test, one pass", "flip test"]
+    rows = []
+    for r in rnd["runs"]:
+        cells = [f"{r['recipe']} (`{r['config']}`)", f"{r['val_nme']:.2f}"]
+        cells += [f"{r['val_end_to_end_nme']:.2f}"] if e2e else []
+        cells += [_errors(r["test"]), _errors(r.get("test_flip"))]
+        rows.append([f"**{c}**" if r.get("chosen") else c for c in cells])
+    return _table(header, rows)
 
 
 def _mtfl_card() -> dict:
@@ -206,7 +236,10 @@ def mtfl_methods_table() -> str:
         ]
         for how, r in (("flip test", card["mtfl_test_flip_test"]), ("one pass", card["mtfl_test"]))
     ]
-    rows += [list(r) for r in QUOTED_MTFL_ROWS]
+    for label, k, config in EARLIER_RELEASES:
+        t = _recipe_run(k, config)["test"]
+        rows.append([label, f"{t['nme']:.2f}", f"{t['failure_rate']:.2f} %", f"{t['auc']:.3f}"])
+    rows += [list(r) for r in PUBLISHED_MTFL_ROWS]
     return _table(["method", "mean error (% IOD)", "failure rate (> 10 %)", "AUC@0.1"], rows)
 
 
@@ -261,19 +294,47 @@ BLOCKS = {
     "mtfl-methods": mtfl_methods_table,
     "mtfl-landmarks": mtfl_landmarks_table,
     "mtfl-attributes": mtfl_attributes_table,
+    "recipe-round-1": lambda: recipe_round_table(1),
+    "recipe-round-2": lambda: recipe_round_table(2),
 }
 BLOCK = re.compile(r"(<!-- generated: (.+?) -->\n)(.*?)(<!-- /generated -->)", re.S)
 
 
+#: A figure quoted in prose: ``<!--fig SOURCE#/JSON/POINTER FORMAT-->value<!--/fig-->``, where SOURCE is
+#: a benchmark's results (``end_to_end`` = ``bench/results/end_to_end.json``) or a model card
+#: (``card:facemtl_mtfl``), the pointer is RFC 6901's and FORMAT a Python format spec.
+FIGURE = re.compile(r"(<!--fig ([^#>]+)#(/[^>]*) (\S+?)-->)(.*?)(<!--/fig-->)")
+
+
+def figure(source: str, pointer: str, fmt: str) -> str:
+    """One quoted figure, read from its source and formatted."""
+    if source.startswith("card:"):
+        from facemtl.pretrained import get_pretrained
+
+        value: object = get_pretrained(source.removeprefix("card:")).card()
+    else:
+        value = _json(f"bench/results/{source}.json")
+    for key in pointer.split("/")[1:]:
+        key = key.replace("~1", "/").replace("~0", "~")
+        try:
+            value = value[int(key)] if isinstance(value, list) else value[key]  # type: ignore[index]
+        except (KeyError, IndexError, ValueError, TypeError):
+            raise KeyError(f"figure {source}#{pointer}: no {key!r} there") from None
+    return format(value, fmt)
+
+
 def fill_blocks(text: str) -> str:
-    """``text`` with every generated block refilled from its source."""
+    """``text`` with every generated block and every quoted figure refilled from its source."""
 
     def fill(m: re.Match[str]) -> str:
         name = m.group(2)
         content = BLOCKS[name]() if name in BLOCKS else bench_table(name)
         return m.group(1) + content + m.group(4)
 
-    return BLOCK.sub(fill, text)
+    def fill_figure(m: re.Match[str]) -> str:
+        return m.group(1) + figure(m.group(2), m.group(3), m.group(4)) + m.group(6)
+
+    return FIGURE.sub(fill_figure, BLOCK.sub(fill, text))
 
 
 def expected() -> dict[Path, str]:

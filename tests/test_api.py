@@ -209,3 +209,21 @@ def test_generated_docs_pages_are_current():
     root = Path(__file__).parents[1]
     r = subprocess.run([sys.executable, "scripts/gen_docs.py", "--check"], cwd=root, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_quoted_prose_figures_are_refilled_from_their_source():
+    """A figure quoted in prose is marked with its source; a hand-typed stale value is replaced,
+    and a pointer to nothing is an error naming it."""
+    import importlib.util
+
+    path = Path(__file__).parents[1] / "scripts" / "gen_docs.py"
+    spec = importlib.util.spec_from_file_location("gen_docs", path)
+    assert spec and spec.loader
+    gen_docs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen_docs)
+    nme = facemtl.get_pretrained("facemtl_mtfl").card()["mtfl_test"]["nme"]
+    mark = "<!--fig card:facemtl_mtfl#/mtfl_test/nme .2f-->"
+    text = f"error {mark}9.99<!--/fig--> %, twice: {mark}<!--/fig-->"
+    assert gen_docs.fill_blocks(text) == f"error {mark}{nme:.2f}<!--/fig--> %, twice: {mark}{nme:.2f}<!--/fig-->"
+    with pytest.raises(KeyError, match="no 'nope' there"):
+        gen_docs.fill_blocks("<!--fig end_to_end#/detectors/nope .1f-->1<!--/fig-->")
