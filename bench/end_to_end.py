@@ -17,7 +17,8 @@ side with a replicated border of half its size, so the detector has background. 
 found when a detection's box contains the annotated landmarks' centre (largest score wins).
 Error = mean of the 5 point distances / the distance between the two eye landmarks. For each
 detector the first crop comes from its box (through its calibrated box rule) and, for detectors
-that predict points (facemtl's, YuNet), from those points by the training crop rule; then
+that predict points (facemtl's, YuNet), from those points by the training crop rule, and centred
+by the points but sized by the box rule (``hybrid``); then
 refine = 1 and 2 re-crop from the predicted landmarks. Detectors: ``facemtl`` (shipped network),
 ``haar`` (OpenCV cascades), ``yunet:PATH`` (the teacher, a reference; default when
 ../shared/tools/yunet is there).
@@ -40,7 +41,7 @@ from facemtl.data.mtfl import read_mtfl
 from facemtl.detection import create_detector
 from facemtl.engine import train_val_samples
 from facemtl.imageio import read_image
-from facemtl.inference import FaceAnalyzer
+from facemtl.inference import SEEDS, FaceAnalyzer
 from facemtl.metrics import point_errors
 from facemtl.pretrained import DEFAULT_LANDMARKS, get_pretrained
 from facemtl.weights import card_path, load_model
@@ -107,8 +108,7 @@ def main() -> None:
     for det_spec in specs:
         det = create_detector(det_spec)
         label = det_spec.split(":")[0]
-        analyzers = {"box": FaceAnalyzer(model, det, refine=0, seed="box", flip_test=args.flip_test)}
-        analyzers["points"] = FaceAnalyzer(model, det, refine=0, seed="points", flip_test=args.flip_test)
+        analyzers = {seed: FaceAnalyzer(model, det, refine=0, seed=seed, flip_test=args.flip_test) for seed in SEEDS}
         passes = {k: [[], [], []] for k in analyzers}  # refine = 0, 1, 2; NaN where not found
         found, det_time, has_points = [], 0.0, False
         for img, truth in tqdm(list(zip(images, gt, strict=True)), desc=label, mininterval=20):

@@ -184,7 +184,10 @@ def add_analyzer_arguments(p: argparse.ArgumentParser) -> None:
         help="the detector sees the image downscaled to this longer side (facemtl's default 320; 640 finds faces down to ~12 px in a 640-px photo)",
     )
     p.add_argument(
-        "--seed", choices=["points", "box"], default="points", help="first crop from the detector's 5 points or its box"
+        "--seed",
+        choices=["points", "box", "hybrid"],
+        default="points",
+        help="first crop from the detector's 5 points, its box, or centred by the points and sized by the box",
     )
     p.add_argument("--refine", type=int, default=1, help="re-crop passes from predicted landmarks (default 1)")
     p.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="onnx: ONNX Runtime (extra 'onnx')")

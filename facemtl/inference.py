@@ -26,6 +26,9 @@ from facemtl.transforms import to_channels, to_tensor
 from facemtl.types import FaceRecord, ImageRecord
 from facemtl.weights import load_model
 
+#: Where a face's first crop comes from (see :class:`FaceAnalyzer`).
+SEEDS = ("points", "box", "hybrid")
+
 if TYPE_CHECKING:
     from facemtl.export import OnnxNet
 
@@ -81,8 +84,9 @@ class FaceAnalyzer:
     >>> faces[0].landmarks, faces[0].attributes["smile"].label
 
     The first crop of a face comes from the detector's own 5 points when it has them
-    (``seed="points"``: the training crop rule applied to them) or from its box through the
-    calibrated box rule (``seed="box"``). ``refine`` extra passes re-crop each face from its
+    (``seed="points"``: the training crop rule applied to them), from its box through the
+    calibrated box rule (``seed="box"``), or centred by the points and sized by the box rule
+    (``seed="hybrid"``: a box's size does not shrink with a turned head as the points' span does). ``refine`` extra passes re-crop each face from its
     predicted landmarks (the exact training crop rule) and predict again. The defaults (points,
     one re-crop) scored best on the faces whose photos the detector's training held out
     (``bench/end_to_end.py --detector-validation``).
@@ -100,8 +104,8 @@ class FaceAnalyzer:
         flip_test: bool = False,
         seed: str = "points",
     ):
-        if seed not in ("points", "box"):
-            raise ValueError(f"seed must be 'points' or 'box', got {seed!r}")
+        if seed not in SEEDS:
+            raise ValueError(f"seed must be one of {', '.join(SEEDS)}, got {seed!r}")
         self.model = model.eval()
         self.detector = detector if detector is not None else create_detector("facemtl")
         self.seed = seed
@@ -171,11 +175,15 @@ class FaceAnalyzer:
 
     def crop_box(self, det: Detection) -> Box:
         """The model's first crop for a detection: the training crop rule on the detector's 5
-        points (``seed="points"``, when it has them), else the calibrated landmark box × the
-        model's crop scale."""
-        if self.seed == "points" and det.landmarks is not None:
-            return crop_box_from_landmarks(det.landmarks, self.model.config.crop_scale)
-        return box_rule(self.detector.box_rules, det).landmark_box(det).scaled(self.model.config.crop_scale)
+        points (``seed="points"``, when it has them), the calibrated landmark box × the model's
+        crop scale (``seed="box"``, and any seed when the detector gives no points), or the
+        points' crop centre with the box's size (``seed="hybrid"``)."""
+        scale = self.model.config.crop_scale
+        box = box_rule(self.detector.box_rules, det).landmark_box(det).scaled(scale)
+        if self.seed == "box" or det.landmarks is None:
+            return box
+        points = crop_box_from_landmarks(det.landmarks, scale)
+        return points if self.seed == "points" else Box(points.cx, points.cy, box.size)
 
     def recrop(self, image_bgr: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """One refinement pass: crop each face by the training rule from its landmarks ``(N, K, 2)``

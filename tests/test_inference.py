@@ -14,10 +14,11 @@ from conftest import ROOT
 from PIL import Image
 from torch import nn
 
+from facemtl import cli
 from facemtl.detection import BoxRule, Detection, HaarFaceDetector, box_rule
 from facemtl.geometry import Box, crop_box_from_landmarks
 from facemtl.imageio import ImageReadError, read_image, to_bgr
-from facemtl.inference import FaceAnalyzer
+from facemtl.inference import SEEDS, FaceAnalyzer
 from facemtl.models import create_model, get_config
 from facemtl.models.flip import flip_averaged
 
@@ -83,8 +84,18 @@ def test_detector_points_seed_the_training_crop_rule():
     by_box = FaceAnalyzer(BlobModel(), HaarFaceDetector(box_rules={"net": BoxRule(0, 0, 0.5)}), seed="box")
     assert by_box.crop_box(det).size == pytest.approx(55.0 * get_config("facemtl_s").crop_scale)
     assert by_box.crop_box(det).cy == pytest.approx(175.0)
-    with pytest.raises(ValueError, match="seed must be 'points' or 'box'"):
+    rules = {"net": BoxRule(0, 0, 0.8)}
+    hybrid = FaceAnalyzer(BlobModel(), HaarFaceDetector(box_rules=rules), seed="hybrid").crop_box(det)
+    assert (hybrid.cx, hybrid.cy) == (by_points.cx, by_points.cy)  # centred by the points
+    assert hybrid.size == pytest.approx(0.8 * 110 * get_config("facemtl_s").crop_scale)  # sized by the box rule
+    no_points = Detection(det.box, det.score, det.kind)
+    assert FaceAnalyzer(BlobModel(), HaarFaceDetector(box_rules=rules), seed="hybrid").crop_box(no_points) == (
+        FaceAnalyzer(BlobModel(), HaarFaceDetector(box_rules=rules), seed="box").crop_box(no_points)
+    )
+    with pytest.raises(ValueError, match="seed must be one of points, box, hybrid"):
         FaceAnalyzer(BlobModel(), HaarFaceDetector(), seed="nose")
+    for seed in SEEDS:  # each is a choice of the command line too
+        assert cli.build_parser().parse_args(["predict", "x.jpg", "--seed", seed]).seed == seed
 
 
 # ---------------------------------------------------------------------------------------------
