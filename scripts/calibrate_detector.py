@@ -1,38 +1,45 @@
-"""Fit the detector-box → landmark-box rule (facemtl.detection.BoxRule) on MTFL training faces.
+"""Calibrate a detector on training data: the detector-box → landmark-box rule
+(facemtl.detection.BoxRule) on MTFL training faces and, for facemtl's own network, the score
+threshold on its training run's validation scenes.
 
     python scripts/calibrate_detector.py --annotations ../shared/data/MTFL/training.txt --limit 4000 [--detector haar]
+    python scripts/calibrate_detector.py --annotations ../shared/data/MTFL/training.txt \
+        --detector facemtl:runs/det/best.safetensors --thresholds 0.3 0.4 0.5 0.6 --out runs/det/calibrated.safetensors
 
 For each face the detector finds (the detection whose box contains the annotated landmarks'
 centre, largest if several), it records the landmark box's centre offset and its side as
 fractions of the detector box, per detection kind (mirrored profiles are flipped back), and prints
-the medians to paste into the detector's module (``HAAR_BOX_RULES``, ``NET_BOX_RULES``,
-``YUNET_BOX_RULES``). Training faces only: the test set is never used to tune anything.
+the medians (for Haar and YuNet, the values of ``HAAR_BOX_RULES`` / ``YUNET_BOX_RULES``).
+``--thresholds`` scores recall and precision on the validation scenes of the run that made the
+weights (its card records the recipe) and keeps the best F1. ``--out`` writes the weights with the
+fitted rule and threshold in their config (same tensors, card plus a ``calibration`` record), so
+the detector uses them by default. Training faces and validation scenes only: the test set is
+never used to tune anything.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from facemtl.config import TrainConfig
 from facemtl.data.mtfl import read_mtfl
-from facemtl.detection import create_detector
+from facemtl.detection import NetFaceDetector, create_detector
+from facemtl.detection.base import FaceDetector
 from facemtl.geometry import crop_box_from_landmarks
 from facemtl.imageio import read_image
+from facemtl.models import FaceDetectorNet, create_model
+from facemtl.weights import card_path, save_model
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--annotations", required=True)
-    ap.add_argument("--limit", type=int, default=4000)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--detector", default="haar", help="facemtl, facemtl:WEIGHTS, haar or yunet:PATH")
-    args = ap.parse_args()
-    samples = read_mtfl(args.annotations)
-    order = np.random.default_rng(args.seed).permutation(len(samples))[: args.limit]
-    det = create_detector(args.detector)
+def fit_box_rules(det: FaceDetector, annotations: str, limit: int, seed: int) -> dict[str, list[float]]:
+    """Median (dx, dy, scale) per detection kind over ``limit`` random faces of ``annotations``."""
+    samples = read_mtfl(annotations)
+    order = np.random.default_rng(seed).permutation(len(samples))[:limit]
     stats: dict[str, list[tuple[float, float, float]]] = {}
     found = 0
     for i in tqdm(order, desc="detecting"):
@@ -61,7 +68,61 @@ def main() -> None:
         print(
             f"{kind:8s} n={len(a):5d}  dx {med[0]:+.4f}  dy {med[1]:+.4f}  scale {med[2]:.4f}   (IQR {spread.round(4).tolist()})"
         )
+    return rules
+
+
+def choose_threshold(weights: Path, thresholds: list[float]) -> tuple[float, dict[str, dict[str, float]]]:
+    """The threshold of best F1 on the validation scenes of the run that made ``weights``."""
+    from facemtl.jobs.detector import DetectorJob
+    from facemtl.weights import load_model
+
+    cfg = TrainConfig.from_dict(json.loads(card_path(weights).read_text())["training"]["config"])
+    job = DetectorJob(cfg)
+    job.model = load_model(weights)  # type: ignore[assignment]
+    val = job.prepare_data(progress=False).val
+    if val is None:
+        raise SystemExit(f"{weights}: its run held out no validation photos")
+    scores = {}
+    for t in thresholds:
+        r = job.validate(val, score_threshold=t).record  # type: ignore[arg-type]
+        f1 = 2 * r["recall"] * r["precision"] / max(r["recall"] + r["precision"], 1e-9)
+        scores[str(t)] = {"recall": r["recall"], "precision": r["precision"], "f1": f1}
+        print(f"threshold {t}: recall {r['recall']:.1f} precision {r['precision']:.1f} F1 {f1:.1f}")
+    best = max(thresholds, key=lambda t: scores[str(t)]["f1"])
+    return best, scores
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--annotations", required=True)
+    ap.add_argument("--limit", type=int, default=4000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--detector", default="haar", help="facemtl, facemtl:WEIGHTS, haar or yunet:PATH")
+    ap.add_argument("--thresholds", type=float, nargs="+", help="facemtl:WEIGHTS only: score thresholds to choose from")
+    ap.add_argument("--out", type=Path, help="facemtl:WEIGHTS only: write the calibrated weights here")
+    args = ap.parse_args()
+    det = create_detector(args.detector)
+    rules = fit_box_rules(det, args.annotations, args.limit, args.seed)
     print(json.dumps(rules))
+    if not (args.out or args.thresholds):
+        return
+    kind, _, weights = args.detector.partition(":")
+    if kind != "facemtl" or not weights or not isinstance(det, NetFaceDetector):
+        raise SystemExit("--thresholds and --out calibrate a facemtl detector file: --detector facemtl:WEIGHTS")
+    config = det.config.with_overrides(box_rule=tuple(rules["net"]))
+    record: dict = {"box_rule": {"faces": args.annotations, "limit": args.limit, "rule": rules["net"]}}
+    if args.thresholds:
+        threshold, scores = choose_threshold(Path(weights), args.thresholds)
+        config = config.with_overrides(score_threshold=threshold)
+        record["score_threshold"] = {"split": "the run's validation scenes", "chosen": threshold, "scores": scores}
+    if args.out:
+        assert isinstance(det.model, FaceDetectorNet)
+        model = create_model(config)
+        model.load_state_dict(det.model.state_dict())
+        card = json.loads(card_path(weights).read_text())
+        card = {k: v for k, v in card.items() if k not in ("format_version", "config")} | {"calibration": record}
+        save_model(model, args.out, card)
+        print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

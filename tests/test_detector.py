@@ -221,6 +221,22 @@ def test_detector_recipe_can_start_from_trained_weights(tmp_path, mtfl_train_sam
     assert "from facemtl_det" in job.describe()
 
 
+def test_detector_weights_carry_their_threshold_and_box_rule(tmp_path):
+    """A (re)trained detector brings its own calibration: its config's score threshold and box
+    rule are the defaults of the detector built from it; an explicit threshold still wins."""
+    from facemtl.detection import BoxRule
+    from facemtl.weights import save_model
+
+    net = create_model("facemtl_det")
+    w = tmp_path / "det.safetensors"
+    save_model(create_model(net.config.with_overrides(score_threshold=0.55, box_rule=(0.01, 0.05, 0.5))), w)
+    det = create_detector(f"facemtl:{w}")
+    assert det.score_threshold == 0.55 and det.box_rules == {"net": BoxRule(0.01, 0.05, 0.5)}
+    assert create_detector(f"facemtl:{w}", score_threshold=0.3).score_threshold == 0.3
+    with pytest.raises(ValueError, match=r"score_threshold must be in \(0, 1\)"):
+        create_detector(f"facemtl:{w}", score_threshold=1.5)
+
+
 def test_onnx_detector_matches_pytorch(tmp_path):
     pytest.importorskip("onnxruntime", reason="the 'onnx' extra is not installed")
     from facemtl.export import OnnxDetectorNet, export_onnx

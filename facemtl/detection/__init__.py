@@ -13,7 +13,7 @@ from facemtl.detection.base import (
     nms,
 )
 from facemtl.detection.haar import DEFAULT_MIN_FACE, HAAR_BOX_RULES, HaarFaceDetector
-from facemtl.detection.net import DEFAULT_SCORE_THRESHOLD, NetFaceDetector, letterbox
+from facemtl.detection.net import NetFaceDetector, letterbox
 from facemtl.detection.yunet import YuNetDetector
 from facemtl.models.detector import FaceDetectorNet
 
@@ -46,8 +46,7 @@ def create_detector(
             net: FaceDetectorNet | OnnxDetectorNet = OnnxDetectorNet.from_model(model)
         else:
             net = model
-        threshold = DEFAULT_SCORE_THRESHOLD if score_threshold is None else score_threshold
-        return NetFaceDetector(net, min_face=min_face, max_side=max_side, score_threshold=threshold)
+        return NetFaceDetector(net, min_face=min_face, max_side=max_side, score_threshold=score_threshold)
     if kind == "haar" and not arg:
         return HaarFaceDetector(
             max_side=max_side or 320, min_face=max(round(min_face), 12) if min_face else DEFAULT_MIN_FACE

@@ -25,10 +25,6 @@ if TYPE_CHECKING:
 #: Fitted by ``scripts/calibrate_detector.py --detector facemtl --limit 3000`` on MTFL training
 #: faces (2,998 found; IQR ≤ 0.12 of the box): the landmark box from the detector's box, used with
 #: ``seed="box"`` (the default seeds the crop from the detector's points instead).
-NET_BOX_RULES = {"net": BoxRule(0.0063, 0.0594, 0.5251)}
-#: Chosen on the detector run's validation scenes (best F1 of recall and precision at IoU 0.5:
-#: 0.3 → 93.0 / 97.4 %, 0.4 → 92.0 / 98.8 %, 0.5 → 89.1 / 99.3 %, 0.6 → 81.5 / 99.7 %).
-DEFAULT_SCORE_THRESHOLD = 0.4
 
 
 def letterbox(image_bgr: np.ndarray, max_side: int, multiple: int) -> tuple[np.ndarray, float]:
@@ -68,8 +64,9 @@ class NetFaceDetector:
 
     ``max_side``: images are downscaled so their longer side is at most this (default: the
     model's); raise it to find smaller faces in large photos, at a cost in time.
-    ``score_threshold``: minimum face probability; ``min_face``: smallest box side kept, in
-    original pixels. Detections carry the network's 5 points (MTFL order)."""
+    ``score_threshold``: minimum face probability (default: the one chosen for the weights, in
+    their config); ``min_face``: smallest box side kept, in original pixels. Detections carry
+    the network's 5 points (MTFL order); ``box_rules`` default to the weights' fitted rule."""
 
     name = "facemtl"
 
@@ -77,20 +74,21 @@ class NetFaceDetector:
         self,
         model: FaceDetectorNet | OnnxDetectorNet,
         *,
-        score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+        score_threshold: float | None = None,
         nms_threshold: float = 0.4,
         max_side: int | None = None,
         min_face: float = 0.0,
         box_rules: dict[str, BoxRule] | None = None,
     ):
-        if not 0 < score_threshold < 1:
-            raise ValueError(f"score_threshold must be in (0, 1), got {score_threshold}")
         self.model = model.eval()
         self.config: DetectorConfig = model.config
+        score_threshold = self.config.score_threshold if score_threshold is None else score_threshold
+        if not 0 < score_threshold < 1:
+            raise ValueError(f"score_threshold must be in (0, 1), got {score_threshold}")
         self.score_threshold, self.nms_threshold = score_threshold, nms_threshold
         self.max_side = max_side or self.config.max_side
         self.min_face = min_face
-        self.box_rules = dict(NET_BOX_RULES if box_rules is None else box_rules)
+        self.box_rules = {"net": BoxRule(*self.config.box_rule)} if box_rules is None else dict(box_rules)
         self._anchors: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def _grid(self, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -27,7 +27,12 @@ NUM_POINTS = 5
 @dataclass(frozen=True)
 class DetectorConfig:
     """A detector preset. ``stages``: (channels, blocks) per stride 4, 8, 16, 32; ``neck``: FPN
-    width; ``input_size``: the square training canvas (inference letterboxes to ``max_side``)."""
+    width; ``input_size``: the square training canvas (inference letterboxes to ``max_side``).
+
+    Two fields belong to trained weights, so a retrained detector brings its own:
+    ``score_threshold`` (chosen on the training run's validation scenes) and ``box_rule``
+    (dx, dy, scale of :class:`~facemtl.detection.BoxRule`: detector box → landmark box, fitted on
+    MTFL training faces by ``scripts/calibrate_detector.py``)."""
 
     name: str
     stem: int = 16
@@ -38,6 +43,8 @@ class DetectorConfig:
     max_side: int = 320
     mean: float = 0.5
     std: float = 0.5
+    score_threshold: float = 0.4
+    box_rule: tuple[float, float, float] = (0.0063, 0.0594, 0.5251)
     kind: str = "detector"
 
     def with_overrides(self, **kw: Any) -> DetectorConfig:
@@ -53,6 +60,8 @@ class DetectorConfig:
         d = dict(d)
         d["stages"] = tuple(tuple(s) for s in d["stages"])
         d["strides"] = tuple(d["strides"])
+        if "box_rule" in d:
+            d["box_rule"] = tuple(d["box_rule"])
         return cls(**d)
 
 
