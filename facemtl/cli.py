@@ -185,9 +185,9 @@ def add_analyzer_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--seed",
-        choices=["points", "box", "hybrid"],
-        default="points",
-        help="first crop from the detector's 5 points, its box, or centred by the points and sized by the box",
+        choices=["hybrid", "points", "box"],
+        default="hybrid",
+        help="first crop centred by the detector's 5 points and sized by its box (default), from the points alone, or the box alone",
     )
     p.add_argument("--refine", type=int, default=1, help="re-crop passes from predicted landmarks (default 1)")
     p.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="onnx: ONNX Runtime (extra 'onnx')")

@@ -27,7 +27,7 @@ from facemtl.types import FaceRecord, ImageRecord
 from facemtl.weights import load_model
 
 #: Where a face's first crop comes from (see :class:`FaceAnalyzer`).
-SEEDS = ("points", "box", "hybrid")
+SEEDS = ("hybrid", "points", "box")
 
 if TYPE_CHECKING:
     from facemtl.export import OnnxNet
@@ -83,13 +83,14 @@ class FaceAnalyzer:
     >>> faces = analyzer.analyze("photo.jpg")              # or a BGR/RGB array, or a PIL image
     >>> faces[0].landmarks, faces[0].attributes["smile"].label
 
-    The first crop of a face comes from the detector's own 5 points when it has them
-    (``seed="points"``: the training crop rule applied to them), from its box through the
-    calibrated box rule (``seed="box"``), or centred by the points and sized by the box rule
-    (``seed="hybrid"``: a box's size does not shrink with a turned head as the points' span does). ``refine`` extra passes re-crop each face from its
-    predicted landmarks (the exact training crop rule) and predict again. The defaults (points,
-    one re-crop) scored best on the faces whose photos the detector's training held out
-    (``bench/end_to_end.py --detector-validation``).
+    The first crop of a face comes from the detector: centred on its 5 points and sized by its
+    box through the calibrated box rule (``seed="hybrid"``, the default: a box does not shrink
+    with a turned head as the points' span does), from the points alone by the training crop rule
+    (``seed="points"``), or from the box alone (``seed="box"``). ``refine`` extra passes re-crop
+    each face from its predicted landmarks (the exact training crop rule) and predict again. The
+    defaults (hybrid, one re-crop) scored best on validation faces: those whose photos the
+    detector's training held out and the landmark model's own validation split
+    (``bench/end_to_end.py --detector-validation`` / ``--validation``).
     ``flip_test`` averages each face with its mirror image (see :mod:`facemtl.models.flip`).
 
     ``model`` is a :class:`MultiTaskNet` or an :class:`~facemtl.export.OnnxNet` (same outputs).
@@ -102,7 +103,7 @@ class FaceAnalyzer:
         *,
         refine: int = 1,
         flip_test: bool = False,
-        seed: str = "points",
+        seed: str = "hybrid",
     ):
         if seed not in SEEDS:
             raise ValueError(f"seed must be one of {', '.join(SEEDS)}, got {seed!r}")

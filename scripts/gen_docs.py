@@ -160,7 +160,8 @@ def crowd_table() -> str:
 
 #: (row label, detector key in end_to_end.json, first crop from)
 END_TO_END_ROWS = (
-    ("facemtl (default)", "facemtl", "points"),
+    ("facemtl (default)", "facemtl", "hybrid"),
+    ("facemtl, `--seed points`", "facemtl", "points"),
     ("facemtl, `--seed box`", "facemtl", "box"),
     ("Haar cascades", "haar", "box"),
     ("YuNet (teacher, reference)", "yunet", "points"),

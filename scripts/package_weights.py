@@ -67,9 +67,9 @@ def main() -> None:
     else:
         assert isinstance(model, MultiTaskNet)
         card = landmark_card(args, training, val, model.config.tasks.landmarks.num_points)
-        calibration = json.loads(card_path(weights).read_text()).get("calibration")
-        if calibration:
-            card["calibration"] = calibration
+    calibration = json.loads(card_path(weights).read_text()).get("calibration")
+    if calibration:  # scripts/calibrate_attributes.py or calibrate_detector.py
+        card["calibration"] = calibration
     save_model(model, args.out, card)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB) and {card_path(args.out)}")
 

@@ -92,7 +92,7 @@ def test_detector_points_seed_the_training_crop_rule():
     assert FaceAnalyzer(BlobModel(), HaarFaceDetector(box_rules=rules), seed="hybrid").crop_box(no_points) == (
         FaceAnalyzer(BlobModel(), HaarFaceDetector(box_rules=rules), seed="box").crop_box(no_points)
     )
-    with pytest.raises(ValueError, match="seed must be one of points, box, hybrid"):
+    with pytest.raises(ValueError, match="seed must be one of hybrid, points, box"):
         FaceAnalyzer(BlobModel(), HaarFaceDetector(), seed="nose")
     for seed in SEEDS:  # each is a choice of the command line too
         assert cli.build_parser().parse_args(["predict", "x.jpg", "--seed", seed]).seed == seed
