@@ -103,11 +103,12 @@ def main() -> None:
     e_gt = point_errors(
         np.stack([ref.recrop(img, t[None])[0][0] for img, t in zip(images, gt, strict=True)]), gt, spec
     ).mean(1)
-    res: dict = {"faces": len(samples), "nme_gt_crop_all": float(e_gt.mean() * 100), "detectors": {}}
+    res: dict = {"set": name, "faces": len(samples), "nme_gt_crop_all": float(e_gt.mean() * 100), "detectors": {}}
     rows = [("ground-truth landmarks", "—", "100.0", "—", e_gt, None, None)]
     for det_spec in specs:
         det = create_detector(det_spec)
-        label = det_spec.split(":")[0]
+        kind = det_spec.split(":")[0]
+        label = det_spec if [s.split(":")[0] for s in specs].count(kind) > 1 else kind  # two facemtl files: by path
         analyzers = {seed: FaceAnalyzer(model, det, refine=0, seed=seed, flip_test=args.flip_test) for seed in SEEDS}
         passes = {k: [[], [], []] for k in analyzers}  # refine = 0, 1, 2; NaN where not found
         found, det_time, has_points = [], 0.0, False

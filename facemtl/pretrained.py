@@ -106,12 +106,12 @@ PRETRAINED: dict[str, Pretrained] = {
         Pretrained(
             name="facemtl_det",
             file="facemtl_det.safetensors",
-            sha256="e1ebc661ef74321d448f3ceb6694cb2b16b5b99a30cac11cfd1cf33fe79fec0e",
+            sha256="f7ce6b4a546f7f0f8937f07950482a325fbd457a7fae0c4676e4c865e75b8af1",
             kind="detector",
             summary="face detector: score + box + 5 points, strides 8/16/32; teacher-labelled photos",
             headline=(
                 ("MTFL test found %", "mtfl_test_end_to_end.detectors.facemtl.detection_rate"),
-                ("end-to-end NME %", "mtfl_test_end_to_end.detectors.facemtl.points.nme_refine1"),
+                ("end-to-end NME %", "mtfl_test_end_to_end.detectors.facemtl.hybrid.nme_refine1"),
             ),
         ),
     )

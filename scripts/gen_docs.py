@@ -184,6 +184,33 @@ def end_to_end_table() -> str:
 
 
 RECIPES = "bench/results/recipe_rounds.json"
+#: The first-crop choice: (column, the validation run of bench/end_to_end.py) and (row, detector spec).
+SEED_SETS = (
+    ("faces whose photos the detector held out", "end_to_end_detector_validation"),
+    ("the landmark model's validation faces", "end_to_end_validation"),
+)
+SEED_DETECTORS = (("first release", "facemtl:runs/det/best.safetensors"), ("shipped (fine-tuned)", "facemtl"))
+
+
+def seed_choice_table() -> str:
+    """Mean error (%) after one / two re-crops per first crop and detector, on validation faces."""
+    runs = [_json(f"bench/results/{stem}.json") for _, stem in SEED_SETS]
+    header = [
+        "first crop",
+        "detector",
+        *(f"{label} ({r['faces']:,})" for (label, _), r in zip(SEED_SETS, runs, strict=True)),
+    ]
+    rows = []
+    for det_label, spec in SEED_DETECTORS:
+        for seed in ("hybrid", "points", "box"):
+            cells = [
+                f"{r['detectors'][spec][seed]['nme_refine1']:.2f} / {r['detectors'][spec][seed]['nme_refine2']:.2f}"
+                for r in runs
+            ]
+            rows.append([f"**{seed}**" if seed == "hybrid" else seed, det_label, *cells])
+    return _table(header, rows)
+
+
 #: Earlier releases, as recorded when their runs were made: (row, round, recipe config).
 EARLIER_RELEASES = (
     ("facemtl_s v3 (previous release, 120 epochs), one pass; measured then", 0, "configs/facemtl_mtfl_v3.json"),
@@ -295,6 +322,7 @@ BLOCKS = {
     "mtfl-methods": mtfl_methods_table,
     "mtfl-landmarks": mtfl_landmarks_table,
     "mtfl-attributes": mtfl_attributes_table,
+    "seed-choice": seed_choice_table,
     "recipe-round-1": lambda: recipe_round_table(1),
     "recipe-round-2": lambda: recipe_round_table(2),
 }
