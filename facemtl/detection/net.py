@@ -22,11 +22,6 @@ if TYPE_CHECKING:
     from facemtl.export import OnnxDetectorNet
 
 
-#: Fitted by ``scripts/calibrate_detector.py --detector facemtl --limit 3000`` on MTFL training
-#: faces (2,998 found; IQR ≤ 0.12 of the box): the landmark box from the detector's box, used with
-#: ``seed="box"`` (the default seeds the crop from the detector's points instead).
-
-
 def letterbox(image_bgr: np.ndarray, max_side: int, multiple: int) -> tuple[np.ndarray, float]:
     """Downscale so the longer side is at most ``max_side`` (never upscale), then pad right and
     bottom to multiples of ``multiple``. Returns the RGB canvas and the scale ``f``: an original
