@@ -131,8 +131,8 @@ def landmark_card(args: argparse.Namespace, training: dict, val: dict, points: i
         },
         "crop_protocol": "square crop, side = crop_scale × the larger side of the bounding box of the 5 MTFL points "
         f"({'derived from the 68: eye centres = means of the eye contours, nose tip, mouth corners; ' if points == 68 else ''}"
-        "centred on that box); at inference the first crop comes from the detector's 5 points, then one re-crop "
-        "from the predicted landmarks",
+        "centred on that box); at inference the first crop is centred by the detector's 5 points and sized by its box "
+        "(FaceAnalyzer seed 'hybrid'), then one re-crop from the predicted landmarks",
         "pixel_convention": "0-based; the first pixel's centre is (0, 0)",
         "training": training,
         "validation_at_best_epoch": {k: val[k] for k in ("nme", "failure_rate", "attributes") if k in val}
