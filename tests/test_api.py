@@ -227,3 +227,16 @@ def test_quoted_prose_figures_are_refilled_from_their_source():
     assert gen_docs.fill_blocks(text) == f"error {mark}{nme:.2f}<!--/fig--> %, twice: {mark}{nme:.2f}<!--/fig-->"
     with pytest.raises(KeyError, match="no 'nope' there"):
         gen_docs.fill_blocks("<!--fig end_to_end#/detectors/nope .1f-->1<!--/fig-->")
+
+
+def test_a_reader_that_leaves_early_is_not_an_error():
+    """`facemtl models | head`: when the reader has gone, the command stops quietly with status 0."""
+    import os
+
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the command writes anything
+    try:
+        r = subprocess.run([sys.executable, "-m", "facemtl", "models"], stdout=write, stderr=subprocess.PIPE, text=True)
+    finally:
+        os.close(write)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
