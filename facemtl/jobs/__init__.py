@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
+import torch
 
 from facemtl.config import TrainConfig
 from facemtl.data.sampling import EpochDataset
 from facemtl.losses import TaskLoss
 from facemtl.models import DetectorConfig, FaceDetectorNet, ModelConfig, MultiTaskNet, get_config
+from facemtl.weights import init_from
 
 
 @dataclass
@@ -68,6 +70,15 @@ def recipe_model_config(cfg: TrainConfig, kind: type[Config]) -> Config:
     if not isinstance(base, kind):
         raise ValueError(f"{cfg.model}: a {base.kind} model, not a {kind.__name__}")
     return base
+
+
+def start_from(model: torch.nn.Module, init: str) -> str:
+    """Copy the tensors of ``init`` (weights to fine-tune from; "" = none) that fit ``model``;
+    returns what the run log says about it ("" when nothing was copied)."""
+    if not init:
+        return ""
+    copied, total = init_from(model, init)
+    return f"; {copied} of {total} tensors from {init}"
 
 
 def create_job(cfg: TrainConfig) -> Job:

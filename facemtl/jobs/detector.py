@@ -21,11 +21,10 @@ from facemtl.data.scenes import SceneDataset
 from facemtl.detection.base import match_detections
 from facemtl.detection.loss import TASKS, DetectionLoss
 from facemtl.detection.net import decode
-from facemtl.jobs import TrainData, Validation, recipe_model_config
+from facemtl.jobs import TrainData, Validation, recipe_model_config, start_from
 from facemtl.jobs.landmarks import split_train_val
 from facemtl.models import DetectorConfig, FaceDetectorNet, create_model
 from facemtl.types import batch_to
-from facemtl.weights import init_from
 
 #: Validation scenes at most (a fixed set; enough for a stable loss, cheap on a CPU).
 VAL_SCENES = 400
@@ -50,7 +49,7 @@ class DetectorJob:
         base = recipe_model_config(cfg, DetectorConfig)
         torch.manual_seed(cfg.seed)
         self.model: FaceDetectorNet = create_model(base)
-        self.initialised = init_from(self.model, cfg.init) if cfg.init else None
+        self.initialised = start_from(self.model, cfg.init)  # what describe() reports
         self.loss = DetectionLoss(base.strides, cfg.task_weights, cfg.balancing)
 
     def prepare_data(self, progress: bool) -> TrainData:
@@ -115,10 +114,7 @@ class DetectorJob:
         pass
 
     def describe(self) -> str:
-        s = "tasks: face score + box + 5 landmarks"
-        if self.initialised:
-            s += f"; {self.initialised[0]} of {self.initialised[1]} tensors from {self.cfg.init}"
-        return s
+        return "tasks: face score + box + 5 landmarks" + self.initialised
 
     def summary(self, r: dict[str, Any]) -> str:
         if "val" not in r:

@@ -26,13 +26,13 @@ from facemtl.data.w300 import read_300w_folder
 from facemtl.detection import create_detector
 from facemtl.evaluation import evaluate
 from facemtl.imageio import read_image
-from facemtl.jobs import TrainData, Validation, recipe_model_config
+from facemtl.jobs import TrainData, Validation, recipe_model_config, start_from
 from facemtl.losses import MultiTaskLoss
 from facemtl.models import ModelConfig, MultiTaskNet, create_model
 from facemtl.pretrained import DEFAULT_DETECTOR, get_pretrained
 from facemtl.tasks import spec_for_points
 from facemtl.transforms import TrainAugment
-from facemtl.weights import atomic_write, init_from
+from facemtl.weights import atomic_write
 
 
 def load_samples(cfg: TrainConfig) -> tuple[list[FaceSample], np.ndarray]:
@@ -123,7 +123,7 @@ class LandmarkJob:
             tasks = replace(tasks, landmarks=spec_for_points(cfg.landmarks))
         torch.manual_seed(cfg.seed)
         self.model: MultiTaskNet = create_model(base, tasks=tasks)
-        self.initialised = init_from(self.model, cfg.init) if cfg.init else None
+        self.initialised = start_from(self.model, cfg.init)  # what describe() reports
         self.loss = MultiTaskLoss(tasks, cfg.landmark_loss, cfg.landmark_norm, cfg.balancing)
         self.task_state: dict[str, dict[str, Any]] = {
             t.name: {"best": float("inf"), "since": 0, "stopped": None} for t in tasks.attributes
@@ -201,10 +201,7 @@ class LandmarkJob:
 
     def describe(self) -> str:
         k = self.loss.tasks.landmarks.num_points
-        s = f"tasks: {k} landmarks + {', '.join(self.loss.tasks.attribute_names) or 'none'}"
-        if self.initialised:
-            s += f"; {self.initialised[0]} of {self.initialised[1]} tensors from {self.cfg.init}"
-        return s
+        return f"tasks: {k} landmarks + {', '.join(self.loss.tasks.attribute_names) or 'none'}" + self.initialised
 
     def summary(self, r: dict[str, Any]) -> str:
         if "val" not in r:
