@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +78,7 @@ def choose_threshold(weights: Path, thresholds: list[float]) -> tuple[float, dic
     from facemtl.weights import load_model
 
     cfg = TrainConfig.from_dict(json.loads(card_path(weights).read_text())["training"]["config"])
-    job = DetectorJob(cfg)
+    job = DetectorJob(replace(cfg, init=""))  # its data and scoring; the weights are loaded just below
     job.model = load_model(weights)  # type: ignore[assignment]
     val = job.prepare_data(progress=False).val
     if val is None:
