@@ -27,6 +27,14 @@ def median_ms(fn: Callable[[], object], *, repeats: int = 7, number: int = 1, wa
     return statistics.median(runs)
 
 
+def one_thread() -> None:
+    """The timing protocol: PyTorch and OpenCV each on one thread (peers set theirs alike)."""
+    import torch
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+
+
 def pad(image: np.ndarray) -> tuple[np.ndarray, int]:
     """The end-to-end protocol's padding: a replicated border of half the image's size on every
     side, so detectors have background around AFLW's tight crops. Returns the image and the border."""

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
+from common import one_thread
 from tqdm import tqdm
 
 from facemtl.data.celeba import celeba_photos
@@ -70,8 +70,7 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     ap.add_argument("--picture", default=None, help="draw the first crowd with facemtl's boxes here")
     args = ap.parse_args()
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
+    one_thread()
     pool = [s.image for s in read_mtfl(SHARED / "data/MTFL/testing.txt")] + celeba_photos(SHARED / "data/CelebA", "val")
     rng = np.random.default_rng(args.seed)
     crowds = [compose_crowd(rng, pool) for _ in range(args.photos)]

@@ -39,7 +39,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from common import Report, found_index, median_ms, pad
+from common import Report, found_index, median_ms, one_thread, pad
 from tqdm import tqdm
 
 from facemtl.data.mtfl import read_mtfl
@@ -275,8 +275,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "bench/results/peers"), help="writes OUT.md and OUT.json")
     ap.add_argument("--plot", default=str(ROOT / "docs/peers_scaling.png"))
     args = ap.parse_args()
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
+    one_thread()
     emit = Report()
     result: dict[str, object] = {}
 

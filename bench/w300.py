@@ -36,10 +36,8 @@ import argparse
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
-import torch
-from common import Report, found_index, median_ms
+from common import Report, found_index, median_ms, one_thread
 from peers import _box, dlib_box, dlib_box_rule, optional
 
 from facemtl.data.dataset import FaceDataset
@@ -93,8 +91,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "bench/results/w300"), help="writes OUT.md and OUT.json")
     ap.add_argument("--plot", default=str(ROOT / "docs/w300_ced.png"))
     args = ap.parse_args()
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
+    one_thread()
     emit = Report()
 
     model = load_model(args.model)
