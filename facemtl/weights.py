@@ -85,14 +85,28 @@ def load_model(
     return model.to(device).eval()
 
 
+#: OpenCV's BGR → gray weights (``cv2.COLOR_BGR2GRAY``), in the colour models' channel order.
+LUMA_BGR = (0.114, 0.587, 0.299)
+
+
+def gray_to_color(kernel: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """A gray model's first conv kernel ``(O, 1, k, k)`` for a colour model ``(O, 3, k, k)``: each
+    channel gets the kernel × its luma weight, so on a BGR crop the layer computes exactly what it
+    did on the gray crop (the weights sum to 1 and ``mean``/``std`` are shared by the channels).
+    Any other tensor is returned as is."""
+    if kernel.ndim == 4 and kernel.shape[1] == 1 and tuple(shape) == (kernel.shape[0], 3, *kernel.shape[2:]):
+        return torch.cat([kernel * w for w in LUMA_BGR], dim=1)
+    return kernel
+
+
 def init_from(model: torch.nn.Module, weights: str | Path) -> tuple[int, int]:
     """Copy into ``model`` every tensor of ``weights`` (a shipped name or a file) whose name and
-    shape match — fine-tuning a model with other heads or another input size from a trained one.
-    Returns (tensors copied, tensors of ``model``)."""
+    shape match — fine-tuning a model with other heads, another input size or colour input (see
+    :func:`gray_to_color`) from a trained one. Returns (tensors copied, tensors of ``model``)."""
     path = resolve_weights(weights, DEFAULT_LANDMARKS)
     read_config(path)  # a facemtl file, or a clear error
-    source = load_file(str(path))
     own = model.state_dict()
+    source = {k: gray_to_color(v, own[k].shape) if k in own else v for k, v in load_file(str(path)).items()}
     fits = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
     if not fits:
         raise ValueError(f"{path}: no tensor fits this model (names or shapes all differ)")
