@@ -4,8 +4,9 @@
 
 Prints Markdown tables (medians of repeated timed runs after warm-up) and writes them to
 bench/results/speed.md, with every figure in bench/results/speed.json. Times each shipped landmark
-network and TCDCN's, batched throughput, each backend, each detector (facemtl's network in PyTorch
-and ONNX Runtime, OpenCV's Haar cascades) and the whole analyze() call on a 512×512 photo.
+network and every other registered landmark preset (TCDCN's, facemtl_m: untrained weights time
+alike), batched throughput, each backend, each detector (facemtl's network in PyTorch and ONNX
+Runtime, OpenCV's Haar cascades) and the whole analyze() call on a 512×512 photo.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch
 
 from facemtl.detection import create_detector
 from facemtl.inference import FaceAnalyzer
-from facemtl.models import MultiTaskNet, create_model
+from facemtl.models import MultiTaskNet, create_model, get_config, list_models
 from facemtl.models.flip import flip_averaged
 from facemtl.pretrained import PRETRAINED
 from facemtl.weights import load_model
@@ -44,7 +45,10 @@ def main() -> None:
     assert isinstance(model, MultiTaskNet)
     s = model.config.input_size
     networks = [(f"{n} (shipped)", load_model(n)) for n, p in PRETRAINED.items() if p.kind == "landmarks"]
-    networks.append(("tcdcn", create_model("tcdcn").eval()))
+    shipped = {m.config.name for _, m in networks}  # presets without shipped weights run untrained
+    networks += [
+        (n, create_model(n).eval()) for n in list_models() if get_config(n).kind == "landmarks" and n not in shipped
+    ]
     emit("| network | input | parameters | forward, batch 1, 1 thread (ms/face) |")
     emit("| --- | --- | --- | --- |")
     with torch.inference_mode():

@@ -11,12 +11,9 @@ import sys
 from pathlib import Path
 
 
-def train_then_test(run_dir: Path, train_args: list[str], epochs: int, test: str, log: Path) -> dict:
-    """``facemtl train --out run_dir *train_args`` until ``epochs`` are done, then ``facemtl
-    evaluate`` of ``run_dir/best.safetensors`` on ``test``; the metrics, cached in ``test.json``."""
-    result = run_dir / "test.json"
-    if result.exists():
-        return json.loads(result.read_text())
+def train_run(run_dir: Path, train_args: list[str], epochs: int, log: Path) -> Path:
+    """``facemtl train --out run_dir *train_args`` until ``epochs`` are done (resuming an
+    interrupted run, skipping a finished one); returns the validation-selected weights."""
     history = run_dir / "history.json"
     if not history.exists() or len(json.loads(history.read_text())) < epochs:
         cmd = [sys.executable, "-m", "facemtl", "train", "--out", str(run_dir), *train_args]
@@ -24,6 +21,16 @@ def train_then_test(run_dir: Path, train_args: list[str], epochs: int, test: str
             cmd.append("--resume")
         with open(log, "a") as f:
             subprocess.run(cmd, check=True, stdout=f, stderr=subprocess.STDOUT)
+    return run_dir / "best.safetensors"
+
+
+def train_then_test(run_dir: Path, train_args: list[str], epochs: int, test: str, log: Path) -> dict:
+    """:func:`train_run`, then ``facemtl evaluate`` of its weights on ``test``; the metrics,
+    cached in ``test.json``."""
+    result = run_dir / "test.json"
+    if result.exists():
+        return json.loads(result.read_text())
+    train_run(run_dir, train_args, epochs, log)
     subprocess.run(
         [sys.executable, "-m", "facemtl", "evaluate", "--weights", str(run_dir / "best.safetensors"),
          "--annotations", test, "--json", str(result), "--threads", "1"],

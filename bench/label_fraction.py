@@ -1,0 +1,100 @@
+"""How many attribute labels does partial-label training need? A CelebA label-fraction sweep (issue 14).
+
+    .venv/bin/python bench/label_fraction.py [--config configs/facemtl_celeba.json] [--epochs 10] \
+        [--fractions 0 0.1 0.3 1] [--out runs/label_fraction]      # ≈ 10 min per fraction on 2 cores
+
+Every row is the same recipe (``--config``, shortened to ``--epochs``), the same seed and the same
+draws of faces; only the fraction of CelebA *train* faces that keep their gender, smile and glasses
+labels changes (``attribute_fraction``; the others train nothing, as CelebA has no landmarks). So the
+row with fraction 0 is the MTFL-only control: the same MTFL faces, the same number of updates.
+Each run's weights are chosen on its validation split, then scored like ``bench/attributes.py``:
+MTFL test on ground-truth crops, CelebA val end to end. Writes bench/results/label_fraction.{md,json};
+finished runs and their scores are reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+from attributes import CELEBA_TASKS, celeba_val, mtfl_test
+from common import Report
+from sweep_runs import train_run
+
+from facemtl.data.mtfl import read_mtfl
+from facemtl.models import MultiTaskNet
+from facemtl.weights import load_model
+
+ROOT = Path(__file__).resolve().parent.parent
+MTFL_TASKS = ("gender", "smile", "glasses", "pose")
+
+
+def recipe(base: dict, fraction: float, epochs: int) -> dict:
+    """``base`` with the CelebA source keeping ``fraction`` of its attribute labels, ``epochs`` long."""
+    sources = [dict(s, attribute_fraction=fraction) if s.get("kind") == "celeba" else s for s in base["train"]]
+    if sources == base["train"] and fraction != 1:
+        raise SystemExit("the base recipe has no celeba source to thin out")
+    return dict(base, train=sources, epochs=epochs)
+
+
+def score(run_dir: Path, weights: Path, mtfl: list, celeba: str) -> dict:
+    cached = run_dir / "scores.json"
+    if cached.exists():
+        return json.loads(cached.read_text())
+    model = load_model(weights)
+    assert isinstance(model, MultiTaskNet)
+    r = {"mtfl_test": mtfl_test(model, mtfl), "celeba_val": celeba_val(model, celeba)[0]}
+    cached.write_text(json.dumps(r, indent=2) + "\n")
+    return r
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--config", default=str(ROOT / "configs/facemtl_celeba.json"))
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--fractions", type=float, nargs="+", default=[0.0, 0.1, 0.3, 1.0])
+    ap.add_argument("--out", default=str(ROOT / "runs/label_fraction"), help="the runs' folder")
+    ap.add_argument("--mtfl-test", default=str(ROOT.parent / "shared/data/MTFL/testing.txt"))
+    ap.add_argument("--celeba", default=str(ROOT.parent / "shared/data/CelebA"))
+    ap.add_argument("--results", default=str(ROOT / "bench/results/label_fraction"), help="writes RESULTS.md/.json")
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    base = json.loads(Path(args.config).read_text())
+    mtfl = read_mtfl(args.mtfl_test)
+    results: dict = {"config": args.config, "epochs": args.epochs, "seed": base.get("seed", 0), "rows": {}}
+    for f in args.fractions:
+        run_dir = Path(args.out) / f"fraction_{f:g}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "recipe.json").write_text(json.dumps(recipe(base, f, args.epochs), indent=2) + "\n")
+        print(f"CelebA label fraction {f:g}: training {run_dir} ...", flush=True)
+        weights = train_run(
+            run_dir, ["--config", str(run_dir / "recipe.json")], args.epochs, run_dir.parent / f"{run_dir.name}.log"
+        )
+        results["rows"][f"{f:g}"] = score(run_dir, weights, mtfl, args.celeba)
+    report = Report()
+    report(
+        f"{Path(args.config).name}, {args.epochs} epochs, seed {results['seed']}; accuracy % "
+        "(MTFL test: ground-truth crops; CelebA val: end to end)"
+    )
+    report()
+    report(
+        "| CelebA labels kept | MTFL test NME % | "
+        + " | ".join(MTFL_TASKS)
+        + " | CelebA "
+        + " | CelebA ".join(CELEBA_TASKS)
+        + " |"
+    )
+    report("|---" * (2 + len(MTFL_TASKS) + len(CELEBA_TASKS)) + "|")
+    for f, r in results["rows"].items():
+        m, c = r["mtfl_test"], r["celeba_val"]["attributes"]
+        cells = [f"{m['nme']:.2f}"] + [f"{m['attributes'][t]['accuracy']:.1f}" for t in MTFL_TASKS]
+        cells += [f"{c[t]['accuracy']:.1f}" for t in CELEBA_TASKS]
+        report(f"| {float(f):.0%} | " + " | ".join(cells) + " |")
+    md, js = report.save(args.results, results)
+    print(f"\nwrote {md}, {js}")
+
+
+if __name__ == "__main__":
+    main()
