@@ -58,9 +58,10 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "runs/label_fraction"), help="the runs' folder")
     ap.add_argument("--mtfl-test", default=str(ROOT.parent / "shared/data/MTFL/testing.txt"))
     ap.add_argument("--celeba", default=str(ROOT.parent / "shared/data/CelebA"))
+    ap.add_argument("--threads", type=int, default=2, help="torch threads of each training run")
     ap.add_argument("--results", default=str(ROOT / "bench/results/label_fraction"), help="writes RESULTS.md/.json")
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     base = json.loads(Path(args.config).read_text())
     mtfl = read_mtfl(args.mtfl_test)
     results: dict = {"config": args.config, "epochs": args.epochs, "seed": base.get("seed", 0), "rows": {}}
@@ -70,7 +71,10 @@ def main() -> None:
         (run_dir / "recipe.json").write_text(json.dumps(recipe(base, f, args.epochs), indent=2) + "\n")
         print(f"CelebA label fraction {f:g}: training {run_dir} ...", flush=True)
         weights = train_run(
-            run_dir, ["--config", str(run_dir / "recipe.json")], args.epochs, run_dir.parent / f"{run_dir.name}.log"
+            run_dir,
+            ["--config", str(run_dir / "recipe.json"), "--threads", str(args.threads)],
+            args.epochs,
+            run_dir.parent / f"{run_dir.name}.log",
         )
         results["rows"][f"{f:g}"] = score(run_dir, weights, mtfl, args.celeba)
     report = Report()

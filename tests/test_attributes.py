@@ -129,3 +129,26 @@ def test_a_damaged_located_points_cache_is_named(tmp_path, monkeypatch):
     cache.write_text('{"a.jpg": [[1, 2]')
     with pytest.raises(ValueError, match=r"located-.*\.json:1: not a located-points cache .*delete it to rebuild"):
         locate_faces([tmp_path / "a.jpg"])
+
+
+def test_colour_model_fine_tuned_from_gray_weights_sees_what_the_gray_model_saw(tmp_path):
+    from facemtl.transforms import to_channels, to_tensor
+    from facemtl.weights import init_from, save_model
+
+    torch.manual_seed(0)
+    gray = create_model("facemtl_s").eval()
+    w = tmp_path / "gray.safetensors"
+    save_model(gray, w)
+    colour = create_model("facemtl_m").eval()
+    assert get_config("facemtl_m").channels == 3
+    copied, total = init_from(colour, w)
+    assert copied == total - 1  # all but the shared FC layer's weight (a 6×6 map at 96 px, not 4×4)
+    crop = np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    with torch.no_grad():
+        seen_gray = gray.trunk.convs[:3](to_tensor(to_channels(crop, 1)[None], 0.5, 0.5))
+        seen_colour = colour.trunk.convs[:3](to_tensor(crop[None], 0.5, 0.5))
+    # equal but for OpenCV rounding the gray crop to whole levels (≤ 0.5 / 255 per pixel)
+    bound = gray.trunk.convs[0].weight.abs().sum((1, 2, 3)).max() * (0.5 / 255) / 0.5
+    bn = gray.trunk.convs[1]
+    bound = bound * (bn.weight.abs() / (bn.running_var + bn.eps).sqrt()).max()
+    assert (seen_gray - seen_colour).abs().max() <= bound + 1e-5
