@@ -210,6 +210,11 @@ class TrainConfig:
     model_overrides: dict[str, Any] = option(
         help="model config fields to change, e.g. trunk=mmoe experts=4 input_size=80", factory=dict
     )
+    freeze: tuple[str, ...] = option(
+        (),
+        "model parts kept as they are, weights and batch-norm statistics (e.g. trunk,heads.landmarks: "
+        "new attribute heads that cannot move the landmarks; the best epoch is then the lowest attribute loss)",
+    )
     train: tuple[DatasetSpec, ...] = option(
         (DatasetSpec("../shared/data/MTFL/training.txt"),),
         "training sources: FILE (MTFL format) or KIND:PATH with KIND mtfl, 300w (PATH@train: its fixed training part) or photos",

@@ -35,7 +35,7 @@ from facemtl import distributed
 from facemtl.config import TrainConfig
 from facemtl.data.sampling import epoch_order, global_batches, rank_batches
 from facemtl.distributed import Dist
-from facemtl.jobs import Job, create_job
+from facemtl.jobs import Job, create_job, keep_frozen_eval
 from facemtl.jobs.landmarks import load_samples, split_train_val, train_val_samples
 from facemtl.types import batch_to
 from facemtl.weights import atomic_write, save_model
@@ -125,7 +125,7 @@ class Trainer:
             model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs omit it
         self.net = DistributedDataParallel(self.model) if self.dist.enabled else self.model
         self.loss = self.job.loss.to(self.device)
-        groups: list[dict[str, Any]] = [{"params": list(self.model.parameters())}]
+        groups: list[dict[str, Any]] = [{"params": [p for p in self.model.parameters() if p.requires_grad]}]
         if list(self.loss.parameters()):  # learned loss weights: no weight decay
             groups.append({"params": list(self.loss.parameters()), "weight_decay": 0.0})
         self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -196,6 +196,7 @@ class Trainer:
         """One epoch; returns each task's mean training loss and (MMoE) each task's mean gates."""
         cfg, d = self.cfg, self.dist
         self.net.train()
+        keep_frozen_eval(self.model)
         self.train_data.set_epoch(self.epoch)
         torch.manual_seed(cfg.seed * 1_000 + self.epoch + 1_000_003 * d.rank)  # dropout
         batches, sizes = self._batches(self.epoch)

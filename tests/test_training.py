@@ -160,3 +160,23 @@ def test_epoch_line_names_stopped_tasks_under_every_balancing(tiny_config, tmp_p
     line = trainer._summary(record)
     assert "stopped: smile" in line
     assert ("weights landmarks 1.00" in line) == (balancing != "fixed")
+
+
+@pytest.mark.slow
+def test_frozen_trunk_and_landmark_head_train_only_the_attribute_heads(tiny_config, tmp_path):
+    torch.manual_seed(0)
+    start = tmp_path / "start.safetensors"
+    save_model(create_model("facemtl_s"), start)  # batch norm: its statistics must not drift either
+    cfg = tiny_config(model="facemtl_s", init=str(start), freeze=("trunk", "heads.landmarks"), epochs=2, limit=200)
+    trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    assert trainer.job.metric_name == "val attribute loss"  # the landmarks cannot pick an epoch
+    result = trainer.fit(log=lambda *_: None)
+    before, after = load_file(str(start)), load_file(str(result.best_weights))
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed, "nothing trained"
+    assert all(k.startswith("heads.") and not k.startswith("heads.landmarks.") for k in changed), changed
+
+
+def test_freezing_an_unknown_part_names_the_parts(tiny_config, tmp_path):
+    with pytest.raises(ValueError, match=r"no part 'torso'; its parts: trunk, .*heads\.landmarks"):
+        Trainer(tiny_config(freeze=("torso",)), tmp_path, progress=False)

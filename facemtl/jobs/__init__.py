@@ -81,6 +81,26 @@ def start_from(model: torch.nn.Module, init: str) -> str:
     return f"; {copied} of {total} tensors from {init}"
 
 
+def freeze(model: torch.nn.Module, parts: tuple[str, ...]) -> None:
+    """Hold the named submodules (``trunk``, ``heads.landmarks``, ...) fixed: no gradients, and
+    :func:`keep_frozen_eval` keeps their batch-norm statistics. An unknown name is an error listing
+    the model's parts."""
+    names = dict(model.named_modules())
+    for part in parts:
+        if part not in names or not part:
+            tops = ", ".join(n for n in names if n and n.count(".") <= 1)
+            raise ValueError(f"freeze: the model has no part {part!r}; its parts: {tops}")
+        names[part].requires_grad_(False)
+
+
+def keep_frozen_eval(model: torch.nn.Module) -> None:
+    """After ``model.train()``: batch-norm layers with nothing to train keep their running
+    statistics (in train mode they would drift to the new data and move a frozen part's output)."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and not any(p.requires_grad for p in m.parameters()):
+            m.eval()
+
+
 def create_job(cfg: TrainConfig) -> Job:
     """The job for the recipe's model (landmarks + attributes, or the face detector)."""
     if get_config(cfg.model).kind == "detector":

@@ -21,7 +21,7 @@ from facemtl.data.scenes import SceneDataset
 from facemtl.detection.base import match_detections
 from facemtl.detection.loss import TASKS, DetectionLoss
 from facemtl.detection.net import decode
-from facemtl.jobs import TrainData, Validation, recipe_model_config, start_from
+from facemtl.jobs import TrainData, Validation, freeze, recipe_model_config, start_from
 from facemtl.jobs.landmarks import split_train_val
 from facemtl.models import DetectorConfig, FaceDetectorNet, create_model
 from facemtl.types import batch_to
@@ -50,6 +50,7 @@ class DetectorJob:
         torch.manual_seed(cfg.seed)
         self.model: FaceDetectorNet = create_model(base)
         self.initialised = start_from(self.model, cfg.init)  # what describe() reports
+        freeze(self.model, cfg.freeze)
         self.loss = DetectionLoss(base.strides, cfg.task_weights, cfg.balancing)
 
     def prepare_data(self, progress: bool) -> TrainData:

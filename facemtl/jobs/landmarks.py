@@ -26,7 +26,7 @@ from facemtl.data.w300 import read_300w_folder
 from facemtl.detection import create_detector
 from facemtl.evaluation import evaluate
 from facemtl.imageio import read_image
-from facemtl.jobs import TrainData, Validation, recipe_model_config, start_from
+from facemtl.jobs import TrainData, Validation, freeze, recipe_model_config, start_from
 from facemtl.losses import MultiTaskLoss
 from facemtl.models import ModelConfig, MultiTaskNet, create_model
 from facemtl.pretrained import DEFAULT_DETECTOR, get_pretrained
@@ -124,6 +124,16 @@ class LandmarkJob:
         torch.manual_seed(cfg.seed)
         self.model: MultiTaskNet = create_model(base, tasks=tasks)
         self.initialised = start_from(self.model, cfg.init)  # what describe() reports
+        freeze(self.model, cfg.freeze)
+        moving = [
+            p
+            for n, p in self.model.named_parameters()
+            if not n.startswith("heads.") or n.startswith("heads.landmarks.")
+        ]
+        #: the landmarks cannot change (frozen trunk and landmark head): select on the attribute tasks' loss
+        self.landmarks_fixed = not any(p.requires_grad for p in moving)
+        if self.landmarks_fixed:
+            self.metric_name = "val attribute loss"
         self.loss = MultiTaskLoss(tasks, cfg.landmark_loss, cfg.landmark_norm, cfg.balancing)
         self.task_state: dict[str, dict[str, Any]] = {
             t.name: {"best": float("inf"), "since": 0, "stopped": None} for t in tasks.attributes
@@ -171,6 +181,9 @@ class LandmarkJob:
         record = rep.to_json() | {"losses": rep.task_losses}
         if rep.gates:
             record["gates"] = rep.gates
+        if self.landmarks_fixed:  # λ-weighted, as training weighs them
+            metric = sum(t.weight * rep.task_losses[t.name] for t in self.loss.tasks.attributes)
+            return Validation(metric, record, rep.task_losses)
         return Validation(rep.landmarks.nme, record, rep.task_losses)
 
     def end_epoch(self, epoch: int, validation: Validation | None) -> dict[str, Any]:
@@ -201,7 +214,10 @@ class LandmarkJob:
 
     def describe(self) -> str:
         k = self.loss.tasks.landmarks.num_points
-        return f"tasks: {k} landmarks + {', '.join(self.loss.tasks.attribute_names) or 'none'}" + self.initialised
+        frozen = f"; frozen: {', '.join(self.cfg.freeze)}" if self.cfg.freeze else ""
+        return (
+            f"tasks: {k} landmarks + {', '.join(self.loss.tasks.attribute_names) or 'none'}" + self.initialised + frozen
+        )
 
     def summary(self, r: dict[str, Any]) -> str:
         if "val" not in r:
