@@ -13,12 +13,15 @@ reliability plot docs/calibration.png (the last model). About 3 min per model on
   detector, the crop from its five points, one re-crop; the surest face of each photo is scored
   (a photo without a detected face counts as wrong). Gender, smile and glasses (CelebA has no pose).
 Neither set was used to train or select any model here; temperatures are fitted on each recipe's
-validation split (``scripts/calibrate_attributes.py``).
+validation split (``scripts/calibrate_attributes.py``). The JSON also keeps each model's figures on its
+own recipe's validation split at the chosen epoch (``validation``: how models are compared before
+any test figure is looked at; only models trained on the same data share a split).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -35,7 +38,8 @@ from facemtl.imageio import read_image
 from facemtl.inference import FaceAnalyzer
 from facemtl.models import MultiTaskNet
 from facemtl.plots import plot_reliability
-from facemtl.weights import load_model
+from facemtl.pretrained import DEFAULT_LANDMARKS, resolve_weights
+from facemtl.weights import card_path, load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 CELEBA_TASKS = ("gender", "smile", "glasses")
@@ -83,6 +87,22 @@ def celeba_val(model: MultiTaskNet, root: str) -> tuple[dict, dict[str, Reliabil
     return out, rels
 
 
+def validation(name: str) -> dict | None:
+    """The model's figures on its recipe's validation split at the chosen epoch (a shipped card's
+    record, or the run's history beside its weights); splits differ between recipes' data."""
+    path = card_path(resolve_weights(name, DEFAULT_LANDMARKS))
+    card = json.loads(path.read_text())
+    if "validation_at_best_epoch" in card:
+        v = card["validation_at_best_epoch"]
+    else:
+        history = path.parent / "history.json"
+        epoch = card.get("training", {}).get("best_epoch")
+        if not history.is_file() or epoch is None:
+            return None
+        v = next(r["val"] for r in json.loads(history.read_text()) if r["epoch"] == int(epoch))
+    return {"faces": v.get("n"), "nme": v["nme"], "attributes": v["attributes"]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", nargs="+", default=["facemtl_mtfl"], help="shipped names or weights files")
@@ -105,6 +125,7 @@ def main() -> None:
         print(f"scoring {label} ...", flush=True)
         celeba, last_rels = celeba_val(model, args.celeba)
         results[label] = {"weights": name, "mtfl_test": mtfl_test(model, mtfl), "celeba_val": celeba}
+        results[label]["validation"] = validation(name)
     lines = [
         f"## MTFL test ({len(mtfl)} faces, ground-truth crops): accuracy % (ECE %)",
         "",
