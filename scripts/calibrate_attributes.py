@@ -1,44 +1,69 @@
-"""Temperature-scale a trained model's attribute probabilities on its recipe's validation split.
+"""Temperature-scale a trained model's attribute probabilities on faces it never trained on.
 
     python scripts/calibrate_attributes.py runs/celeba --out runs/celeba/calibrated.safetensors
+    python scripts/calibrate_attributes.py weights/facemtl_mtfl.safetensors --faces celeba:../shared/data/CelebA@train \
+        --out runs/mtfl_calibrated.safetensors
 
-Reads the run's recipe from its model card, predicts the faces the recipe held out for validation
-(never the test sets), fits one temperature per attribute task (:func:`facemtl.calibration.fit_temperature`)
-and writes the model with those temperatures in its config (same tensors, same card plus a
-``calibration`` section). Prints each task's expected calibration error before and after.
+Reads the recipe from the model card (of RUN/best.safetensors, or of a weights file), predicts the
+faces the recipe held out for validation — or, with ``--faces``, every face of sources the recipe
+never trained on (faces more like the ones the model will meet than its own validation split; a
+source the recipe trained on is refused) — fits one temperature per attribute task
+(:func:`facemtl.calibration.fit_temperature`) and writes the model with those temperatures in its
+config (same tensors, same card plus a ``calibration`` section). Never the test sets. Prints each
+task's expected calibration error before and after.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from facemtl.calibration import fit_temperature, reliability
-from facemtl.config import TrainConfig
+from facemtl.config import TrainConfig, parse_source
 from facemtl.data.dataset import FaceDataset
 from facemtl.evaluation import predict_dataset
-from facemtl.jobs.landmarks import train_val_samples
+from facemtl.jobs.landmarks import load_samples, train_val_samples
 from facemtl.models import MultiTaskNet, create_model
 from facemtl.weights import card_path, load_model, save_model
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("run", type=Path, help="a training run folder (its best.safetensors and card)")
+    ap.add_argument(
+        "run", type=Path, help="a training run folder (its best.safetensors) or a weights file, with its card"
+    )
+    ap.add_argument("--faces", nargs="+", metavar="SOURCE", help="fit on these sources (e.g. celeba:ROOT@train)")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
-    weights = args.run / "best.safetensors"
+    weights = args.run / "best.safetensors" if args.run.is_dir() else args.run
     card = json.loads(card_path(weights).read_text())
     cfg = TrainConfig.from_dict(card["training"]["config"])
     model = load_model(weights)
     assert isinstance(model, MultiTaskNet)
     if model.config.temperatures:
         raise SystemExit(f"{weights}: already calibrated ({model.config.temperatures})")
-    _, _, val = train_val_samples(cfg)
-    data = FaceDataset.for_model(val, model.config, progress=True)
+    if args.faces:
+        specs = tuple(parse_source(f) for f in args.faces)
+        trained = [
+            s
+            for s in specs
+            if any(
+                (s.kind, Path(s.path).resolve(), s.split) == (t.kind, Path(t.path).resolve(), t.split)
+                for t in cfg.train
+            )
+        ]
+        if trained:
+            raise SystemExit(
+                f"{weights}: its recipe trained on {trained[0].path} ({trained[0].kind}, {trained[0].split})"
+            )
+        faces, split = load_samples(replace(cfg, train=specs))[0], " + ".join(args.faces)
+    else:
+        faces, split = train_val_samples(cfg)[2], "the recipe's validation split"
+    data = FaceDataset.for_model(faces, model.config, progress=True)
     p = predict_dataset(model, data)
     temperatures, report = {}, {}
     for j, task in enumerate(model.config.tasks.attributes):
@@ -54,12 +79,12 @@ def main() -> None:
         report[task.name] = {"temperature": round(t, 4), "ece_before": before, "ece_after": after,
                              "faces": int((labels >= 0).sum())}  # fmt: skip
         print(
-            f"{task.name:8s} T = {t:.3f}  ECE {before:.2f} % → {after:.2f} % on {report[task.name]['faces']} validation faces"
+            f"{task.name:8s} T = {t:.3f}  ECE {before:.2f} % → {after:.2f} % on {report[task.name]['faces']} faces of {split}"
         )
     calibrated = create_model(model.config.with_overrides(temperatures=temperatures))
     calibrated.load_state_dict(model.state_dict())
     card = {k: v for k, v in card.items() if k not in ("format_version", "config")}
-    card["calibration"] = {"split": "the recipe's validation split", "tasks": report}
+    card["calibration"] = {"split": split, "tasks": report}
     save_model(calibrated, args.out, card)
     print(f"wrote {args.out}")
 

@@ -152,3 +152,26 @@ def test_colour_model_fine_tuned_from_gray_weights_sees_what_the_gray_model_saw(
     bn = gray.trunk.convs[1]
     bound = bound * (bn.weight.abs() / (bn.running_var + bn.eps).sqrt()).max()
     assert (seen_gray - seen_colour).abs().max() <= bound + 1e-5
+
+
+def test_calibration_refuses_faces_the_model_trained_on(mtfl_dir, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from facemtl.config import DatasetSpec, TrainConfig
+    from facemtl.weights import save_model
+
+    train = str(mtfl_dir / "training.txt")
+    recipe = TrainConfig(train=(DatasetSpec(train),))
+    w = tmp_path / "m.safetensors"
+    save_model(create_model("facemtl_s"), w, {"training": {"config": recipe.to_dict()}})
+    script = Path(__file__).resolve().parent.parent / "scripts" / "calibrate_attributes.py"
+    r = subprocess.run(
+        [sys.executable, str(script), str(w), "--faces", train, "--out", str(tmp_path / "c.safetensors")],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode != 0
+    assert f"its recipe trained on {train} (mtfl, all)" in r.stderr
+    assert not (tmp_path / "c.safetensors").exists()
