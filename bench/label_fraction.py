@@ -33,9 +33,9 @@ MTFL_TASKS = ("gender", "smile", "glasses", "pose")
 
 def recipe(base: dict, fraction: float, epochs: int) -> dict:
     """``base`` with the CelebA source keeping ``fraction`` of its attribute labels, ``epochs`` long."""
-    sources = [dict(s, attribute_fraction=fraction) if s.get("kind") == "celeba" else s for s in base["train"]]
-    if sources == base["train"] and fraction != 1:
+    if not any(s.get("kind") == "celeba" for s in base["train"]):
         raise SystemExit("the base recipe has no celeba source to thin out")
+    sources = [dict(s, attribute_fraction=fraction) if s.get("kind") == "celeba" else s for s in base["train"]]
     return dict(base, train=sources, epochs=epochs)
 
 
