@@ -68,6 +68,26 @@ def detector_validation_samples(detector_weights: str | Path, annotations: str |
     return [s for s in read_mtfl(annotations) if s.image.resolve() in held_out]
 
 
+#: MTFL's head-pose classes, in label order.
+POSES = ("left profile", "left", "frontal", "right", "right profile")
+
+
+def by_pose(pose: np.ndarray, e_gt: np.ndarray, e_default: np.ndarray) -> dict:
+    """Found faces per head-pose class: count, mean error from ground-truth crops and with the
+    default first crop + one re-crop (%), and each class's share of the excess error."""
+    excess = (e_default - e_gt).sum()
+    return {
+        name: {
+            "faces": int((pose == k).sum()),
+            "nme_gt_crop": float(e_gt[pose == k].mean() * 100),
+            "nme_default": float(e_default[pose == k].mean() * 100),
+            "share_of_excess": float((e_default - e_gt)[pose == k].sum() / excess * 100),
+        }
+        for k, name in enumerate(POSES)
+        if (pose == k).any()
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--weights", default=None)
@@ -99,6 +119,7 @@ def main() -> None:
         images.append(img)
         gt.append(s.landmarks + border)
     gt = np.stack(gt)
+    pose = np.array([s.attributes.get("pose", -1) for s in samples])
     ref = FaceAnalyzer(model, create_detector("haar"), refine=0, flip_test=args.flip_test)
     e_gt = point_errors(
         np.stack([ref.recrop(img, t[None])[0][0] for img, t in zip(images, gt, strict=True)]), gt, spec
@@ -141,6 +162,9 @@ def main() -> None:
             r[seed] = {f"nme_refine{k}": float(x.mean() * 100) for k, x in enumerate(e)}
             r[seed] |= {f"failure_rate_refine{k}": float((x > 0.1).mean() * 100) for k, x in enumerate(e)}
             rows.append((label, seed, f"{r['detection_rate']:.1f}", f"{r['detector_ms_per_image']:.1f}", *e))
+        if has_points:  # where the default's excess error lies: per head-pose class (MTFL's labels)
+            e_default = point_errors(np.stack(passes["hybrid"][1])[found], gt[found], spec).mean(1)
+            r["by_pose"] = by_pose(pose[found], e_gt[found], e_default)
         res["detectors"][label] = r
     print(f"\n{name}, padded, {len(samples)} faces{' (flip test)' if args.flip_test else ''}\n")
     print(

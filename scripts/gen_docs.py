@@ -194,6 +194,19 @@ def end_to_end_table() -> str:
     return _table([*header, "refine 2", "failure, refine 1 (%)"], rows)
 
 
+def end_to_end_pose_table() -> str:
+    """The default's end-to-end error per head-pose class, with the teacher's seeds beside it."""
+    detectors = _json("bench/results/end_to_end.json")["detectors"]
+    ours, teacher = detectors["facemtl"]["by_pose"], detectors.get("yunet", {}).get("by_pose", {})
+    rows = [
+        [pose, f"{r['faces']:,}", f"{r['nme_gt_crop']:.2f}", f"{r['nme_default']:.2f}",
+         f"{teacher[pose]['nme_default']:.2f}" if pose in teacher else "—", f"{r['share_of_excess']:.0f}"]
+        for pose, r in ours.items()
+    ]  # fmt: skip
+    header = ["head pose (MTFL label)", "faces found", "ground-truth crops", "facemtl (default)"]
+    return _table([*header, "YuNet's points, hybrid seed", "share of facemtl's excess error (%)"], rows)
+
+
 RECIPES = "bench/results/recipe_rounds.json"
 #: The first-crop choice: (column, the validation run of bench/end_to_end.py) and (row, detector spec).
 SEED_SETS = (
@@ -328,6 +341,7 @@ BLOCKS = {
     "peers-headline": peers_headline,
     "crowd": crowd_table,
     "end-to-end": end_to_end_table,
+    "end-to-end-pose": end_to_end_pose_table,
     "mtfl-methods": mtfl_methods_table,
     "mtfl-landmarks": mtfl_landmarks_table,
     "mtfl-attributes": mtfl_attributes_table,
