@@ -96,6 +96,9 @@ def main() -> None:
     ap.add_argument("--detector-validation", metavar="DET", help="score the faces detector run DET held out")
     ap.add_argument("--detectors", nargs="+", default=None, help="detector specs (default: facemtl haar [yunet])")
     ap.add_argument("--flip-test", action="store_true", help="average each prediction with the mirror image's")
+    ap.add_argument(
+        "--detector-flip-test", action="store_true", help="also score facemtl's detector averaged with its mirror pass"
+    )
     ap.add_argument("--limit", type=int, default=0, help="only the first N faces (a quick pass)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--threads", type=int, default=1)
@@ -126,10 +129,14 @@ def main() -> None:
     ).mean(1)
     res: dict = {"set": name, "faces": len(samples), "nme_gt_crop_all": float(e_gt.mean() * 100), "detectors": {}}
     rows = [("ground-truth landmarks", "—", "100.0", "—", e_gt, None, None)]
+    detectors = []
     for det_spec in specs:
-        det = create_detector(det_spec)
         kind = det_spec.split(":")[0]
         label = det_spec if [s.split(":")[0] for s in specs].count(kind) > 1 else kind  # two facemtl files: by path
+        detectors.append((label, create_detector(det_spec)))
+    if args.detector_flip_test:
+        detectors.append(("facemtl, detector flip test", create_detector("facemtl", flip_test=True)))
+    for label, det in detectors:
         analyzers = {seed: FaceAnalyzer(model, det, refine=0, seed=seed, flip_test=args.flip_test) for seed in SEEDS}
         passes = {k: [[], [], []] for k in analyzers}  # refine = 0, 1, 2; NaN where not found
         found, det_time, has_points = [], 0.0, False

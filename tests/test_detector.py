@@ -322,3 +322,26 @@ def test_user_supplied_yunet_through_opencv(mtfl_test_samples):
         iod = np.linalg.norm(truth[0] - truth[1])
         assert np.linalg.norm(dets[0].landmarks - truth, axis=1).mean() < 0.25 * iod
         assert dets[0].contains(*truth.mean(0))
+
+
+def test_detector_flip_test_gives_a_mirrored_photo_mirrored_faces():
+    import matplotlib.cbook as cbook
+
+    from facemtl.tasks import MTFL5
+    from facemtl.weights import load_model
+
+    photo = cv2.resize(cv2.imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)), (320, 288))
+    mirror = np.ascontiguousarray(photo[:, ::-1])  # sides are multiples of 32: no padding to mirror
+    w = photo.shape[1]
+    plain = NetFaceDetector(load_model("facemtl_det"))
+    flip = NetFaceDetector(load_model("facemtl_det"), flip_test=True)
+    a, b = flip.detect(photo), flip.detect(mirror)
+    assert len(a) == len(b) >= 1
+    for d, m in zip(a, b, strict=True):
+        assert m.score == pytest.approx(d.score, abs=1e-5)
+        np.testing.assert_allclose(m.box, (w - 1 - d.box[2], d.box[1], w - 1 - d.box[0], d.box[3]), atol=1e-3)
+        mirrored = d.landmarks[MTFL5.flip_permutation()] * (-1, 1) + (w - 1, 0)
+        np.testing.assert_allclose(m.landmarks, mirrored, atol=1e-3)
+    # without it the two passes disagree (the network alone is not mirror-symmetric)
+    p, q = plain.detect(photo)[0], plain.detect(mirror)[0]
+    assert not np.allclose(q.landmarks, p.landmarks[MTFL5.flip_permutation()] * (-1, 1) + (w - 1, 0), atol=1e-3)

@@ -27,12 +27,11 @@ from facemtl.data.photos import PhotoSample
 from facemtl.data.sampling import EpochDataset
 from facemtl.geometry import downscale
 from facemtl.imageio import read_image
+from facemtl.tasks import MTFL5
 from facemtl.types import SceneBatch
 
 #: Faces per scene the batch tensors hold (a scene's extra faces become ignored regions).
 MAX_FACES = 64
-#: MTFL order with the image's left and right exchanged (eyes, mouth corners).
-FLIP_POINTS = (1, 0, 2, 4, 3)
 
 
 def _decode(photo: PhotoSample, side: int) -> tuple[np.ndarray, float]:
@@ -193,7 +192,7 @@ class SceneDataset(EpochDataset):
         if rng.random() < c.flip:
             canvas = canvas[:, ::-1].copy()
             boxes = np.stack([S - 1 - boxes[:, 2], boxes[:, 1], S - 1 - boxes[:, 0], boxes[:, 3]], 1)
-            lms = lms[:, list(FLIP_POINTS)].copy()
+            lms = lms[:, MTFL5.flip_permutation()].copy()
             lms[..., 0] = S - 1 - lms[..., 0]
         area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         clipped = np.clip(boxes, -0.5, S - 0.5)

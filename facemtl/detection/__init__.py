@@ -25,14 +25,17 @@ def create_detector(
     min_face: float = 0.0,
     max_side: int | None = None,
     backend: str = "torch",
+    flip_test: bool = False,
 ) -> FaceDetector:
     """A detector by name: ``facemtl`` (the shipped network; ``facemtl:NAME`` another shipped
     one, ``facemtl:FILE`` your own weights), ``haar``
     (OpenCV's cascades), or ``yunet:PATH`` (a user-supplied YuNet ONNX run by OpenCV).
     ``score_threshold``, ``min_face`` (px) and ``max_side`` (the longer side the image is
     downscaled to) default to each detector's own; ``backend="onnx"`` runs facemtl's network
-    with ONNX Runtime."""
+    with ONNX Runtime; ``flip_test`` averages facemtl's network over the image and its mirror."""
     kind, _, arg = spec.partition(":")
+    if flip_test and kind != "facemtl":
+        raise ValueError(f"{spec}: flip_test applies to facemtl's network only")
     if kind == "facemtl":
         from facemtl.pretrained import DEFAULT_DETECTOR
         from facemtl.weights import load_model
@@ -46,7 +49,9 @@ def create_detector(
             net: FaceDetectorNet | OnnxDetectorNet = OnnxDetectorNet.from_model(model)
         else:
             net = model
-        return NetFaceDetector(net, min_face=min_face, max_side=max_side, score_threshold=score_threshold)
+        return NetFaceDetector(
+            net, min_face=min_face, max_side=max_side, score_threshold=score_threshold, flip_test=flip_test
+        )
     if kind == "haar" and not arg:
         return HaarFaceDetector(
             max_side=max_side or 320, min_face=max(round(min_face), 12) if min_face else DEFAULT_MIN_FACE

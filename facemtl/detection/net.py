@@ -16,7 +16,8 @@ import torch
 
 from facemtl.detection.base import BoxRule, Detection, as_box, nms
 from facemtl.geometry import downscale, from_downscaled
-from facemtl.models.detector import DetectorConfig, FaceDetectorNet, anchor_points, decode_raw
+from facemtl.models.detector import BOX, POINTS, SCORE, DetectorConfig, FaceDetectorNet, anchor_points, decode_raw
+from facemtl.tasks import MTFL5
 
 if TYPE_CHECKING:
     from facemtl.export import OnnxDetectorNet
@@ -37,6 +38,22 @@ def letterbox(image_bgr: np.ndarray, max_side: int, multiple: int) -> tuple[np.n
         img, 0, H - img.shape[0], 0, W - img.shape[1], cv2.BORDER_CONSTANT, value=(128, 128, 128)
     )
     return cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB), f
+
+
+def unmirror(raw: torch.Tensor, height: int, width: int, strides: tuple[int, ...]) -> torch.Tensor:
+    """The raw map ``(N, 15)`` of a horizontally mirrored canvas, expressed for the canvas itself:
+    each level's grid reversed along x (the canvas width is a multiple of every stride, so cell j
+    mirrors onto cell W/s − 1 − j exactly), left and right box distances swapped, landmark x offsets
+    negated and left/right landmark slots swapped."""
+    levels, start = [], 0
+    for s in strides:
+        h, w = -(-height // s), -(-width // s)
+        levels.append(raw[start : start + h * w].reshape(h, w, -1).flip(1).reshape(h * w, -1))
+        start += h * w
+    out = torch.cat(levels)
+    ltrb = out[:, BOX][:, [2, 1, 0, 3]]
+    pts = out[:, POINTS].reshape(-1, 5, 2)[:, MTFL5.flip_permutation()] * torch.tensor([-1.0, 1.0])
+    return torch.cat([out[:, SCORE], ltrb, pts.reshape(-1, 10)], 1)
 
 
 def decode(
@@ -61,7 +78,9 @@ class NetFaceDetector:
     model's); raise it to find smaller faces in large photos, at a cost in time.
     ``score_threshold``: minimum face probability (default: the one chosen for the weights, in
     their config); ``min_face``: smallest box side kept, in original pixels. Detections carry
-    the network's 5 points (MTFL order); ``box_rules`` default to the weights' fitted rule."""
+    the network's 5 points (MTFL order); ``box_rules`` default to the weights' fitted rule.
+    ``flip_test``: run the image and its mirror as one batch and average the two raw maps (the
+    mirror's turned back, :func:`unmirror`), so a face and its mirror image get mirrored results."""
 
     name = "facemtl"
 
@@ -74,6 +93,7 @@ class NetFaceDetector:
         max_side: int | None = None,
         min_face: float = 0.0,
         box_rules: dict[str, BoxRule] | None = None,
+        flip_test: bool = False,
     ):
         self.model = model.eval()
         self.config: DetectorConfig = model.config
@@ -83,6 +103,7 @@ class NetFaceDetector:
         self.score_threshold, self.nms_threshold = score_threshold, nms_threshold
         self.max_side = max_side or self.config.max_side
         self.min_face = min_face
+        self.flip_test = flip_test
         self.box_rules = {"net": BoxRule(*self.config.box_rule)} if box_rules is None else dict(box_rules)
         self._anchors: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -97,7 +118,11 @@ class NetFaceDetector:
         canvas, f = letterbox(image_bgr, self.max_side, max(c.strides))
         x = torch.from_numpy(np.ascontiguousarray(canvas.transpose(2, 0, 1))[None]).float()
         x = x.mul_(1.0 / (255.0 * c.std)).sub_(c.mean / c.std)
-        raw = self.model(x)[0].float().cpu()
+        if self.flip_test:
+            both = self.model(torch.cat([x, x.flip(3)])).float().cpu()
+            raw = (both[0] + unmirror(both[1], canvas.shape[0], canvas.shape[1], c.strides)) / 2
+        else:
+            raw = self.model(x)[0].float().cpu()
         boxes, scores, pts = decode(raw, *self._grid(*canvas.shape[:2]), self.score_threshold, self.nms_threshold)
         boxes = from_downscaled(boxes.reshape(-1, 2, 2), f).reshape(-1, 4)
         pts = from_downscaled(pts, f)
