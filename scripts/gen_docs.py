@@ -174,6 +174,7 @@ END_TO_END_ROWS = (
     ("facemtl (default)", "facemtl", "hybrid"),
     ("facemtl, `--seed points`", "facemtl", "points"),
     ("facemtl, `--seed box`", "facemtl", "box"),
+    ("facemtl, detector flip test", "facemtl, detector flip test", "hybrid"),
     ("Haar cascades", "haar", "box"),
     ("YuNet (teacher, reference)", "yunet", "points"),
     ("YuNet (teacher, reference)", "yunet", "box"),
