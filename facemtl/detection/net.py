@@ -16,7 +16,17 @@ import torch
 
 from facemtl.detection.base import BoxRule, Detection, as_box, nms
 from facemtl.geometry import downscale, from_downscaled
-from facemtl.models.detector import BOX, POINTS, SCORE, DetectorConfig, FaceDetectorNet, anchor_points, decode_raw
+from facemtl.models.detector import (
+    BOX,
+    NUM_POINTS,
+    POINTS,
+    SCORE,
+    DetectorConfig,
+    FaceDetectorNet,
+    anchor_points,
+    decode_raw,
+    level_shapes,
+)
 from facemtl.tasks import MTFL5
 
 if TYPE_CHECKING:
@@ -45,15 +55,12 @@ def unmirror(raw: torch.Tensor, height: int, width: int, strides: tuple[int, ...
     each level's grid reversed along x (the canvas width is a multiple of every stride, so cell j
     mirrors onto cell W/s − 1 − j exactly), left and right box distances swapped, landmark x offsets
     negated and left/right landmark slots swapped."""
-    levels, start = [], 0
-    for s in strides:
-        h, w = -(-height // s), -(-width // s)
-        levels.append(raw[start : start + h * w].reshape(h, w, -1).flip(1).reshape(h * w, -1))
-        start += h * w
-    out = torch.cat(levels)
+    shapes = level_shapes(height, width, strides)
+    levels = raw.split([h * w for h, w in shapes])
+    out = torch.cat([g.reshape(h, w, -1).flip(1).reshape(h * w, -1) for g, (h, w) in zip(levels, shapes, strict=True)])
     ltrb = out[:, BOX][:, [2, 1, 0, 3]]
-    pts = out[:, POINTS].reshape(-1, 5, 2)[:, MTFL5.flip_permutation()] * torch.tensor([-1.0, 1.0])
-    return torch.cat([out[:, SCORE], ltrb, pts.reshape(-1, 10)], 1)
+    pts = out[:, POINTS].reshape(-1, NUM_POINTS, 2)[:, MTFL5.flip_permutation()] * torch.tensor([-1.0, 1.0])
+    return torch.cat([out[:, SCORE], ltrb, pts.flatten(1)], 1)
 
 
 def decode(

@@ -81,16 +81,17 @@ def start_from(model: torch.nn.Module, init: str) -> str:
     return f"; {copied} of {total} tensors from {init}"
 
 
-def freeze(model: torch.nn.Module, parts: tuple[str, ...]) -> None:
+def freeze(model: torch.nn.Module, parts: tuple[str, ...]) -> str:
     """Hold the named submodules (``trunk``, ``heads.landmarks``, ...) fixed: no gradients, and
     :func:`keep_frozen_eval` keeps their batch-norm statistics. An unknown name is an error listing
-    the model's parts."""
+    the model's parts. Returns what the run log says about it ("" when nothing is frozen)."""
     names = dict(model.named_modules())
     for part in parts:
         if part not in names or not part:
             tops = ", ".join(n for n in names if n and n.count(".") <= 1)
             raise ValueError(f"freeze: the model has no part {part!r}; its parts: {tops}")
         names[part].requires_grad_(False)
+    return f"; frozen: {', '.join(parts)}" if parts else ""
 
 
 def keep_frozen_eval(model: torch.nn.Module) -> None:

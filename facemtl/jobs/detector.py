@@ -49,8 +49,7 @@ class DetectorJob:
         base = recipe_model_config(cfg, DetectorConfig)
         torch.manual_seed(cfg.seed)
         self.model: FaceDetectorNet = create_model(base)
-        self.initialised = start_from(self.model, cfg.init)  # what describe() reports
-        freeze(self.model, cfg.freeze)
+        self.initialised = start_from(self.model, cfg.init) + freeze(self.model, cfg.freeze)  # for describe()
         self.loss = DetectionLoss(base.strides, cfg.task_weights, cfg.balancing)
 
     def prepare_data(self, progress: bool) -> TrainData:

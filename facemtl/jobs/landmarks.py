@@ -123,8 +123,7 @@ class LandmarkJob:
             tasks = replace(tasks, landmarks=spec_for_points(cfg.landmarks))
         torch.manual_seed(cfg.seed)
         self.model: MultiTaskNet = create_model(base, tasks=tasks)
-        self.initialised = start_from(self.model, cfg.init)  # what describe() reports
-        freeze(self.model, cfg.freeze)
+        self.initialised = start_from(self.model, cfg.init) + freeze(self.model, cfg.freeze)  # for describe()
         moving = [
             p
             for n, p in self.model.named_parameters()
@@ -214,10 +213,7 @@ class LandmarkJob:
 
     def describe(self) -> str:
         k = self.loss.tasks.landmarks.num_points
-        frozen = f"; frozen: {', '.join(self.cfg.freeze)}" if self.cfg.freeze else ""
-        return (
-            f"tasks: {k} landmarks + {', '.join(self.loss.tasks.attribute_names) or 'none'}" + self.initialised + frozen
-        )
+        return f"tasks: {k} landmarks + {', '.join(self.loss.tasks.attribute_names) or 'none'}" + self.initialised
 
     def summary(self, r: dict[str, Any]) -> str:
         if "val" not in r:

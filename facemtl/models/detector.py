@@ -118,12 +118,16 @@ class FaceDetectorNet(nn.Module):
         return torch.cat(outs, 2).transpose(1, 2)
 
 
+def level_shapes(height: int, width: int, strides: tuple[int, ...]) -> list[tuple[int, int]]:
+    """Grid (rows, columns) of each level of an input: its output is these grids, row-major, in order."""
+    return [(-(-height // s), -(-width // s)) for s in strides]
+
+
 def anchor_points(height: int, width: int, strides: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
     """Centre (x, y) in input pixels (0-based: cell j of stride s is centred at j·s + (s−1)/2) and
     stride of every location, in the network's output order."""
     centres, sizes = [], []
-    for s in strides:
-        h, w = -(-height // s), -(-width // s)
+    for s, (h, w) in zip(strides, level_shapes(height, width, strides), strict=True):
         ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
         c = torch.stack([xs.flatten(), ys.flatten()], 1).float() * s + (s - 1) / 2
         centres.append(c)
