@@ -177,7 +177,12 @@ def add_analyzer_arguments(p: argparse.ArgumentParser) -> None:
         default="facemtl",
         help="facemtl (default: the shipped detector network), facemtl:NAME|FILE, haar (OpenCV's cascades) or yunet:PATH (your YuNet .onnx)",
     )
-    p.add_argument("--min-face", type=float, default=0.0, help="ignore faces smaller than this many pixels")
+    p.add_argument(
+        "--min-face",
+        type=float,
+        default=0.0,
+        help="the smallest face to find, px: smaller ones are dropped, and facemtl's detector looks at a large photo at the size that finds such faces (slower)",
+    )
     p.add_argument("--score-threshold", type=float, help="detector confidence threshold (default: the detector's)")
     p.add_argument(
         "--max-side",

@@ -169,6 +169,15 @@ def crowd_table() -> str:
     return _table(["detector", "recall, faces ≥ 24 px (%)", "precision (%)", "ms per photo (median)"], rows)
 
 
+def crowd_sizes_table() -> str:
+    by = _json("bench/results/crowd.json")["recall_by_input_size"]
+    rows = [
+        [side, *("–" if r is None else f"{r:.0f} ({n})" for r, n in zip(v["recall"], v["faces"], strict=True))]
+        for side, v in by["sides"].items()
+    ]
+    return _table(["input side", *(f"{b} px" for b in by["bins"])], rows)
+
+
 #: (row label, detector key in end_to_end.json, first crop from)
 END_TO_END_ROWS = (
     ("facemtl (default)", "facemtl", "hybrid"),
@@ -341,6 +350,7 @@ PAGES = {"cli.md": cli_page, "models.md": models_page}
 BLOCKS = {
     "peers-headline": peers_headline,
     "crowd": crowd_table,
+    "crowd-sizes": crowd_sizes_table,
     "end-to-end": end_to_end_table,
     "end-to-end-pose": end_to_end_pose_table,
     "mtfl-methods": mtfl_methods_table,

@@ -345,3 +345,31 @@ def test_detector_flip_test_gives_a_mirrored_photo_mirrored_faces():
     # without it the two passes disagree (the network alone is not mirror-symmetric)
     p, q = plain.detect(photo)[0], plain.detect(mirror)[0]
     assert not np.allclose(q.landmarks, p.landmarks[MTFL5.flip_permutation()] * (-1, 1) + (w - 1, 0), atol=1e-3)
+
+
+def test_min_face_makes_the_detector_look_at_small_faces_in_a_large_photo():
+    """``min_face`` is a request, not only a filter: a 30-px face in a 1600-px photo shrinks to
+    6 px at the default input side, where the network cannot see it; asking for faces of 24 px
+    processes the photo at the side that brings them to the network's ``smallest_face``."""
+    import matplotlib.cbook as cbook
+
+    from facemtl.detection import box_iou
+
+    photo = cv2.imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    face = np.array(create_detector("facemtl").detect(photo)[0].box)
+    f, (x0, y0) = 0.18, (1100, 700)
+    small = cv2.resize(photo, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+    canvas = np.full((1200, 1600, 3), 90, np.uint8)
+    canvas[y0 : y0 + small.shape[0], x0 : x0 + small.shape[1]] = small
+    truth = (face + 0.5) * small.shape[1] / photo.shape[1] - 0.5 + (x0, y0, x0, y0)
+
+    def best_iou(det) -> float:
+        boxes = np.array([d.box for d in det.detect(canvas)]).reshape(-1, 4)
+        return float(box_iou(boxes, truth).max(initial=0.0))
+
+    default, asked = create_detector("facemtl"), create_detector("facemtl", min_face=24)
+    assert default.input_side(1200, 1600) == 320
+    assert asked.input_side(1200, 1600) == np.ceil(1600 * asked.config.smallest_face / 24) > 320
+    assert asked.input_side(200, 300) == 320  # small photos keep the default side (never upscaled)
+    assert best_iou(asked) >= 0.6
+    assert best_iou(default) < 0.5

@@ -8,6 +8,7 @@ thresholded, non-maximum suppressed and mapped back to the original image's pixe
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import cv2
@@ -84,7 +85,9 @@ class NetFaceDetector:
     ``max_side``: images are downscaled so their longer side is at most this (default: the
     model's); raise it to find smaller faces in large photos, at a cost in time.
     ``score_threshold``: minimum face probability (default: the one chosen for the weights, in
-    their config); ``min_face``: smallest box side kept, in original pixels. Detections carry
+    their config); ``min_face``: the smallest face to find, box side in original pixels — smaller
+    boxes are dropped, and where ``max_side`` would shrink such a face below the network's
+    ``smallest_face`` the image is processed larger (:meth:`input_side`). Detections carry
     the network's 5 points (MTFL order); ``box_rules`` default to the weights' fitted rule.
     ``flip_test``: run the image and its mirror as one batch and average the two raw maps (the
     mirror's turned back, :func:`unmirror`), so a face and its mirror image get mirrored results."""
@@ -119,10 +122,19 @@ class NetFaceDetector:
             self._anchors[(h, w)] = anchor_points(h, w, self.config.strides)
         return self._anchors[(h, w)]
 
+    def input_side(self, height: int, width: int) -> int:
+        """The longer side an image of this size is processed at: ``max_side``, or more where a
+        ``min_face`` face would shrink below the network's ``smallest_face`` (a photo is never
+        upscaled, :func:`letterbox`). Without it, ``min_face`` would only filter: faces of 24 px in
+        a 640-px crowd shrink to 12 px at side 320, and the network misses most of them."""
+        if self.min_face <= 0:
+            return self.max_side
+        return max(self.max_side, math.ceil(max(height, width) * self.config.smallest_face / self.min_face))
+
     @torch.inference_mode()
     def detect(self, image_bgr: np.ndarray) -> list[Detection]:
         c = self.config
-        canvas, f = letterbox(image_bgr, self.max_side, max(c.strides))
+        canvas, f = letterbox(image_bgr, self.input_side(*image_bgr.shape[:2]), max(c.strides))
         x = torch.from_numpy(np.ascontiguousarray(canvas.transpose(2, 0, 1))[None]).float()
         x = x.mul_(1.0 / (255.0 * c.std)).sub_(c.mean / c.std)
         if self.flip_test:
@@ -135,6 +147,6 @@ class NetFaceDetector:
         pts = from_downscaled(pts, f)
         out = []
         for b, s, p in zip(boxes, scores, pts, strict=True):
-            if min(b[2] - b[0], b[3] - b[1]) >= self.min_face:
+            if max(b[2] - b[0], b[3] - b[1]) >= self.min_face:  # the longer side, as YuNet's filter
                 out.append(Detection(as_box(b), float(s), "net", p))
         return out

@@ -29,10 +29,12 @@ class DetectorConfig:
     """A detector preset. ``stages``: (channels, blocks) per stride 4, 8, 16, 32; ``neck``: FPN
     width; ``input_size``: the square training canvas (inference letterboxes to ``max_side``).
 
-    Two fields belong to trained weights, so a retrained detector brings its own:
-    ``score_threshold`` (chosen on the training run's validation scenes) and ``box_rule``
+    Three fields belong to trained weights, so a retrained detector brings its own:
+    ``score_threshold`` (chosen on the training run's validation scenes), ``box_rule``
     (dx, dy, scale of :class:`~facemtl.detection.BoxRule`: detector box → landmark box, fitted on
-    MTFL training faces by ``scripts/calibrate_detector.py``)."""
+    MTFL training faces by ``scripts/calibrate_detector.py``) and ``smallest_face``: the face side,
+    in network-input pixels, from which the network finds ~90 % of faces (measured by
+    ``bench/crowd.py``'s recall-by-size table); a ``min_face`` request sizes the input by it."""
 
     name: str
     stem: int = 16
@@ -45,6 +47,7 @@ class DetectorConfig:
     std: float = 0.5
     score_threshold: float = 0.4
     box_rule: tuple[float, float, float] = (0.0063, 0.0594, 0.5251)
+    smallest_face: float = 20.0
     kind: str = "detector"
 
     def with_overrides(self, **kw: Any) -> DetectorConfig:
