@@ -110,6 +110,7 @@ def test_rank_shares_make_up_each_global_batch():
     for k, b in enumerate(batches):
         assert sorted(sum((s[k] for s in shares), [])) == sorted(b)
     assert [len(b) for b in global_batches(order[:97], 32, world=2)] == [32, 32, 32]  # 1 face left: dropped
+    assert [len(b) for b in global_batches(order[:65], 32)] == [32, 32]  # one face alone breaks BatchNorm1d
 
 
 def test_device_auto_and_a_clear_error_without_cuda():

@@ -24,8 +24,9 @@ from facemtl.tasks import MTFL_TASKS
         {"balancing": "uncertainty"},
         {"balancing": "dwa"},
         {"model_overrides": {"trunk": "mmoe", "experts": 3}},
+        {"model_overrides": {"feature_norm": True}},
     ],
-    ids=["uncertainty", "dwa", "mmoe"],
+    ids=["uncertainty", "dwa", "mmoe", "feature_norm"],
 )
 @pytest.mark.slow
 def test_each_strategy_trains_on_real_faces(tiny_config, tmp_path, variant):

@@ -77,9 +77,10 @@ def test_resume_refuses_a_different_config(tiny_config, tmp_path):
         Trainer(tiny_config(epochs=1, limit=64, lr=1e-2), tmp_path, progress=False).fit(resume=True)
 
 
-def test_safetensors_round_trip(tmp_path):
+@pytest.mark.parametrize("overrides", [{}, {"feature_norm": True}, {"trunk": "mmoe", "feature_norm": True}])
+def test_safetensors_round_trip(tmp_path, overrides):
     torch.manual_seed(0)
-    model = create_model("facemtl_s").eval()
+    model = create_model("facemtl_s", **overrides).eval()
     path = tmp_path / "m.safetensors"
     save_model(model, path, {"note": "test"})
     loaded = load_model(path)

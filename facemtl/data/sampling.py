@@ -94,10 +94,10 @@ def epoch_order(n: int, seed: int, epoch: int, probabilities: np.ndarray | None)
 
 
 def global_batches(order: Sequence[int], batch_size: int, world: int = 1) -> list[list[int]]:
-    """Cut the order into global batches; a final batch with fewer faces than processes is
-    dropped (it could not give every process a face)."""
+    """Cut the order into global batches; a final batch with fewer than two faces per process is
+    dropped (batch normalisation of a feature vector needs two samples to take statistics from)."""
     batches = [list(order[i : i + batch_size]) for i in range(0, len(order), batch_size)]
-    return [b for b in batches if len(b) >= world]
+    return [b for b in batches if len(b) >= 2 * world]
 
 
 def rank_batches(batches: Sequence[Sequence[int]], rank: int, world: int) -> list[list[int]]:

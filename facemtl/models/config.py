@@ -32,12 +32,18 @@ class ModelConfig:
     ``trunk`` picks the sharing strategy: ``"shared"`` (hard parameter sharing: one FC feature
     for all tasks) or ``"mmoe"`` (``experts`` FC experts over the shared conv features, mixed
     per task by its own softmax gate).
+
+    ``feature_norm`` puts batch normalisation between each FC feature layer and its ReLU. Without
+    it most of the shared feature's units die early in training and never come back (228 of 256
+    in the shipped facemtl_mtfl): the tasks then share a ~25-unit feature, and a task that found
+    no unit of its own (glasses, in the MTFL + CelebA mix) cannot be learned by its head.
     """
 
     name: str
     convs: tuple[ConvSpec, ...]
     feature_dim: int = 256
     batch_norm: bool = True
+    feature_norm: bool = False
     dropout: float = 0.0
     input_size: int = 40
     channels: int = 1

@@ -38,7 +38,14 @@ def _conv_stack(cfg: ModelConfig) -> tuple[nn.Sequential, int]:
 
 
 def _feature(flat: int, cfg: ModelConfig) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(flat, cfg.feature_dim), nn.ReLU(inplace=True), nn.Dropout(cfg.dropout))
+    if not cfg.feature_norm:
+        return nn.Sequential(nn.Linear(flat, cfg.feature_dim), nn.ReLU(inplace=True), nn.Dropout(cfg.dropout))
+    return nn.Sequential(
+        nn.Linear(flat, cfg.feature_dim, bias=False),
+        nn.BatchNorm1d(cfg.feature_dim),
+        nn.ReLU(inplace=True),
+        nn.Dropout(cfg.dropout),
+    )
 
 
 class SharedTrunk(nn.Module):
