@@ -1,7 +1,7 @@
 """How much of the shared feature a multi-task model uses, and what its heads can read from it.
 
     .venv/bin/python bench/feature_units.py --models facemtl_mtfl runs/mtfl_celeba/best.safetensors \
-        [--recipe configs/facemtl_mtfl_celeba.json] [--json bench/results/feature_units.json]
+        [--recipe configs/facemtl_mtfl_celeba.json] [--out bench/results/feature_units]
 
 For each model (a shared-trunk landmark model): how many units of the shared FC feature are
 *dead* (never positive on any validation face of the recipe — a ReLU unit that stopped firing
@@ -26,6 +26,8 @@ from facemtl.data.dataset import FaceDataset
 from facemtl.jobs.landmarks import train_val_samples
 from facemtl.models import MultiTaskNet
 from facemtl.weights import load_model
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @torch.no_grad()
@@ -67,23 +69,23 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", required=True, help="shipped names or .safetensors files")
     ap.add_argument("--recipe", default="configs/facemtl_mtfl_celeba.json", help="its train/val split is used")
     ap.add_argument("--train-faces", type=int, default=6000)
-    ap.add_argument("--json", default=None)
+    ap.add_argument("--out", default=str(ROOT / "bench/results/feature_units"), help="writes OUT.md and OUT.json")
     args = ap.parse_args()
     one_thread()
     train, _, val = train_val_samples(TrainConfig.from_json(args.recipe))
     pick = np.random.default_rng(0).permutation(len(train))[: args.train_faces]
     train = [train[i] for i in pick]
-    results = {}
-    header = None
+    results, lines = {}, []
     for name in args.models:
         model = load_model(name).eval()
         if not isinstance(model, MultiTaskNet) or model.config.trunk != "shared":
             raise SystemExit(f"{name}: not a shared-trunk landmark model")
         c = model.config
         tasks = c.tasks.attributes
-        if header is None:
+        if not lines:
             header = ["model", "dead units", *(f"{t.name}: conv / shared" for t in tasks)]
-            print("| " + " | ".join(header) + " |\n|" + " --- |" * len(header))
+            lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            print("\n".join(lines))
         tr = features(model, FaceDataset.for_model(train, c))
         va = features(model, FaceDataset.for_model(val, c))
         dead = int((va[1].max(0).values <= 0).sum())
@@ -93,18 +95,15 @@ def main() -> None:
             row["probe"][t.name] = {
                 "conv": probe(tr[0], tr[2][:, j], va[0], va[2][:, j], k),
                 "shared": probe(tr[1], tr[2][:, j], va[1], va[2][:, j], k),
-                "majority": 100
-                * float((va[2][:, j] == va[2][:, j][va[2][:, j] >= 0].mode().values).float().sum())
-                / max(1, int((va[2][:, j] >= 0).sum())),
             }
-        results[name] = row
+        label = f"{Path(name).parent.name}/{Path(name).stem}" if name.endswith(".safetensors") else name
+        results[label] = row
         cells = [f"{row['probe'][t.name]['conv']:.1f} / {row['probe'][t.name]['shared']:.1f}" for t in tasks]
-        print(
-            f"| {Path(name).parent.name + '/' + Path(name).stem if name.endswith('.safetensors') else name} "
-            f"| {dead} of {c.feature_dim} | " + " | ".join(cells) + " |"
-        )
-    if args.json:
-        Path(args.json).write_text(json.dumps({"recipe": args.recipe, "models": results}, indent=2) + "\n")
+        lines.append(f"| {label} | {dead} of {c.feature_dim} | " + " | ".join(cells) + " |")
+        print(lines[-1])
+    out = Path(args.out)
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    out.with_suffix(".json").write_text(json.dumps({"recipe": args.recipe, "models": results}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

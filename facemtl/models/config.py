@@ -34,7 +34,7 @@ class ModelConfig:
     per task by its own softmax gate).
 
     ``feature_norm`` puts batch normalisation between each FC feature layer and its ReLU. Without
-    it most of the shared feature's units die early in training and never come back (228 of 256
+    it most of the shared feature's units die early in training and never come back (227 of 256
     in the shipped facemtl_mtfl): the tasks then share a ~25-unit feature, and a task that found
     no unit of its own (glasses, in the MTFL + CelebA mix) cannot be learned by its head.
     """
