@@ -196,6 +196,12 @@ def add_analyzer_arguments(p: argparse.ArgumentParser) -> None:
         help="first crop centred by the detector's 5 points and sized by its box (default), from the points alone, or the box alone",
     )
     p.add_argument("--refine", type=int, default=1, help="re-crop passes from predicted landmarks (default 1)")
+    p.add_argument(
+        "--last-pass",
+        dest="average",
+        action="store_false",
+        help="return the last pass's landmarks instead of the mean over the first crop and its re-crops",
+    )
     p.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="onnx: ONNX Runtime (extra 'onnx')")
     p.add_argument(
         "--flip-test", action="store_true", help="average each face with its mirror image (two passes per face)"
@@ -213,6 +219,7 @@ def analyzer_from_args(args: argparse.Namespace) -> FaceAnalyzer:
         max_side=args.max_side,
         seed=args.seed,
         refine=args.refine,
+        average=args.average,
         backend=args.backend,
         flip_test=args.flip_test,
     )

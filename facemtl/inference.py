@@ -87,10 +87,15 @@ class FaceAnalyzer:
     box through the calibrated box rule (``seed="hybrid"``, the default: a box does not shrink
     with a turned head as the points' span does), from the points alone by the training crop rule
     (``seed="points"``), or from the box alone (``seed="box"``). ``refine`` extra passes re-crop
-    each face from its predicted landmarks (the exact training crop rule) and predict again. The
-    defaults (hybrid, one re-crop) scored best on validation faces: those whose photos the
-    detector's training held out and the landmark model's own validation split
-    (``bench/end_to_end.py --detector-validation`` / ``--validation``).
+    each face from its predicted landmarks (the exact training crop rule) and predict again;
+    with ``average`` (the default) the landmarks returned are the mean of every pass's, whose
+    framing errors partly cancel (a re-crop alone drifts: its crop inherits the first pass's
+    error), and the attributes are the last pass's. A face whose first crop is a box's rough
+    framing (``seed="box"``, or a detector without points) gets its last pass: averaging that first
+    pass in costs more than it gives. The defaults (hybrid, one re-crop, averaged)
+    scored best on validation faces: those whose photos the detector's training held out and the
+    landmark model's own validation split (``bench/end_to_end.py --detector-validation`` /
+    ``--validation``).
     ``flip_test`` averages each face with its mirror image (see :mod:`facemtl.models.flip`).
 
     ``model`` is a :class:`MultiTaskNet` or an :class:`~facemtl.export.OnnxNet` (same outputs).
@@ -104,6 +109,7 @@ class FaceAnalyzer:
         refine: int = 1,
         flip_test: bool = False,
         seed: str = "hybrid",
+        average: bool = True,
     ):
         if seed not in SEEDS:
             raise ValueError(f"seed must be one of {', '.join(SEEDS)}, got {seed!r}")
@@ -111,6 +117,7 @@ class FaceAnalyzer:
         self.detector = detector if detector is not None else create_detector("facemtl")
         self.seed = seed
         self.refine = refine
+        self.average = average
         self.flip_test = flip_test
         self.device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else model.device
 
@@ -210,8 +217,13 @@ class FaceAnalyzer:
         cfg = self.model.config
         image = to_channels(bgr, cfg.channels)  # once for every pass
         landmarks, probs = self._predict(image, [self.crop_box(d) for d in dets])
+        passes = [landmarks]
         for _ in range(self.refine):
             landmarks, probs = self._recrop(image, landmarks)
+            passes.append(landmarks)
+        if self.average:  # only where the first crop was centred by the detector's points
+            seeded = np.array([self.seed != "box" and d.landmarks is not None for d in dets], bool)
+            landmarks = np.where(seeded[:, None, None], np.mean(passes, axis=0), landmarks)
         faces = []
         for i, d in enumerate(dets):
             attrs = {}
