@@ -20,7 +20,8 @@ detector the first crop comes from its box (through its calibrated box rule) and
 that predict points (facemtl's, YuNet), from those points by the training crop rule, and centred
 by the points but sized by the box rule (``hybrid``); then
 refine = 1 and 2 re-crop from the predicted landmarks, and the mean of the first crop's and the
-re-crops' landmarks is scored too (the default: mean of the first crop and one re-crop). Detectors: ``facemtl`` (shipped network),
+re-crops' landmarks is scored too, where the passes agree (``combine_passes``; the default: the first
+crop and one re-crop). Detectors: ``facemtl`` (shipped network),
 ``haar`` (OpenCV cascades), ``yunet:PATH`` (the teacher, a reference; default when
 ../shared/tools/yunet is there).
 """
@@ -42,7 +43,7 @@ from facemtl.data.mtfl import read_mtfl
 from facemtl.detection import create_detector
 from facemtl.engine import train_val_samples
 from facemtl.imageio import read_image
-from facemtl.inference import SEEDS, FaceAnalyzer
+from facemtl.inference import SEEDS, FaceAnalyzer, combine_passes
 from facemtl.metrics import point_errors
 from facemtl.pretrained import DEFAULT_LANDMARKS, get_pretrained
 from facemtl.weights import card_path, load_model
@@ -68,6 +69,9 @@ def detector_validation_samples(detector_weights: str | Path, annotations: str |
     held_out = {photos[i].image.resolve() for i in val_idx}
     return [s for s in read_mtfl(annotations) if s.image.resolve() in held_out]
 
+
+#: Agreement thresholds (fractions of the eye distance) scored for the default first crop.
+AVERAGE_WITHIN_SWEEP = (0.0, 0.03, 0.05, 0.08, 0.1, float("inf"))
 
 #: MTFL's head-pose classes, in label order.
 POSES = ("left profile", "left", "frontal", "right", "right profile")
@@ -167,23 +171,38 @@ def main() -> None:
         }
         for seed in analyzers if has_points else ["box"]:
             p = np.stack([np.stack(x)[found] for x in passes[seed]])  # (pass, face, K, 2)
-            e = [point_errors(x, gt[found], spec).mean(1) for x in [*p, p[:2].mean(0), p.mean(0)]]
-            keys = ["refine0", "refine1", "refine2", "mean1", "mean2"]  # mean K: of the first crop and K re-crops
+            averaged = [combine_passes(list(p[:2]), spec), combine_passes(list(p), spec)]
+            e = [point_errors(x, gt[found], spec).mean(1) for x in [*p, *averaged]]
+            keys = [
+                "refine0",
+                "refine1",
+                "refine2",
+                "mean1",
+                "mean2",
+            ]  # mean K: the first crop's and K re-crops' averaged
             r[seed] = {f"nme_{k}": float(x.mean() * 100) for k, x in zip(keys, e, strict=True)}
             r[seed] |= {f"failure_rate_{k}": float((x > 0.1).mean() * 100) for k, x in zip(keys, e, strict=True)}
             r[seed]["default"] = "refine1" if seed == "box" else "mean1"  # what FaceAnalyzer returns (refine=1)
             rows.append((label, seed, f"{r['detection_rate']:.1f}", f"{r['detector_ms_per_image']:.1f}", *e))
+        if has_points:  # how AVERAGE_WITHIN was chosen: the default's error (%) by agreement threshold
+            hybrid = [np.stack(x)[found] for x in passes["hybrid"][:2]]
+            r["hybrid"]["by_average_within"] = {
+                str(w): float(point_errors(combine_passes(hybrid, spec, w), gt[found], spec).mean() * 100)
+                for w in AVERAGE_WITHIN_SWEEP
+            }
         if has_points:  # where the default's excess error lies: per head-pose class (MTFL's labels)
-            e_default = point_errors(np.stack(passes["hybrid"][:2]).mean(0)[found], gt[found], spec).mean(1)
+            default = combine_passes([np.stack(x)[found] for x in passes["hybrid"][:2]], spec)
+            e_default = point_errors(default, gt[found], spec).mean(1)
             r["by_pose"] = by_pose(pose[found], e_gt[found], e_default)
         res["detectors"][label] = r
     print(f"\n{name}, padded, {len(samples)} faces{' (flip test)' if args.flip_test else ''}\n")
     print(
-        "(bold: what FaceAnalyzer returns with refine=1; the mean where the detector's points centred the first crop)\n"
+        "(bold: what FaceAnalyzer returns with refine=1; averaged where the detector's points centred the first crop;"
+        " 'averaged': the passes' mean where they agree, else the last pass)\n"
     )
     print(
         "| detector | first crop from | found (%) | detector ms / image | first crop | 1 re-crop | 2 re-crops "
-        "| mean of first crop + 1 re-crop | mean of all 3 | failure > 10 %, default |"
+        "| first crop + 1 re-crop, averaged | all 3 averaged | failure > 10 %, default |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for label, seed, rate, ms, *e in rows:

@@ -200,7 +200,7 @@ def add_analyzer_arguments(p: argparse.ArgumentParser) -> None:
         "--last-pass",
         dest="average",
         action="store_false",
-        help="return the last pass's landmarks instead of the mean over the first crop and its re-crops",
+        help="return the last pass's landmarks instead of the mean over the first crop and its re-crops (where they agree)",
     )
     p.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="onnx: ONNX Runtime (extra 'onnx')")
     p.add_argument(

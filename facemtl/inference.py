@@ -20,14 +20,19 @@ from PIL import Image
 from facemtl.detection import Detection, FaceDetector, box_rule, create_detector
 from facemtl.geometry import Box, CropTransform, crop_box_from_landmarks, from_unit
 from facemtl.imageio import read_image, to_bgr
+from facemtl.metrics import interocular_distance
 from facemtl.models import MultiTaskNet
 from facemtl.models.flip import flip_averaged
+from facemtl.tasks import LandmarkSpec
 from facemtl.transforms import to_channels, to_tensor
 from facemtl.types import FaceRecord, ImageRecord
 from facemtl.weights import load_model
 
 #: Where a face's first crop comes from (see :class:`FaceAnalyzer`).
 SEEDS = ("hybrid", "points", "box")
+#: Passes are averaged only where each lies within this fraction of the inter-ocular distance (mean
+#: point distance) of the last one; chosen on validation faces (``bench/end_to_end.py --validation``).
+AVERAGE_WITHIN = 0.05
 
 if TYPE_CHECKING:
     from facemtl.export import OnnxNet
@@ -69,6 +74,18 @@ def image_record(image: str, faces: Sequence[Face]) -> ImageRecord:
     return {"image": image, "faces": [f.to_dict() for f in faces]}
 
 
+def combine_passes(passes: Sequence[np.ndarray], spec: LandmarkSpec, within: float = AVERAGE_WITHIN) -> np.ndarray:
+    """The landmarks of several passes over the same faces, each ``(N, K, 2)``: their mean where
+    every pass lies within ``within`` × the inter-ocular distance of the last, else the last pass
+    (passes that disagree mean a first crop framed far off, and the re-crop is the better estimate)."""
+    last = passes[-1]
+    if len(passes) == 1 or len(last) == 0:
+        return last
+    iod = np.maximum(interocular_distance(last, spec), 1e-6)
+    spread = np.max([np.linalg.norm(p - last, axis=-1).mean(-1) for p in passes[:-1]], axis=0) / iod
+    return np.where((spread <= within)[:, None, None], np.mean(passes, axis=0), last)
+
+
 def load_input(image: ImageInput, color: str = "bgr") -> np.ndarray:
     """Path, numpy array (channel order given by ``color``) or PIL image → 8-bit BGR."""
     if isinstance(image, (str, Path)):
@@ -90,7 +107,7 @@ class FaceAnalyzer:
     each face from its predicted landmarks (the exact training crop rule) and predict again;
     with ``average`` (the default) the landmarks returned are the mean of every pass's, whose
     framing errors partly cancel (a re-crop alone drifts: its crop inherits the first pass's
-    error), and the attributes are the last pass's. A face whose first crop is a box's rough
+    error), where the passes agree (:func:`combine_passes`), and the attributes are the last pass's. A face whose first crop is a box's rough
     framing (``seed="box"``, or a detector without points) gets its last pass: averaging that first
     pass in costs more than it gives. The defaults (hybrid, one re-crop, averaged)
     scored best on validation faces: those whose photos the detector's training held out and the
@@ -223,7 +240,7 @@ class FaceAnalyzer:
             passes.append(landmarks)
         if self.average:  # only where the first crop was centred by the detector's points
             seeded = np.array([self.seed != "box" and d.landmarks is not None for d in dets], bool)
-            landmarks = np.where(seeded[:, None, None], np.mean(passes, axis=0), landmarks)
+            landmarks = np.where(seeded[:, None, None], combine_passes(passes, cfg.tasks.landmarks), landmarks)
         faces = []
         for i, d in enumerate(dets):
             attrs = {}

@@ -99,36 +99,46 @@ def test_detector_points_seed_the_training_crop_rule():
 
 
 class DriftModel(BlobModel):
-    """Always the same five points in crop coordinates, right of the crop centre: each re-crop
+    """Always the same five points in crop coordinates, ``drift`` (crop units) right of centre,
+    spanning exactly the training crop rule's share of the crop: each re-crop keeps the size and
     moves the face further right, so passes disagree by a known amount."""
+
+    def __init__(self, drift: float):
+        super().__init__()
+        self.drift = drift
 
     def forward(self, x):
         out = super().forward(x)
-        shape = torch.tensor([[-0.2, -0.2], [0.2, -0.2], [0.0, 0.0], [-0.15, 0.25], [0.15, 0.25]]) + 0.1
-        out["landmarks"] = shape.expand(x.shape[0], 5, 2)
+        h = 1.0 / get_config("facemtl_s").crop_scale  # half the side of the points' box, in crop units
+        shape = torch.tensor([[-h, -h], [h, -h], [0.0, 0.0], [-0.6 * h, h], [0.6 * h, h]])
+        out["landmarks"] = (shape + torch.tensor([self.drift, 0.0])).expand(x.shape[0], 5, 2)
         return out
 
 
 @pytest.mark.parametrize("refine", [0, 1, 2])
-def test_landmarks_are_the_mean_of_the_passes_or_the_last_one(refine):
-    """The mean where the detector's points centred the first crop; the last pass for a box seed."""
+@pytest.mark.parametrize("drift, averaged", [(0.005, True), (0.1, False)])
+def test_landmarks_are_the_mean_of_agreeing_passes_else_the_last_one(refine, drift, averaged):
+    """Passes within AVERAGE_WITHIN (5 %) × the eye distance of the last are averaged (here 0.005 crop
+    units ≈ 0.6 % of it per pass); a first crop far off (0.1 ≈ 11 %) gives the last pass, and so
+    does a box seed, whose first crop is only a rough framing."""
     image = np.zeros((300, 400, 3), np.uint8)
-    points = np.array([[130.0, 140], [170, 140], [150, 165], [135, 190], [165, 190]])
+    points = np.array([[130.0, 140], [170, 140], [150, 160], [138, 180], [162, 180]])
     det = [Detection((100, 100, 200, 220), 1.0, "given", points)]
     rules = {"given": BoxRule(0, 0, 0.5)}
-    mean = FaceAnalyzer(DriftModel(), HaarFaceDetector(box_rules=rules), refine=refine).analyze(image, detections=det)
-    last = FaceAnalyzer(DriftModel(), HaarFaceDetector(box_rules=rules), refine=refine, average=False)
+    mean = FaceAnalyzer(DriftModel(drift), HaarFaceDetector(box_rules=rules), refine=refine, seed="points")
+    last = FaceAnalyzer(
+        DriftModel(drift), HaarFaceDetector(box_rules=rules), refine=refine, seed="points", average=False
+    )
     passes = [last.predict_boxes(image, [last.crop_box(det[0])])[0]]
     for _ in range(refine):
         passes.append(last.recrop(image, passes[-1])[0])
     assert len({round(float(p[0, 0, 0]), 3) for p in passes}) == refine + 1  # every pass moved the face
-    np.testing.assert_allclose(mean[0].landmarks, np.mean(passes, axis=0)[0], atol=1e-9)
+    expected = np.mean(passes, axis=0) if averaged else passes[-1]
+    np.testing.assert_allclose(mean.analyze(image, detections=det)[0].landmarks, expected[0], atol=1e-9)
     np.testing.assert_allclose(last.analyze(image, detections=det)[0].landmarks, passes[-1][0], atol=1e-9)
     no_points = [Detection(det[0].box, 1.0, "given")]
-    box_seeded = FaceAnalyzer(DriftModel(), HaarFaceDetector(box_rules=rules), refine=refine)
     np.testing.assert_allclose(
-        box_seeded.analyze(image, detections=no_points)[0].landmarks,
-        last.analyze(image, detections=no_points)[0].landmarks,
+        mean.analyze(image, detections=no_points)[0].landmarks, last.analyze(image, detections=no_points)[0].landmarks
     )
     assert cli.build_parser().parse_args(["predict", "x.jpg", "--last-pass"]).average is False
 
