@@ -100,11 +100,15 @@ def _train(args: argparse.Namespace) -> int:
     cfg = recipe_from_args(args)  # a bad value is reported before torch is imported
     from facemtl import distributed
     from facemtl.engine import Trainer
+    from facemtl.jobs import RecipeError
 
     d = distributed.Dist.from_env()  # set by torchrun; a single process otherwise
     distributed.init(d, distributed.resolve_device(args.device, d.local_rank))
     try:
-        trainer = Trainer(cfg, args.out, device=args.device, dist=d)
+        try:
+            trainer = Trainer(cfg, args.out, device=args.device, dist=d)
+        except RecipeError as e:
+            raise RecipeError(f"{args.config or 'the recipe (command-line flags)'}: {e}") from None
         t0 = time.perf_counter()
         launcher = ["torchrun", f"--nproc_per_node={d.world}", "-m", "facemtl"] if d.enabled else ["facemtl"]
         card = {"command": " ".join([*launcher, *sys.argv[1:]])}

@@ -13,6 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from facemtl import cli
 from facemtl.config import TrainConfig
 from facemtl.engine import Trainer
 from facemtl.models import create_model
@@ -181,3 +182,10 @@ def test_frozen_trunk_and_landmark_head_train_only_the_attribute_heads(tiny_conf
 def test_freezing_an_unknown_part_names_the_parts(tiny_config, tmp_path):
     with pytest.raises(ValueError, match=r"no part 'torso'; its parts: trunk, .*heads\.landmarks"):
         Trainer(tiny_config(freeze=("torso",)), tmp_path, progress=False)
+
+
+def test_train_names_the_recipe_file_a_bad_freeze_came_from(tiny_config, tmp_path, capsys):
+    recipe = tmp_path / "recipe.json"
+    recipe.write_text(json.dumps(tiny_config(freeze=("torso",)).to_dict()))
+    assert cli.main(["train", "--config", str(recipe), "--out", str(tmp_path / "run"), "--device", "cpu"]) == 2
+    assert capsys.readouterr().err.startswith(f"facemtl train: error: {recipe}: freeze: the model has no part 'torso'")

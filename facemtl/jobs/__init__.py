@@ -64,6 +64,11 @@ class Job(Protocol):
 Config = TypeVar("Config", ModelConfig, DetectorConfig)
 
 
+class RecipeError(ValueError):
+    """A recipe value that only the built model can check (e.g. a ``freeze`` part it lacks);
+    the command line names the recipe file it came from."""
+
+
 def recipe_model_config(cfg: TrainConfig, kind: type[Config]) -> Config:
     """The recipe's model config: the registry preset with ``model_overrides`` applied, of ``kind``."""
     base = get_config(cfg.model).with_overrides(**cfg.model_overrides)
@@ -89,7 +94,7 @@ def freeze(model: torch.nn.Module, parts: tuple[str, ...]) -> str:
     for part in parts:
         if part not in names or not part:
             tops = ", ".join(n for n in names if n and n.count(".") <= 1)
-            raise ValueError(f"freeze: the model has no part {part!r}; its parts: {tops}")
+            raise RecipeError(f"freeze: the model has no part {part!r}; its parts: {tops}")
         names[part].requires_grad_(False)
     return f"; frozen: {', '.join(parts)}" if parts else ""
 
