@@ -104,12 +104,12 @@ class FaceAnalyzer:
     box through the calibrated box rule (``seed="hybrid"``, the default: a box does not shrink
     with a turned head as the points' span does), from the points alone by the training crop rule
     (``seed="points"``), or from the box alone (``seed="box"``). ``refine`` extra passes re-crop
-    each face from its predicted landmarks (the exact training crop rule) and predict again;
-    with ``average`` (the default) the landmarks returned are the mean of every pass's, whose
-    framing errors partly cancel (a re-crop alone drifts: its crop inherits the first pass's
-    error), where the passes agree (:func:`combine_passes`), and the attributes are the last pass's. A face whose first crop is a box's rough
-    framing (``seed="box"``, or a detector without points) gets its last pass: averaging that first
-    pass in costs more than it gives. The defaults (hybrid, one re-crop, averaged)
+    each face from its predicted landmarks (the exact training crop rule) and predict again.
+    With ``average`` (the default) the landmarks returned are the mean of every pass's where the
+    passes agree (:func:`combine_passes`): their framing errors partly cancel, while a re-crop
+    alone drifts (its crop inherits the previous pass's error). A face whose first crop is a
+    box's rough framing (``seed="box"``, or a detector without points) gets its last pass, and
+    the attributes are always the last pass's. The defaults (hybrid, one re-crop, averaged)
     scored best on validation faces: those whose photos the detector's training held out and the
     landmark model's own validation split (``bench/end_to_end.py --detector-validation`` /
     ``--validation``).
