@@ -70,6 +70,17 @@ def detector_validation_samples(detector_weights: str | Path, annotations: str |
     return [s for s in read_mtfl(annotations) if s.image.resolve() in held_out]
 
 
+#: What is scored per first crop: after the first crop and each re-crop, and the first crop's and one /
+#: both re-crops' landmarks averaged where they agree (``combine_passes``).
+PASS_KEYS = ("refine0", "refine1", "refine2", "mean1", "mean2")
+
+
+def default_key(seed: str) -> str:
+    """Which of :data:`PASS_KEYS` ``FaceAnalyzer`` returns with its defaults (refine=1, average):
+    a box-seeded first crop keeps its last pass; one centred by the detector's points is averaged."""
+    return "refine1" if seed == "box" else "mean1"
+
+
 #: Agreement thresholds (fractions of the eye distance) scored for the default first crop.
 AVERAGE_WITHIN_SWEEP = (0.0, 0.03, 0.05, 0.08, 0.1, float("inf"))
 
@@ -133,7 +144,7 @@ def main() -> None:
         np.stack([ref.recrop(img, t[None])[0][0] for img, t in zip(images, gt, strict=True)]), gt, spec
     ).mean(1)
     res: dict = {"set": name, "faces": len(samples), "nme_gt_crop_all": float(e_gt.mean() * 100), "detectors": {}}
-    rows = [("ground-truth landmarks", "—", "100.0", "—", e_gt)]
+    rows = [("ground-truth landmarks", "—", "100.0", "—", {"refine0": e_gt})]
     detectors = []
     for det_spec in specs:
         kind = det_spec.split(":")[0]
@@ -170,29 +181,22 @@ def main() -> None:
             "nme_gt_crop_found": float(e_gt[found].mean() * 100),
         }
         for seed in analyzers if has_points else ["box"]:
-            p = np.stack([np.stack(x)[found] for x in passes[seed]])  # (pass, face, K, 2)
-            averaged = [combine_passes(list(p[:2]), spec), combine_passes(list(p), spec)]
-            e = [point_errors(x, gt[found], spec).mean(1) for x in [*p, *averaged]]
-            keys = [
-                "refine0",
-                "refine1",
-                "refine2",
-                "mean1",
-                "mean2",
-            ]  # mean K: the first crop's and K re-crops' averaged
-            r[seed] = {f"nme_{k}": float(x.mean() * 100) for k, x in zip(keys, e, strict=True)}
-            r[seed] |= {f"failure_rate_{k}": float((x > 0.1).mean() * 100) for k, x in zip(keys, e, strict=True)}
-            r[seed]["default"] = "refine1" if seed == "box" else "mean1"  # what FaceAnalyzer returns (refine=1)
-            rows.append((label, seed, f"{r['detection_rate']:.1f}", f"{r['detector_ms_per_image']:.1f}", *e))
-        if has_points:  # how AVERAGE_WITHIN was chosen: the default's error (%) by agreement threshold
+            p = [np.stack(x)[found] for x in passes[seed]]  # per pass: (face, K, 2)
+            landmarks = [*p, combine_passes(p[:2], spec), combine_passes(p, spec)]
+            errors = {k: point_errors(x, gt[found], spec).mean(1) for k, x in zip(PASS_KEYS, landmarks, strict=True)}
+            r[seed] = {f"nme_{k}": float(x.mean() * 100) for k, x in errors.items()}
+            r[seed] |= {f"failure_rate_{k}": float((x > 0.1).mean() * 100) for k, x in errors.items()}
+            r[seed]["default"] = default_key(seed)
+            rows.append((label, seed, f"{r['detection_rate']:.1f}", f"{r['detector_ms_per_image']:.1f}", errors))
+        if has_points:
             hybrid = [np.stack(x)[found] for x in passes["hybrid"][:2]]
+            # how AVERAGE_WITHIN was chosen: the default's error (%) by agreement threshold
             r["hybrid"]["by_average_within"] = {
                 str(w): float(point_errors(combine_passes(hybrid, spec, w), gt[found], spec).mean() * 100)
                 for w in AVERAGE_WITHIN_SWEEP
             }
-        if has_points:  # where the default's excess error lies: per head-pose class (MTFL's labels)
-            default = combine_passes([np.stack(x)[found] for x in passes["hybrid"][:2]], spec)
-            e_default = point_errors(default, gt[found], spec).mean(1)
+            # where the default's excess error lies: per head-pose class (MTFL's labels)
+            e_default = point_errors(combine_passes(hybrid, spec), gt[found], spec).mean(1)
             r["by_pose"] = by_pose(pose[found], e_gt[found], e_default)
         res["detectors"][label] = r
     print(f"\n{name}, padded, {len(samples)} faces{' (flip test)' if args.flip_test else ''}\n")
@@ -205,15 +209,14 @@ def main() -> None:
         "| first crop + 1 re-crop, averaged | all 3 averaged | failure > 10 %, default |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for label, seed, rate, ms, *e in rows:
-        if len(e) == 1:
-            print(
-                f"| {label} | {seed} | {rate} | {ms} | {e[0].mean() * 100:.2f} | | | | | {(e[0] > 0.1).mean() * 100:.2f} |"
-            )
-        else:
-            d = 1 if seed == "box" else 3
-            cells = [f"**{x.mean() * 100:.2f}**" if i == d else f"{x.mean() * 100:.2f}" for i, x in enumerate(e)]
-            print(f"| {label} | {seed} | {rate} | {ms} | {' | '.join(cells)} | {(e[d] > 0.1).mean() * 100:.2f} |")
+    for label, seed, rate, ms, errors in rows:
+        cells = {k: f"{errors[k].mean() * 100:.2f}" if k in errors else "" for k in PASS_KEYS}
+        d = "refine0" if len(errors) == 1 else default_key(seed)  # the ground-truth row has one pass
+        if len(errors) > 1:
+            cells[d] = f"**{cells[d]}**"
+        print(
+            f"| {label} | {seed} | {rate} | {ms} | {' | '.join(cells.values())} | {(errors[d] > 0.1).mean() * 100:.2f} |"
+        )
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(res, indent=2) + "\n")

@@ -105,14 +105,13 @@ def _train(args: argparse.Namespace) -> int:
     d = distributed.Dist.from_env()  # set by torchrun; a single process otherwise
     distributed.init(d, distributed.resolve_device(args.device, d.local_rank))
     try:
-        try:
-            trainer = Trainer(cfg, args.out, device=args.device, dist=d)
-        except RecipeError as e:
-            raise RecipeError(f"{args.config or 'the recipe (command-line flags)'}: {e}") from None
+        trainer = Trainer(cfg, args.out, device=args.device, dist=d)
         t0 = time.perf_counter()
         launcher = ["torchrun", f"--nproc_per_node={d.world}", "-m", "facemtl"] if d.enabled else ["facemtl"]
         card = {"command": " ".join([*launcher, *sys.argv[1:]])}
         result = trainer.fit(resume=args.resume, card=card)  # ends with a barrier: safe to tear down
+    except RecipeError as e:
+        raise RecipeError(f"{args.config or 'the recipe (command-line flags)'}: {e}") from None
     finally:
         distributed.shutdown()
     if d.is_main:
