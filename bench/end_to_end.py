@@ -43,9 +43,10 @@ from facemtl.data.mtfl import read_mtfl
 from facemtl.detection import create_detector
 from facemtl.engine import train_val_samples
 from facemtl.imageio import read_image
-from facemtl.inference import SEEDS, FaceAnalyzer, combine_passes
+from facemtl.inference import MIRROR_AGREE, SEEDS, FaceAnalyzer, combine_passes, merge_views, pass_spread
 from facemtl.metrics import point_errors
 from facemtl.pretrained import DEFAULT_LANDMARKS, get_pretrained
+from facemtl.tasks import LandmarkSpec
 from facemtl.weights import card_path, load_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,6 +85,24 @@ def default_key(seed: str) -> str:
 #: Agreement thresholds (fractions of the eye distance) scored for the default first crop.
 AVERAGE_WITHIN_SWEEP = (0.0, 0.03, 0.05, 0.08, 0.1, float("inf"))
 
+#: Agreement thresholds (fractions of the eye distance) scored for merging the mirror view.
+MIRROR_AGREE_SWEEP = (0.0, 0.03, 0.05, 0.08, 0.1, 0.15, 0.2, float("inf"))
+
+
+def with_mirror(
+    passes: list[np.ndarray], seen: np.ndarray, seen_spread: np.ndarray, spec: LandmarkSpec, agree: float = MIRROR_AGREE
+) -> np.ndarray:
+    """What ``FaceAnalyzer(mirror=True)`` returns from the default's two passes over each face and
+    the mirror view's landmarks and pass spread (NaN where the mirror view did not find the face)."""
+    own = combine_passes(passes, spec)
+    matched = ~np.isnan(seen_spread)
+    out = own.copy()
+    out[matched] = merge_views(
+        own[matched], seen[matched], pass_spread(passes, spec)[matched], seen_spread[matched], spec, agree
+    )
+    return out
+
+
 #: MTFL's head-pose classes, in label order.
 POSES = ("left profile", "left", "frontal", "right", "right profile")
 
@@ -114,6 +133,9 @@ def main() -> None:
     ap.add_argument("--flip-test", action="store_true", help="average each prediction with the mirror image's")
     ap.add_argument(
         "--detector-flip-test", action="store_true", help="also score facemtl's detector averaged with its mirror pass"
+    )
+    ap.add_argument(
+        "--mirror", action="store_true", help="also score facemtl's detector with FaceAnalyzer(mirror=True)"
     )
     ap.add_argument("--limit", type=int, default=0, help="only the first N faces (a quick pass)")
     ap.add_argument("--json", default=None)
@@ -155,6 +177,8 @@ def main() -> None:
     for label, det in detectors:
         analyzers = {seed: FaceAnalyzer(model, det, refine=0, seed=seed, flip_test=args.flip_test) for seed in SEEDS}
         passes = {k: [[], [], []] for k in analyzers}  # refine = 0, 1, 2; NaN where not found
+        mirror = FaceAnalyzer(model, det, flip_test=args.flip_test) if args.mirror and label == "facemtl" else None
+        seen, seen_spread = [], []  # the mirror view's landmarks of each found face, and their pass spread
         found, det_time, has_points = [], 0.0, False
         for img, truth in tqdm(list(zip(images, gt, strict=True)), desc=label, mininterval=20):
             t = time.perf_counter()
@@ -162,6 +186,11 @@ def main() -> None:
             det_time += time.perf_counter() - t
             i = found_index(dets, truth)
             found.append(i is not None)
+            if mirror is not None:
+                own, lm, spread = mirror.mirror_view(img, dets) if i is not None else (np.empty(0), None, None)
+                k = np.flatnonzero(own == i)
+                seen.append(lm[k[0]] if len(k) else np.full_like(truth, np.nan))
+                seen_spread.append(spread[k[0]] if len(k) else np.nan)
             for seed, an in analyzers.items():
                 if i is None:
                     for p in passes[seed]:
@@ -199,6 +228,26 @@ def main() -> None:
             e_default = point_errors(combine_passes(hybrid, spec), gt[found], spec).mean(1)
             r["by_pose"] = by_pose(pose[found], e_gt[found], e_default)
         res["detectors"][label] = r
+        if mirror is not None:  # the default merged with the mirror view: FaceAnalyzer(mirror=True)
+            seen_found, spread_found = np.stack(seen)[found], np.array(seen_spread)[found]
+            e_mirror = point_errors(with_mirror(hybrid, seen_found, spread_found, spec), gt[found], spec).mean(1)
+            res["detectors"]["facemtl, mirror"] = {
+                "found": r["found"],
+                "detection_rate": r["detection_rate"],
+                "found_in_mirror": int((~np.isnan(spread_found)).sum()),
+                "nme_default": float(e_mirror.mean() * 100),
+                "failure_rate_default": float((e_mirror > 0.1).mean() * 100),
+                # how MIRROR_AGREE was chosen: the error (%) by agreement threshold
+                "by_mirror_agree": {
+                    str(a): float(
+                        point_errors(with_mirror(hybrid, seen_found, spread_found, spec, a), gt[found], spec).mean()
+                        * 100
+                    )
+                    for a in MIRROR_AGREE_SWEEP
+                },
+                "by_pose": by_pose(pose[found], e_gt[found], e_mirror),
+            }
+            rows.append(("facemtl, `mirror=True`", "hybrid", f"{r['detection_rate']:.1f}", "—", {"mean1": e_mirror}))
     print(f"\n{name}, padded, {len(samples)} faces{' (flip test)' if args.flip_test else ''}\n")
     print(
         "(bold: what FaceAnalyzer returns with refine=1; averaged where the detector's points centred the first crop;"
@@ -211,8 +260,8 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for label, seed, rate, ms, errors in rows:
         cells = {k: f"{errors[k].mean() * 100:.2f}" if k in errors else "" for k in PASS_KEYS}
-        d = "refine0" if len(errors) == 1 else default_key(seed)  # the ground-truth row has one pass
-        if len(errors) > 1:
+        d = next(iter(errors)) if len(errors) == 1 else default_key(seed)  # one pass: ground truth / mirror
+        if seed != "—":
             cells[d] = f"**{cells[d]}**"
         print(
             f"| {label} | {seed} | {rate} | {ms} | {' | '.join(cells.values())} | {(errors[d] > 0.1).mean() * 100:.2f} |"

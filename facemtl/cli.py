@@ -209,6 +209,11 @@ def add_analyzer_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--flip-test", action="store_true", help="average each face with its mirror image (two passes per face)"
     )
+    p.add_argument(
+        "--mirror",
+        action="store_true",
+        help="also detect and landmark the mirrored photo and merge each face's two results (more accurate on turned heads; twice the time)",
+    )
 
 
 def analyzer_from_args(args: argparse.Namespace) -> FaceAnalyzer:
@@ -225,6 +230,7 @@ def analyzer_from_args(args: argparse.Namespace) -> FaceAnalyzer:
         average=args.average,
         backend=args.backend,
         flip_test=args.flip_test,
+        mirror=args.mirror,
     )
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from facemtl.detection import Detection, FaceDetector, box_rule, create_detector
+from facemtl.detection import Detection, FaceDetector, box_rule, create_detector, match_detections, mirrored
 from facemtl.geometry import Box, CropTransform, crop_box_from_landmarks, from_unit
 from facemtl.imageio import read_image, to_bgr
 from facemtl.metrics import interocular_distance
@@ -33,6 +33,9 @@ SEEDS = ("hybrid", "points", "box")
 #: Passes are averaged only where each lies within this fraction of the inter-ocular distance (mean
 #: point distance) of the last one; chosen on validation faces (``bench/end_to_end.py --validation``).
 AVERAGE_WITHIN = 0.05
+#: With ``mirror``, a face's landmarks from the photo and from its mirror image are averaged where
+#: they lie within this fraction of the inter-ocular distance; chosen on validation faces, as above.
+MIRROR_AGREE = 0.1
 
 if TYPE_CHECKING:
     from facemtl.export import OnnxNet
@@ -74,16 +77,41 @@ def image_record(image: str, faces: Sequence[Face]) -> ImageRecord:
     return {"image": image, "faces": [f.to_dict() for f in faces]}
 
 
+def pass_spread(passes: Sequence[np.ndarray], spec: LandmarkSpec) -> np.ndarray:
+    """How far the earlier passes over each face lie from the last one (the largest mean point
+    distance, as a fraction of the last pass's inter-ocular distance), ``(N,)``: a face's
+    self-consistency — 0 with a single pass. A first crop framed far off shows up as a large spread."""
+    last = passes[-1]
+    if len(passes) == 1 or len(last) == 0:
+        return np.zeros(len(last))
+    iod = np.maximum(interocular_distance(last, spec), 1e-6)
+    return np.max([np.linalg.norm(p - last, axis=-1).mean(-1) for p in passes[:-1]], axis=0) / iod
+
+
 def combine_passes(passes: Sequence[np.ndarray], spec: LandmarkSpec, within: float = AVERAGE_WITHIN) -> np.ndarray:
     """The landmarks of several passes over the same faces, each ``(N, K, 2)``: their mean where
     every pass lies within ``within`` × the inter-ocular distance of the last, else the last pass
     (passes that disagree mean a first crop framed far off, and the re-crop is the better estimate)."""
-    last = passes[-1]
-    if len(passes) == 1 or len(last) == 0:
-        return last
-    iod = np.maximum(interocular_distance(last, spec), 1e-6)
-    spread = np.max([np.linalg.norm(p - last, axis=-1).mean(-1) for p in passes[:-1]], axis=0) / iod
-    return np.where((spread <= within)[:, None, None], np.mean(passes, axis=0), last)
+    spread = pass_spread(passes, spec)
+    return np.where((spread <= within)[:, None, None], np.mean(passes, axis=0), passes[-1])
+
+
+def merge_views(
+    own: np.ndarray,
+    mirror: np.ndarray,
+    own_spread: np.ndarray,
+    mirror_spread: np.ndarray,
+    spec: LandmarkSpec,
+    agree: float = MIRROR_AGREE,
+) -> np.ndarray:
+    """One face set's landmarks found in a photo and in its mirror image (mapped back), ``(N, K, 2)``
+    each: their mean where they lie within ``agree`` × the inter-ocular distance of each other, else
+    the view whose passes agree better (:func:`pass_spread`) — where the views disagree, one of the
+    detections framed the face badly, and its passes show it."""
+    iod = np.maximum(interocular_distance((own + mirror) / 2, spec), 1e-6)  # symmetric in the two views
+    apart = np.linalg.norm(own - mirror, axis=-1).mean(-1) / iod
+    better = np.where((own_spread <= mirror_spread)[:, None, None], own, mirror)
+    return np.where((apart <= agree)[:, None, None], (own + mirror) / 2, better)
 
 
 def load_input(image: ImageInput, color: str = "bgr") -> np.ndarray:
@@ -113,7 +141,13 @@ class FaceAnalyzer:
     scored best on validation faces: those whose photos the detector's training held out and the
     landmark model's own validation split (``bench/end_to_end.py --detector-validation`` /
     ``--validation``).
-    ``flip_test`` averages each face with its mirror image (see :mod:`facemtl.models.flip`).
+    ``mirror`` runs the whole pipeline — detector included — on the photo's mirror image too and
+    merges each face's two results (:func:`merge_views`): the mean where they agree, else the one
+    whose passes agree better. Detectors are not mirror-symmetric (facemtl's frames faces turned
+    one way worse than faces turned the other), and a face badly framed in one view is usually
+    framed well in the other. It doubles the time per photo; the faces and attributes are the
+    photo's own. ``flip_test`` only averages each crop with its mirror image (see
+    :mod:`facemtl.models.flip`).
 
     ``model`` is a :class:`MultiTaskNet` or an :class:`~facemtl.export.OnnxNet` (same outputs).
     """
@@ -127,6 +161,7 @@ class FaceAnalyzer:
         flip_test: bool = False,
         seed: str = "hybrid",
         average: bool = True,
+        mirror: bool = False,
     ):
         if seed not in SEEDS:
             raise ValueError(f"seed must be one of {', '.join(SEEDS)}, got {seed!r}")
@@ -135,6 +170,7 @@ class FaceAnalyzer:
         self.seed = seed
         self.refine = refine
         self.average = average
+        self.mirror = mirror
         self.flip_test = flip_test
         self.device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else model.device
 
@@ -220,6 +256,43 @@ class FaceAnalyzer:
         five = cfg.tasks.landmarks.mtfl5  # the crop rule reads the five MTFL points of any markup
         return self._predict(image, [crop_box_from_landmarks(five(lm), cfg.crop_scale) for lm in landmarks])
 
+    def _landmarks(
+        self, image: np.ndarray, dets: Sequence[Detection]
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """The first crop and ``refine`` re-crops of each detected face (image in the model's channel
+        layout): landmarks (the passes combined where ``average``), the passes' spread and the last
+        pass's class probabilities."""
+        landmarks, probs = self._predict(image, [self.crop_box(d) for d in dets])
+        passes = [landmarks]
+        for _ in range(self.refine):
+            landmarks, probs = self._recrop(image, landmarks)
+            passes.append(landmarks)
+        spec = self.model.config.tasks.landmarks
+        if self.average:  # only where the first crop was centred by the detector's points
+            seeded = np.array([self.seed != "box" and d.landmarks is not None for d in dets], bool)
+            landmarks = np.where(seeded[:, None, None], combine_passes(passes, spec), landmarks)
+        return landmarks, pass_spread(passes, spec), probs
+
+    def mirror_view(
+        self, image_bgr: np.ndarray, dets: Sequence[Detection]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The faces of ``dets`` found again in the photo's mirror image (matched at box IoU ≥ 0.5):
+        their indices in ``dets``, and that view's landmarks (mapped back to the photo) and pass spreads."""
+        width = image_bgr.shape[1]
+        flipped = np.ascontiguousarray(image_bgr[:, ::-1])
+        found = list(self.detector.detect(flipped))
+        back = np.array([mirrored(d, width).box for d in found]).reshape(-1, 4)
+        match = match_detections(back, np.array([d.box for d in dets]).reshape(-1, 4), np.zeros(len(dets), bool))
+        pairs = [(int(j), i) for i, j in enumerate(match.matched) if j >= 0]  # (face in dets, mirror detection)
+        spec = self.model.config.tasks.landmarks
+        if not pairs:
+            return np.empty(0, int), np.empty((0, spec.num_points, 2)), np.empty(0)
+        image = to_channels(flipped, self.model.config.channels)
+        seen, spread, _ = self._landmarks(image, [found[i] for _, i in pairs])
+        seen = seen[:, spec.flip_permutation()]
+        seen[..., 0] = width - 1 - seen[..., 0]
+        return np.array([j for j, _ in pairs]), seen, spread
+
     # -- public API ---------------------------------------------------------------------------
     def analyze(
         self, image: ImageInput, *, color: str = "bgr", detections: Sequence[Detection] | None = None
@@ -227,20 +300,16 @@ class FaceAnalyzer:
         """All faces in one image. ``color`` is the channel order of a numpy input ("bgr" or "rgb").
 
         Pass ``detections`` to skip the detector (e.g. boxes from your own detector, with
-        ``kind`` naming one of the detector's box rules).
+        ``kind`` naming one of the detector's box rules; ``mirror`` then has no effect).
         """
         bgr = load_input(image, color)
         dets = list(self.detector.detect(bgr) if detections is None else detections)
         cfg = self.model.config
-        image = to_channels(bgr, cfg.channels)  # once for every pass
-        landmarks, probs = self._predict(image, [self.crop_box(d) for d in dets])
-        passes = [landmarks]
-        for _ in range(self.refine):
-            landmarks, probs = self._recrop(image, landmarks)
-            passes.append(landmarks)
-        if self.average:  # only where the first crop was centred by the detector's points
-            seeded = np.array([self.seed != "box" and d.landmarks is not None for d in dets], bool)
-            landmarks = np.where(seeded[:, None, None], combine_passes(passes, cfg.tasks.landmarks), landmarks)
+        landmarks, spread, probs = self._landmarks(to_channels(bgr, cfg.channels), dets)
+        if self.mirror and detections is None and dets:
+            own, seen, seen_spread = self.mirror_view(bgr, dets)
+            spec = cfg.tasks.landmarks
+            landmarks[own] = merge_views(landmarks[own], seen, spread[own], seen_spread, spec)
         faces = []
         for i, d in enumerate(dets):
             attrs = {}

@@ -137,6 +137,7 @@ def models_page() -> str:
 HEADLINE_ROWS = (
     "facemtl (ONNX Runtime)",
     "facemtl + flip test (ONNX Runtime)",
+    "facemtl + mirror (ONNX Runtime)",
     "MediaPipe face mesh",
     "dlib HOG (upsample 1) + 68-point",
     "MTCNN (facenet-pytorch)",
@@ -202,6 +203,11 @@ def end_to_end_table() -> str:
             label, seed, f"{d['detection_rate']:.1f}", f"{d['detector_ms_per_image']:.1f}", *cells,
             f"{r['failure_rate_' + r['default']]:.2f}",
         ])  # fmt: skip
+    m = e2e["detectors"]["facemtl, mirror"]  # FaceAnalyzer(mirror=True): the default merged with the mirror view
+    rows.insert(2, [
+        "facemtl, `mirror=True`", "hybrid", f"{m['detection_rate']:.1f}", "—", "", "", "",
+        f"**{m['nme_default']:.2f}**", "", f"{m['failure_rate_default']:.2f}",
+    ])  # fmt: skip
     header = ["detector", "first crop from", "found (%)", "detector ms / image", "first crop", "1 re-crop"]
     return _table(
         [*header, "2 re-crops", "first crop + 1 re-crop, averaged", "all 3 averaged", "failure, default (%)"], rows
@@ -264,6 +270,20 @@ def average_within_table() -> str:
     return _table(
         ["passes averaged", *(f"{label} ({r['faces']:,})" for (label, _), r in zip(SEED_SETS, runs, strict=True))], rows
     )
+
+
+def mirror_agree_table() -> str:
+    """``FaceAnalyzer(mirror=True)``'s error (%) on validation faces by the views' agreement threshold."""
+    runs = [_json(f"bench/results/{stem}.json") for _, stem in SEED_SETS]
+    sweeps = [r["detectors"]["facemtl, mirror"]["by_mirror_agree"] for r in runs]
+    names = {"0.0": "never (the view whose passes agree better)", "inf": "always"}
+    rows = [["without the mirror view", *(f"{r['detectors']['facemtl']['hybrid']['nme_mean1']:.3f}" for r in runs)]]
+    rows += [
+        [names.get(a, f"within {float(a):.0%} of the eye distance"), *(f"{sw[a]:.3f}" for sw in sweeps)]
+        for a in sweeps[0]
+    ]
+    header = ["views averaged", *(f"{label} ({r['faces']:,})" for (label, _), r in zip(SEED_SETS, runs, strict=True))]
+    return _table(header, rows)
 
 
 #: Earlier releases, as recorded when their runs were made: (row, round, recipe config).
@@ -379,6 +399,7 @@ BLOCKS = {
     "mtfl-attributes": mtfl_attributes_table,
     "seed-choice": seed_choice_table,
     "average-within": average_within_table,
+    "mirror-agree": mirror_agree_table,
     "recipe-round-1": lambda: recipe_round_table(1),
     "recipe-round-2": lambda: recipe_round_table(2),
 }

@@ -15,10 +15,10 @@ from PIL import Image
 from torch import nn
 
 from facemtl import cli
-from facemtl.detection import BoxRule, Detection, HaarFaceDetector, box_rule
+from facemtl.detection import BoxRule, Detection, HaarFaceDetector, box_rule, mirrored
 from facemtl.geometry import Box, crop_box_from_landmarks
 from facemtl.imageio import ImageReadError, read_image, to_bgr
-from facemtl.inference import SEEDS, FaceAnalyzer
+from facemtl.inference import SEEDS, FaceAnalyzer, merge_views, pass_spread
 from facemtl.models import create_model, get_config
 from facemtl.models.flip import flip_averaged
 
@@ -382,3 +382,63 @@ def test_awkward_inputs_through_the_default_detector(tmp_path, face_jpeg):
     for name in ("text.jpg", "random.png", "truncated.jpg"):
         with pytest.raises(ImageReadError, match=name):
             analyzer.analyze(tmp_path / name)
+
+
+# ---------------------------------------------------------------------------------------------
+# The mirror view: the whole pipeline on the photo's mirror image, merged face by face.
+
+
+def test_a_mirrored_detection_reflects_its_box_and_swaps_its_points_and_twice_is_identity():
+    points = np.array([[30.0, 40], [50, 41], [42, 50], [33, 60], [49, 61]])  # left eye, right eye, nose, mouth
+    det = Detection((20.0, 25.0, 60.0, 75.0), 0.9, "net", points)
+    m = mirrored(det, 100)
+    assert m.box == (39.0, 25.0, 79.0, 75.0)  # x → 99 − x, edges swapped
+    assert m.kind == "net_mirrored" and m.score == 0.9
+    np.testing.assert_allclose(m.landmarks[0], [49.0, 41.0])  # the right eye, reflected, is the new left eye
+    np.testing.assert_allclose(m.landmarks[2], [57.0, 50.0])
+    back = mirrored(m, 100)
+    assert back.box == det.box and back.kind == "net"
+    np.testing.assert_allclose(back.landmarks, points)
+    # the box rule of a mirrored detection moves its offset the other way
+    rule = {"net": BoxRule(0.1, 0.0, 1.0)}
+    assert box_rule(rule, m).landmark_box(m).cx == pytest.approx(99 - box_rule(rule, det).landmark_box(det).cx)
+    assert mirrored(Detection(det.box, 1.0, "frontal"), 100).landmarks is None
+
+
+def test_views_are_averaged_where_they_agree_else_the_one_whose_passes_agree_better():
+    spec = get_config("facemtl_s").tasks.landmarks
+    face = np.array([[40.0, 50], [60, 50], [50, 60], [43, 70], [57, 70]])  # eye distance 20 px
+    own = np.stack([face, face, face])
+    close = own + [1.0, 0.0]  # 5 % of the eye distance away: within MIRROR_AGREE
+    far = own + [6.0, 0.0]  # 30 % away
+    steadier = np.array([0.01, 0.2, 0.05])  # own view's pass spread per face
+    mirror_spread = np.array([0.02, 0.02, 0.02])
+    np.testing.assert_allclose(merge_views(own, close, steadier, mirror_spread, spec), own + [0.5, 0.0])
+    got = merge_views(own, far, steadier, mirror_spread, spec)
+    np.testing.assert_allclose(got[0], own[0])  # own passes steadier
+    np.testing.assert_allclose(got[1], far[1])  # the mirror view's steadier
+    np.testing.assert_allclose(got[2], far[2])
+    # the pass spread: the largest mean point distance of an earlier pass from the last, / eye distance
+    np.testing.assert_allclose(pass_spread([own + [2.0, 0.0], own + [0.0, 1.0], own], spec), [0.1, 0.1, 0.1])
+    np.testing.assert_allclose(pass_spread([own], spec), [0.0, 0.0, 0.0])
+
+
+def test_mirror_mode_gives_a_mirrored_photo_mirrored_landmarks():
+    """With ``mirror`` each face is analysed in both views and merged symmetrically, so the photo and
+    its mirror image get mirrored landmarks (the detector and the network alone do not: see
+    test_detector); and a face's merged landmarks stay close to the single view's."""
+    import matplotlib.cbook as cbook
+
+    photo = cv2.imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    flipped = np.ascontiguousarray(photo[:, ::-1])
+    w = photo.shape[1]
+    analyzer = FaceAnalyzer.from_pretrained(mirror=True)
+    a, b = analyzer.analyze(photo), analyzer.analyze(flipped)  # best first: her face
+    assert len(a) >= 1 and len(b) >= 1
+    perm = get_config("facemtl_s").tasks.landmarks.flip_permutation()
+    expected = a[0].landmarks[perm] * (-1, 1) + (w - 1, 0)
+    np.testing.assert_allclose(b[0].landmarks, expected, atol=1e-6)
+    single = FaceAnalyzer.from_pretrained().analyze(photo)[0].landmarks
+    iod = np.linalg.norm(single[0] - single[1])
+    assert 0 < np.linalg.norm(a[0].landmarks - single, axis=1).mean() < 0.1 * iod
+    assert cli.build_parser().parse_args(["predict", "x.jpg", "--mirror"]).mirror is True

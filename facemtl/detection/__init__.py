@@ -10,6 +10,7 @@ from facemtl.detection.base import (
     box_iou,
     box_rule,
     match_detections,
+    mirrored,
     nms,
 )
 from facemtl.detection.haar import DEFAULT_MIN_FACE, HAAR_BOX_RULES, HaarFaceDetector
@@ -75,6 +76,7 @@ __all__ = [
     "box_iou",
     "box_rule",
     "match_detections",
+    "mirrored",
     "letterbox",
     "nms",
 ]

@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from facemtl.geometry import Box, crop_box_from_landmarks
+from facemtl.tasks import MTFL5
 
 BoxTuple = tuple[float, float, float, float]
 
@@ -43,6 +44,19 @@ class Detection:
         """Whether the point lies inside the box (how a detection is matched to an annotated face)."""
         x1, y1, x2, y2 = self.box
         return x1 <= x <= x2 and y1 <= y <= y2
+
+
+def mirrored(det: Detection, width: int) -> Detection:
+    """``det`` reflected into the mirror image of a photo ``width`` pixels wide (and, applied
+    again, back): x → width − 1 − x for box edges and points (0-based pixel centres), left and right
+    points swapped, ``kind`` marked ``_mirrored`` (its box rule's horizontal offset flips)."""
+    x1, y1, x2, y2 = det.box
+    points = None
+    if det.landmarks is not None:
+        points = det.landmarks[MTFL5.flip_permutation()].copy()
+        points[:, 0] = width - 1 - points[:, 0]
+    kind = det.kind.removesuffix("_mirrored") if det.kind.endswith("_mirrored") else f"{det.kind}_mirrored"
+    return Detection((width - 1 - x2, y1, width - 1 - x1, y2), det.score, kind, points)
 
 
 @dataclass(frozen=True)
