@@ -21,7 +21,10 @@ that predict points (facemtl's, YuNet), from those points by the training crop r
 by the points but sized by the box rule (``hybrid``); then
 refine = 1 and 2 re-crop from the predicted landmarks, and the mean of the first crop's and the
 re-crops' landmarks is scored too, where the passes agree (``combine_passes``; the default: the first
-crop and one re-crop). Detectors: ``facemtl`` (shipped network),
+crop and one re-crop). For the shipped detector (``facemtl``) the mirror view is scored as well:
+the photo's mirror image through the same detector and passes, merged as ``FaceAnalyzer``'s
+``mirror="auto"`` (its default: only faces whose passes disagree) and ``"always"`` do.
+Detectors: ``facemtl`` (shipped network),
 ``haar`` (OpenCV cascades), ``yunet:PATH`` (the teacher, a reference; default when
 ../shared/tools/yunet is there).
 """
@@ -43,8 +46,9 @@ from facemtl.data.mtfl import read_mtfl
 from facemtl.detection import create_detector
 from facemtl.engine import train_val_samples
 from facemtl.imageio import read_image
-from facemtl.inference import MIRROR_AGREE, SEEDS, FaceAnalyzer, combine_passes, merge_views, pass_spread
+from facemtl.inference import MIRROR_MODES, SEEDS, FaceAnalyzer
 from facemtl.metrics import point_errors
+from facemtl.passes import AVERAGE_WITHIN, MIRROR_AGREE, combine_passes, merge_views, pass_spread
 from facemtl.pretrained import DEFAULT_LANDMARKS, get_pretrained
 from facemtl.tasks import LandmarkSpec
 from facemtl.weights import card_path, load_model
@@ -90,16 +94,38 @@ MIRROR_AGREE_SWEEP = (0.0, 0.03, 0.05, 0.08, 0.1, 0.15, 0.2, float("inf"))
 
 
 def with_mirror(
-    passes: list[np.ndarray], seen: np.ndarray, seen_spread: np.ndarray, spec: LandmarkSpec, agree: float = MIRROR_AGREE
+    passes: list[np.ndarray],
+    seen: np.ndarray,
+    seen_spread: np.ndarray,
+    spec: LandmarkSpec,
+    mode: str = "always",
+    agree: float = MIRROR_AGREE,
 ) -> np.ndarray:
-    """What ``FaceAnalyzer(mirror=True)`` returns from the default's two passes over each face and
-    the mirror view's landmarks and pass spread (NaN where the mirror view did not find the face)."""
-    own = combine_passes(passes, spec)
-    matched = ~np.isnan(seen_spread)
+    """What ``FaceAnalyzer(mirror=mode)`` returns from the default's two passes over each face
+    (first crop centred by the detector's points) and the mirror view's landmarks and pass spread
+    (NaN where the mirror view did not find the face)."""
+    own, spread = combine_passes(passes, spec), pass_spread(passes, spec)
+    merged = ~np.isnan(seen_spread) & (spread > AVERAGE_WITHIN if mode == "auto" else True)
     out = own.copy()
-    out[matched] = merge_views(
-        own[matched], seen[matched], pass_spread(passes, spec)[matched], seen_spread[matched], spec, agree
-    )
+    out[merged] = merge_views(own[merged], seen[merged], spread[merged], seen_spread[merged], spec, agree)
+    return out
+
+
+def mirror_scores(
+    passes: list[np.ndarray], seen: np.ndarray, seen_spread: np.ndarray, truth: np.ndarray, spec: LandmarkSpec
+) -> dict:
+    """The default's two passes merged with the mirror view as ``mirror="auto"`` and ``"always"``
+    do, scored: error and failures (%), how many faces ``auto`` looked at again, and for
+    ``always`` the error by agreement threshold (how MIRROR_AGREE was chosen)."""
+    out: dict = {"found_in_mirror": int((~np.isnan(seen_spread)).sum())}
+    for mode in MIRROR_MODES[1:]:
+        e = point_errors(with_mirror(passes, seen, seen_spread, spec, mode), truth, spec).mean(1)
+        out[mode] = {"nme": float(e.mean() * 100), "failure_rate": float((e > 0.1).mean() * 100), "errors": e}
+    out["auto"]["looked_again"] = float((pass_spread(passes, spec) > AVERAGE_WITHIN).mean() * 100)
+    out["always"]["by_mirror_agree"] = {
+        str(a): float(point_errors(with_mirror(passes, seen, seen_spread, spec, "always", a), truth, spec).mean() * 100)
+        for a in MIRROR_AGREE_SWEEP
+    }
     return out
 
 
@@ -133,9 +159,6 @@ def main() -> None:
     ap.add_argument("--flip-test", action="store_true", help="average each prediction with the mirror image's")
     ap.add_argument(
         "--detector-flip-test", action="store_true", help="also score facemtl's detector averaged with its mirror pass"
-    )
-    ap.add_argument(
-        "--mirror", action="store_true", help="also score facemtl's detector with FaceAnalyzer(mirror=True)"
     )
     ap.add_argument("--limit", type=int, default=0, help="only the first N faces (a quick pass)")
     ap.add_argument("--json", default=None)
@@ -177,7 +200,7 @@ def main() -> None:
     for label, det in detectors:
         analyzers = {seed: FaceAnalyzer(model, det, refine=0, seed=seed, flip_test=args.flip_test) for seed in SEEDS}
         passes = {k: [[], [], []] for k in analyzers}  # refine = 0, 1, 2; NaN where not found
-        mirror = FaceAnalyzer(model, det, flip_test=args.flip_test) if args.mirror and label == "facemtl" else None
+        mirror = FaceAnalyzer(model, det, flip_test=args.flip_test) if label == "facemtl" else None  # the shipped one
         seen, seen_spread = [], []  # the mirror view's landmarks of each found face, and their pass spread
         found, det_time, has_points = [], 0.0, False
         for img, truth in tqdm(list(zip(images, gt, strict=True)), desc=label, mininterval=20):
@@ -228,26 +251,12 @@ def main() -> None:
             e_default = point_errors(combine_passes(hybrid, spec), gt[found], spec).mean(1)
             r["by_pose"] = by_pose(pose[found], e_gt[found], e_default)
         res["detectors"][label] = r
-        if mirror is not None:  # the default merged with the mirror view: FaceAnalyzer(mirror=True)
-            seen_found, spread_found = np.stack(seen)[found], np.array(seen_spread)[found]
-            e_mirror = point_errors(with_mirror(hybrid, seen_found, spread_found, spec), gt[found], spec).mean(1)
-            res["detectors"]["facemtl, mirror"] = {
-                "found": r["found"],
-                "detection_rate": r["detection_rate"],
-                "found_in_mirror": int((~np.isnan(spread_found)).sum()),
-                "nme_default": float(e_mirror.mean() * 100),
-                "failure_rate_default": float((e_mirror > 0.1).mean() * 100),
-                # how MIRROR_AGREE was chosen: the error (%) by agreement threshold
-                "by_mirror_agree": {
-                    str(a): float(
-                        point_errors(with_mirror(hybrid, seen_found, spread_found, spec, a), gt[found], spec).mean()
-                        * 100
-                    )
-                    for a in MIRROR_AGREE_SWEEP
-                },
-                "by_pose": by_pose(pose[found], e_gt[found], e_mirror),
-            }
-            rows.append(("facemtl, `mirror=True`", "hybrid", f"{r['detection_rate']:.1f}", "—", {"mean1": e_mirror}))
+        if mirror is not None:  # what FaceAnalyzer returns by default (mirror="auto"), and with "always"
+            r["mirror"] = mirror_scores(hybrid, np.stack(seen)[found], np.array(seen_spread)[found], gt[found], spec)
+            for mode in MIRROR_MODES[1:]:
+                e = r["mirror"][mode].pop("errors")
+                r["mirror"][mode]["by_pose"] = by_pose(pose[found], e_gt[found], e)
+                rows.append((f"{label}, mirror {mode}", "hybrid", f"{r['detection_rate']:.1f}", "—", {"mean1": e}))
     print(f"\n{name}, padded, {len(samples)} faces{' (flip test)' if args.flip_test else ''}\n")
     print(
         "(bold: what FaceAnalyzer returns with refine=1; averaged where the detector's points centred the first crop;"

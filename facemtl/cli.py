@@ -211,8 +211,10 @@ def add_analyzer_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--mirror",
-        action="store_true",
-        help="also detect and landmark the mirrored photo and merge each face's two results (more accurate on turned heads; twice the time)",
+        choices=["never", "auto", "always"],
+        default="auto",
+        help="look at faces again in the mirrored photo (detector included) and merge the two results: auto (default) "
+        "where a face's passes disagree, always (most accurate, twice the time), never",
     )
 
 

@@ -20,22 +20,17 @@ from PIL import Image
 from facemtl.detection import Detection, FaceDetector, box_rule, create_detector, match_detections, mirrored
 from facemtl.geometry import Box, CropTransform, crop_box_from_landmarks, from_unit
 from facemtl.imageio import read_image, to_bgr
-from facemtl.metrics import interocular_distance
 from facemtl.models import MultiTaskNet
 from facemtl.models.flip import flip_averaged
-from facemtl.tasks import LandmarkSpec
+from facemtl.passes import AVERAGE_WITHIN, combine_passes, merge_views, pass_spread
 from facemtl.transforms import to_channels, to_tensor
 from facemtl.types import FaceRecord, ImageRecord
 from facemtl.weights import load_model
 
 #: Where a face's first crop comes from (see :class:`FaceAnalyzer`).
 SEEDS = ("hybrid", "points", "box")
-#: Passes are averaged only where each lies within this fraction of the inter-ocular distance (mean
-#: point distance) of the last one; chosen on validation faces (``bench/end_to_end.py --validation``).
-AVERAGE_WITHIN = 0.05
-#: With ``mirror``, a face's landmarks from the photo and from its mirror image are averaged where
-#: they lie within this fraction of the inter-ocular distance; chosen on validation faces, as above.
-MIRROR_AGREE = 0.1
+#: Which faces are looked at again in the photo's mirror image (see :class:`FaceAnalyzer`).
+MIRROR_MODES = ("never", "auto", "always")
 
 if TYPE_CHECKING:
     from facemtl.export import OnnxNet
@@ -77,43 +72,6 @@ def image_record(image: str, faces: Sequence[Face]) -> ImageRecord:
     return {"image": image, "faces": [f.to_dict() for f in faces]}
 
 
-def pass_spread(passes: Sequence[np.ndarray], spec: LandmarkSpec) -> np.ndarray:
-    """How far the earlier passes over each face lie from the last one (the largest mean point
-    distance, as a fraction of the last pass's inter-ocular distance), ``(N,)``: a face's
-    self-consistency — 0 with a single pass. A first crop framed far off shows up as a large spread."""
-    last = passes[-1]
-    if len(passes) == 1 or len(last) == 0:
-        return np.zeros(len(last))
-    iod = np.maximum(interocular_distance(last, spec), 1e-6)
-    return np.max([np.linalg.norm(p - last, axis=-1).mean(-1) for p in passes[:-1]], axis=0) / iod
-
-
-def combine_passes(passes: Sequence[np.ndarray], spec: LandmarkSpec, within: float = AVERAGE_WITHIN) -> np.ndarray:
-    """The landmarks of several passes over the same faces, each ``(N, K, 2)``: their mean where
-    every pass lies within ``within`` × the inter-ocular distance of the last, else the last pass
-    (passes that disagree mean a first crop framed far off, and the re-crop is the better estimate)."""
-    spread = pass_spread(passes, spec)
-    return np.where((spread <= within)[:, None, None], np.mean(passes, axis=0), passes[-1])
-
-
-def merge_views(
-    own: np.ndarray,
-    mirror: np.ndarray,
-    own_spread: np.ndarray,
-    mirror_spread: np.ndarray,
-    spec: LandmarkSpec,
-    agree: float = MIRROR_AGREE,
-) -> np.ndarray:
-    """One face set's landmarks found in a photo and in its mirror image (mapped back), ``(N, K, 2)``
-    each: their mean where they lie within ``agree`` × the inter-ocular distance of each other, else
-    the view whose passes agree better (:func:`pass_spread`) — where the views disagree, one of the
-    detections framed the face badly, and its passes show it."""
-    iod = np.maximum(interocular_distance((own + mirror) / 2, spec), 1e-6)  # symmetric in the two views
-    apart = np.linalg.norm(own - mirror, axis=-1).mean(-1) / iod
-    better = np.where((own_spread <= mirror_spread)[:, None, None], own, mirror)
-    return np.where((apart <= agree)[:, None, None], (own + mirror) / 2, better)
-
-
 def load_input(image: ImageInput, color: str = "bgr") -> np.ndarray:
     """Path, numpy array (channel order given by ``color``) or PIL image → 8-bit BGR."""
     if isinstance(image, (str, Path)):
@@ -134,20 +92,23 @@ class FaceAnalyzer:
     (``seed="points"``), or from the box alone (``seed="box"``). ``refine`` extra passes re-crop
     each face from its predicted landmarks (the exact training crop rule) and predict again.
     With ``average`` (the default) the landmarks returned are the mean of every pass's where the
-    passes agree (:func:`combine_passes`): their framing errors partly cancel, while a re-crop
+    passes agree (:func:`~facemtl.passes.combine_passes`): their framing errors partly cancel, while a re-crop
     alone drifts (its crop inherits the previous pass's error). A face whose first crop is a
     box's rough framing (``seed="box"``, or a detector without points) gets its last pass, and
-    the attributes are always the last pass's. The defaults (hybrid, one re-crop, averaged)
-    scored best on validation faces: those whose photos the detector's training held out and the
-    landmark model's own validation split (``bench/end_to_end.py --detector-validation`` /
-    ``--validation``).
-    ``mirror`` runs the whole pipeline — detector included — on the photo's mirror image too and
-    merges each face's two results (:func:`merge_views`): the mean where they agree, else the one
-    whose passes agree better. Detectors are not mirror-symmetric (facemtl's frames faces turned
-    one way worse than faces turned the other), and a face badly framed in one view is usually
-    framed well in the other. It doubles the time per photo; the faces and attributes are the
-    photo's own. ``flip_test`` only averages each crop with its mirror image (see
-    :mod:`facemtl.models.flip`).
+    the attributes are always the last pass's. The defaults (hybrid, one re-crop, averaged, the
+    mirror view where the passes disagree) were chosen on validation faces: those whose photos the
+    detector's training held out and the landmark model's own validation split
+    (``bench/end_to_end.py --detector-validation`` / ``--validation``), weighing time too.
+    ``mirror`` looks at faces again in the photo's mirror image — detector, first crop and
+    re-crops all run on it — and merges each face's two results (:func:`~facemtl.passes.merge_views`):
+    the mean where they agree, else the one whose passes agree better. Neither network is
+    mirror-symmetric, and a face one view frames badly (a turned head, mostly) the other usually
+    frames well. ``"auto"`` (the default) does it only for photos with a face whose passes still
+    disagree (beyond :data:`~facemtl.passes.AVERAGE_WITHIN`, so never with ``refine=0``), and merges
+    only those faces; ``"always"`` merges every face (the most accurate, twice the time per photo);
+    ``"never"`` keeps one view. Not with ``detections`` given (there is no detector to re-run).
+    The attributes are always the photo's own view's. ``flip_test`` only averages each crop with
+    its mirror image (see :mod:`facemtl.models.flip`).
 
     ``model`` is a :class:`MultiTaskNet` or an :class:`~facemtl.export.OnnxNet` (same outputs).
     """
@@ -161,10 +122,12 @@ class FaceAnalyzer:
         flip_test: bool = False,
         seed: str = "hybrid",
         average: bool = True,
-        mirror: bool = False,
+        mirror: str = "auto",
     ):
         if seed not in SEEDS:
             raise ValueError(f"seed must be one of {', '.join(SEEDS)}, got {seed!r}")
+        if mirror not in MIRROR_MODES:
+            raise ValueError(f"mirror must be one of {', '.join(MIRROR_MODES)}, got {mirror!r}")
         self.model = model.eval()
         self.detector = detector if detector is not None else create_detector("facemtl")
         self.seed = seed
@@ -269,9 +232,20 @@ class FaceAnalyzer:
             passes.append(landmarks)
         spec = self.model.config.tasks.landmarks
         if self.average:  # only where the first crop was centred by the detector's points
-            seeded = np.array([self.seed != "box" and d.landmarks is not None for d in dets], bool)
-            landmarks = np.where(seeded[:, None, None], combine_passes(passes, spec), landmarks)
+            landmarks = np.where(self._seeded(dets)[:, None, None], combine_passes(passes, spec), landmarks)
         return landmarks, pass_spread(passes, spec), probs
+
+    def _seeded(self, dets: Sequence[Detection]) -> np.ndarray:
+        """Which faces' first crops were centred by the detector's points (not a box's rough framing)."""
+        return np.array([self.seed != "box" and d.landmarks is not None for d in dets], bool)
+
+    def _look_again(self, dets: Sequence[Detection], spread: np.ndarray) -> np.ndarray:
+        """Which faces the mirror view should see (``mirror``): all, none, or (``auto``) those whose
+        first crop was centred by the detector's points and whose passes still disagree by more than
+        :data:`~facemtl.passes.AVERAGE_WITHIN` — a badly framed first crop."""
+        if self.mirror == "auto":
+            return self._seeded(dets) & (spread > AVERAGE_WITHIN)
+        return np.full(len(dets), self.mirror == "always")
 
     def mirror_view(
         self, image_bgr: np.ndarray, dets: Sequence[Detection]
@@ -306,10 +280,12 @@ class FaceAnalyzer:
         dets = list(self.detector.detect(bgr) if detections is None else detections)
         cfg = self.model.config
         landmarks, spread, probs = self._landmarks(to_channels(bgr, cfg.channels), dets)
-        if self.mirror and detections is None and dets:
+        look = self._look_again(dets, spread)
+        if detections is None and look.any():
             own, seen, seen_spread = self.mirror_view(bgr, dets)
-            spec = cfg.tasks.landmarks
-            landmarks[own] = merge_views(landmarks[own], seen, spread[own], seen_spread, spec)
+            keep = look[own]
+            own, seen, seen_spread = own[keep], seen[keep], seen_spread[keep]
+            landmarks[own] = merge_views(landmarks[own], seen, spread[own], seen_spread, cfg.tasks.landmarks)
         faces = []
         for i, d in enumerate(dets):
             attrs = {}

@@ -179,16 +179,20 @@ def crowd_sizes_table() -> str:
     return _table(["input side", *(f"{b} px" for b in by["bins"])], rows)
 
 
-#: (row label, detector key in end_to_end.json, first crop from)
+#: (row label, detector key in end_to_end.json, first crop from); one view of the photo each
 END_TO_END_ROWS = (
-    ("facemtl (default)", "facemtl", "hybrid"),
-    ("facemtl, `--seed points`", "facemtl", "points"),
-    ("facemtl, `--seed box`", "facemtl", "box"),
+    ("facemtl, one view (`--mirror never`)", "facemtl", "hybrid"),
+    ("facemtl, one view, `--seed points`", "facemtl", "points"),
+    ("facemtl, one view, `--seed box`", "facemtl", "box"),
     ("facemtl, detector flip test", "facemtl, detector flip test", "hybrid"),
     ("Haar cascades", "haar", "box"),
     ("YuNet (teacher, reference)", "yunet", "points"),
     ("YuNet (teacher, reference)", "yunet", "box"),
 )
+
+
+#: The shipped detector with the mirror view: (row label, FaceAnalyzer's mirror mode), first rows.
+MIRROR_ROWS = (("facemtl (default: `--mirror auto`)", "auto"), ("facemtl, `--mirror always`", "always"))
 
 
 def end_to_end_table() -> str:
@@ -203,11 +207,13 @@ def end_to_end_table() -> str:
             label, seed, f"{d['detection_rate']:.1f}", f"{d['detector_ms_per_image']:.1f}", *cells,
             f"{r['failure_rate_' + r['default']]:.2f}",
         ])  # fmt: skip
-    m = e2e["detectors"]["facemtl, mirror"]  # FaceAnalyzer(mirror=True): the default merged with the mirror view
-    rows.insert(2, [
-        "facemtl, `mirror=True`", "hybrid", f"{m['detection_rate']:.1f}", "—", "", "", "",
-        f"**{m['nme_default']:.2f}**", "", f"{m['failure_rate_default']:.2f}",
-    ])  # fmt: skip
+    ours = e2e["detectors"]["facemtl"]
+    for at, (label, mode) in enumerate(MIRROR_ROWS, start=1):
+        m = ours["mirror"][mode]
+        rows.insert(at, [
+            label, "hybrid", f"{ours['detection_rate']:.1f}", "—", "", "", "", f"**{m['nme']:.2f}**", "",
+            f"{m['failure_rate']:.2f}",
+        ])  # fmt: skip
     header = ["detector", "first crop from", "found (%)", "detector ms / image", "first crop", "1 re-crop"]
     return _table(
         [*header, "2 re-crops", "first crop + 1 re-crop, averaged", "all 3 averaged", "failure, default (%)"], rows
@@ -215,16 +221,20 @@ def end_to_end_table() -> str:
 
 
 def end_to_end_pose_table() -> str:
-    """The default's end-to-end error per head-pose class, with the teacher's seeds beside it."""
+    """The end-to-end error per head-pose class: one view (with the teacher's seeds beside it) and
+    with the mirror view (the default, auto, and always)."""
     detectors = _json("bench/results/end_to_end.json")["detectors"]
     ours, teacher = detectors["facemtl"]["by_pose"], detectors.get("yunet", {}).get("by_pose", {})
+    mirror = [detectors["facemtl"]["mirror"][mode]["by_pose"] for _, mode in MIRROR_ROWS]
     rows = [
         [pose, f"{r['faces']:,}", f"{r['nme_gt_crop']:.2f}", f"{r['nme_default']:.2f}",
-         f"{teacher[pose]['nme_default']:.2f}" if pose in teacher else "—", f"{r['share_of_excess']:.0f}"]
+         f"{teacher[pose]['nme_default']:.2f}" if pose in teacher else "—", f"{r['share_of_excess']:.0f}",
+         *(f"{m[pose]['nme_default']:.2f}" for m in mirror)]
         for pose, r in ours.items()
     ]  # fmt: skip
-    header = ["head pose (MTFL label)", "faces found", "ground-truth crops", "facemtl (default)"]
-    return _table([*header, "YuNet's points, hybrid seed", "share of facemtl's excess error (%)"], rows)
+    header = ["head pose (MTFL label)", "faces found", "ground-truth crops", "facemtl, one view"]
+    header += ["YuNet's points, one view", "share of facemtl's one-view excess error (%)"]
+    return _table([*header, "facemtl (default: auto)", "facemtl, always"], rows)
 
 
 RECIPES = "bench/results/recipe_rounds.json"
@@ -273,16 +283,22 @@ def average_within_table() -> str:
 
 
 def mirror_agree_table() -> str:
-    """``FaceAnalyzer(mirror=True)``'s error (%) on validation faces by the views' agreement threshold."""
+    """The mirror view on validation faces (error %): one view, ``auto``, and ``always`` by the
+    views' agreement threshold."""
     runs = [_json(f"bench/results/{stem}.json") for _, stem in SEED_SETS]
-    sweeps = [r["detectors"]["facemtl, mirror"]["by_mirror_agree"] for r in runs]
-    names = {"0.0": "never (the view whose passes agree better)", "inf": "always"}
-    rows = [["without the mirror view", *(f"{r['detectors']['facemtl']['hybrid']['nme_mean1']:.3f}" for r in runs)]]
+    mirrors = [r["detectors"]["facemtl"]["mirror"] for r in runs]
+    sweeps = [m["always"]["by_mirror_agree"] for m in mirrors]
+    names = {"0.0": "never averaged: the view whose passes agree better", "inf": "always averaged"}
+    rows = [["one view (`--mirror never`)", *(f"{r['detectors']['facemtl']['hybrid']['nme_mean1']:.3f}" for r in runs)]]
+    rows.append(["`--mirror auto` (the default)", *(f"{m['auto']['nme']:.3f}" for m in mirrors)])
     rows += [
-        [names.get(a, f"within {float(a):.0%} of the eye distance"), *(f"{sw[a]:.3f}" for sw in sweeps)]
+        [
+            f"`always`, {names.get(a, f'averaged within {float(a):.0%} of the eye distance, else the steadier view')}",
+            *(f"{sw[a]:.3f}" for sw in sweeps),
+        ]
         for a in sweeps[0]
     ]
-    header = ["views averaged", *(f"{label} ({r['faces']:,})" for (label, _), r in zip(SEED_SETS, runs, strict=True))]
+    header = ["mirror view", *(f"{label} ({r['faces']:,})" for (label, _), r in zip(SEED_SETS, runs, strict=True))]
     return _table(header, rows)
 
 

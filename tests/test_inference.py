@@ -18,9 +18,10 @@ from facemtl import cli
 from facemtl.detection import BoxRule, Detection, HaarFaceDetector, box_rule, mirrored
 from facemtl.geometry import Box, crop_box_from_landmarks
 from facemtl.imageio import ImageReadError, read_image, to_bgr
-from facemtl.inference import SEEDS, FaceAnalyzer, merge_views, pass_spread
+from facemtl.inference import SEEDS, FaceAnalyzer
 from facemtl.models import create_model, get_config
 from facemtl.models.flip import flip_averaged
+from facemtl.passes import merge_views, pass_spread
 
 # ---------------------------------------------------------------------------------------------
 # A "network" whose landmark output is exactly where the brightest blob of its input crop is:
@@ -423,22 +424,53 @@ def test_views_are_averaged_where_they_agree_else_the_one_whose_passes_agree_bet
     np.testing.assert_allclose(pass_spread([own], spec), [0.0, 0.0, 0.0])
 
 
-def test_mirror_mode_gives_a_mirrored_photo_mirrored_landmarks():
-    """With ``mirror`` each face is analysed in both views and merged symmetrically, so the photo and
-    its mirror image get mirrored landmarks (the detector and the network alone do not: see
-    test_detector); and a face's merged landmarks stay close to the single view's."""
+def test_mirror_always_gives_a_mirrored_photo_mirrored_landmarks():
+    """With ``mirror="always"`` each face is analysed in both views and merged symmetrically, so the
+    photo and its mirror image get mirrored landmarks (the detector and the network alone do not:
+    see test_detector); and a face's merged landmarks stay close to the single view's."""
     import matplotlib.cbook as cbook
 
     photo = cv2.imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
     flipped = np.ascontiguousarray(photo[:, ::-1])
     w = photo.shape[1]
-    analyzer = FaceAnalyzer.from_pretrained(mirror=True)
+    analyzer = FaceAnalyzer.from_pretrained(mirror="always")
     a, b = analyzer.analyze(photo), analyzer.analyze(flipped)  # best first: her face
     assert len(a) >= 1 and len(b) >= 1
     perm = get_config("facemtl_s").tasks.landmarks.flip_permutation()
     expected = a[0].landmarks[perm] * (-1, 1) + (w - 1, 0)
     np.testing.assert_allclose(b[0].landmarks, expected, atol=1e-6)
-    single = FaceAnalyzer.from_pretrained().analyze(photo)[0].landmarks
+    single = FaceAnalyzer.from_pretrained(mirror="never").analyze(photo)[0].landmarks
     iod = np.linalg.norm(single[0] - single[1])
     assert 0 < np.linalg.norm(a[0].landmarks - single, axis=1).mean() < 0.1 * iod
-    assert cli.build_parser().parse_args(["predict", "x.jpg", "--mirror"]).mirror is True
+    assert cli.build_parser().parse_args(["predict", "x.jpg", "--mirror", "always"]).mirror == "always"
+    assert cli.build_parser().parse_args(["predict", "x.jpg"]).mirror == "auto"
+    with pytest.raises(ValueError, match="mirror must be one of never, auto, always"):
+        FaceAnalyzer.from_pretrained(mirror=True)
+
+
+class CountingDetector:
+    """A detector that always finds the same face and counts the photos it is shown."""
+
+    box_rules = {"given": BoxRule(0, 0, 0.5)}
+
+    def __init__(self, det: Detection):
+        self.det, self.calls = det, 0
+
+    def detect(self, image_bgr):
+        self.calls += 1
+        return [self.det]
+
+
+@pytest.mark.parametrize("drift, looks_again", [(0.005, False), (0.1, True)])
+def test_mirror_auto_looks_again_only_where_the_passes_disagree(drift, looks_again):
+    """``auto`` runs the mirror view only for a photo with a face whose passes disagree beyond
+    AVERAGE_WITHIN (a first crop framed far off), and ``never`` not at all."""
+    image = np.zeros((300, 400, 3), np.uint8)
+    points = np.array([[190.0, 140], [210, 140], [200, 160], [192, 180], [208, 180]])
+    det = Detection((150, 100, 250, 220), 1.0, "given", points)
+    calls = {}
+    for mode in ("never", "auto", "always"):
+        detector = CountingDetector(det)
+        FaceAnalyzer(DriftModel(drift), detector, seed="points", mirror=mode).analyze(image)
+        calls[mode] = detector.calls
+    assert calls == {"never": 1, "auto": 2 if looks_again else 1, "always": 2}
