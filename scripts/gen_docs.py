@@ -137,7 +137,7 @@ def models_page() -> str:
 HEADLINE_ROWS = (
     "facemtl (ONNX Runtime)",
     "facemtl + flip test (ONNX Runtime)",
-    "facemtl + mirror (ONNX Runtime)",
+    "facemtl, mirror always (ONNX Runtime)",
     "MediaPipe face mesh",
     "dlib HOG (upsample 1) + 68-point",
     "MTCNN (facenet-pytorch)",
