@@ -248,16 +248,18 @@ class FaceAnalyzer:
         return np.full(len(dets), self.mirror == "always")
 
     def mirror_view(
-        self, image_bgr: np.ndarray, dets: Sequence[Detection]
+        self, image_bgr: np.ndarray, dets: Sequence[Detection], look: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The faces of ``dets`` found again in the photo's mirror image (matched at box IoU ≥ 0.5):
-        their indices in ``dets``, and that view's landmarks (mapped back to the photo) and pass spreads."""
+        """The faces of ``dets`` (those ``look`` marks, default all) found again in the photo's
+        mirror image (matched at box IoU ≥ 0.5): their indices in ``dets``, and that view's
+        landmarks (mapped back to the photo) and pass spreads."""
         width = image_bgr.shape[1]
         flipped = np.ascontiguousarray(image_bgr[:, ::-1])
         found = list(self.detector.detect(flipped))
         back = np.array([mirrored(d, width).box for d in found]).reshape(-1, 4)
         match = match_detections(back, np.array([d.box for d in dets]).reshape(-1, 4), np.zeros(len(dets), bool))
-        pairs = [(int(j), i) for i, j in enumerate(match.matched) if j >= 0]  # (face in dets, mirror detection)
+        look = np.ones(len(dets), bool) if look is None else look
+        pairs = [(int(j), i) for i, j in enumerate(match.matched) if j >= 0 and look[j]]  # (face, mirror detection)
         spec = self.model.config.tasks.landmarks
         if not pairs:
             return np.empty(0, int), np.empty((0, spec.num_points, 2)), np.empty(0)
@@ -282,9 +284,7 @@ class FaceAnalyzer:
         landmarks, spread, probs = self._landmarks(to_channels(bgr, cfg.channels), dets)
         look = self._look_again(dets, spread)
         if detections is None and look.any():
-            own, seen, seen_spread = self.mirror_view(bgr, dets)
-            keep = look[own]
-            own, seen, seen_spread = own[keep], seen[keep], seen_spread[keep]
+            own, seen, seen_spread = self.mirror_view(bgr, dets, look)
             landmarks[own] = merge_views(landmarks[own], seen, spread[own], seen_spread, cfg.tasks.landmarks)
         faces = []
         for i, d in enumerate(dets):
