@@ -63,3 +63,33 @@ def test_analyzer_with_the_68_point_model_returns_68_points_on_a_photo(w300_dir)
     found = FaceAnalyzer.from_pretrained("facemtl_300w68").analyze(face.image)
     assert found and found[0].landmarks.shape == (68, 2) and found[0].landmark_names == IBUG68.names
     assert point_errors(found[0].landmarks[None], face.landmarks[None], IBUG68).mean() < 0.1
+
+
+def test_the_mirror_view_rescues_turned_heads_end_to_end(mtfl_test_samples):
+    """Profiles are where facemtl's detector frames faces worst (one side worse than the other);
+    looking again in the mirror image (``mirror="auto"``, the default, and ``"always"``) must take
+    a clear share of that error back on real MTFL test profiles, padded as in bench/end_to_end.py."""
+    import cv2
+
+    from facemtl.detection import Detection, annotated_detection
+    from facemtl.imageio import read_image
+    from facemtl.inference import FaceAnalyzer
+    from facemtl.metrics import point_errors
+    from facemtl.tasks import MTFL5
+
+    profiles = [s for s in mtfl_test_samples if s.attributes.get("pose") in (0, 4)][:60]
+    analyzers = {mode: FaceAnalyzer.from_pretrained(mirror=mode) for mode in ("never", "auto", "always")}
+    errors: dict[str, list[float]] = {mode: [] for mode in analyzers}
+    for s in profiles:
+        image = read_image(s.image)
+        pad = max(image.shape[:2]) // 2
+        image = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        truth = s.landmarks + pad
+        for mode, analyzer in analyzers.items():
+            faces = analyzer.analyze(image)
+            i = annotated_detection([Detection(f.box, f.score) for f in faces], truth)
+            if i is not None:
+                errors[mode].append(float(point_errors(faces[i].landmarks[None], truth[None], MTFL5).mean()))
+    assert len(errors["never"]) == len(errors["auto"]) >= 50  # the same faces found: the photo's own detections
+    never, auto, always = (np.mean(errors[m]) for m in ("never", "auto", "always"))
+    assert auto < 0.9 * never and always < 0.9 * never, (never, auto, always)
