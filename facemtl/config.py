@@ -145,7 +145,10 @@ class DatasetSpec:
     ``300w``, ``train`` or ``holdout`` reads one of the folder's two fixed parts
     (:func:`facemtl.data.w300.in_holdout`); for ``celeba`` (a CelebA root: attributes only, each
     face framed by facemtl's detector) an official partition, ``train`` or ``val`` (no default: val
-    is where the attribute benchmark scores); ``all`` every face.
+    is where the attribute benchmark scores); ``all`` every face. ``pseudo_landmarks`` (``celeba``
+    only): the shipped landmark model's points on each photo (:func:`facemtl.jobs.landmarks.locate_landmarks`)
+    become its landmark targets, so the source trains the landmark head too (distillation); its
+    validation faces keep their attributes only.
     """
 
     path: str
@@ -153,9 +156,12 @@ class DatasetSpec:
     weight: float | None = None
     attribute_fraction: float = 1.0
     split: str = "all"
+    pseudo_landmarks: bool = False
 
     def __post_init__(self) -> None:
         where = f"train source {self.path!r}"
+        if self.pseudo_landmarks and self.kind != "celeba":
+            raise ValueError(f"{where}: pseudo_landmarks applies to celeba sources (the others are annotated)")
         if self.kind not in SOURCE_KINDS:
             raise ValueError(f"{where}: kind must be one of {', '.join(SOURCE_KINDS)}, got {self.kind!r}")
         if not 0 <= self.attribute_fraction <= 1:

@@ -175,3 +175,32 @@ def test_calibration_refuses_faces_the_model_trained_on(mtfl_dir, tmp_path):
     assert r.returncode != 0
     assert f"its recipe trained on {train} (mtfl, all)" in r.stderr
     assert not (tmp_path / "c.safetensors").exists()
+
+
+def test_pseudo_landmarks_train_the_landmark_head_and_never_score_validation(tmp_path, monkeypatch):
+    """With ``pseudo_landmarks`` a CelebA face's landmark targets are the shipped model's points
+    (here stubbed), so it trains the landmark head; its held-out faces keep attributes only, so the
+    validation NME stays the annotated faces'."""
+    import facemtl.jobs.landmarks as job
+    from facemtl.config import TrainConfig
+
+    root = tmp_path / "CelebA"
+    (root / "img_align_celeba").mkdir(parents=True)
+    names = [f"{i:06d}.jpg" for i in range(1, 7)]
+    header = "Eyeglasses Male Smiling"
+    (root / "list_attr_celeba.txt").write_text("\n".join([str(len(names)), header, *(f"{n} -1 1 1" for n in names)]))
+    (root / "list_eval_partition.txt").write_text("".join(f"{n} 0\n" for n in names))
+    for n in names:
+        cv2.imwrite(str(root / "img_align_celeba" / n), np.full((218, 178, 3), 128, np.uint8))
+    five = np.array([[70, 110], [108, 110], [89, 132], [74, 152], [104, 152]], np.float64)
+    monkeypatch.setattr(job, "locate_faces", lambda images: [five for _ in images])
+    monkeypatch.setattr(job, "locate_landmarks", lambda images: [five + 1.0 for _ in images])
+    source = {"path": str(root), "kind": "celeba", "split": "train", "pseudo_landmarks": True}
+    cfg = TrainConfig.from_dict({"train": [source], "val_fraction": 0.5})
+    train, _, val = job.train_val_samples(cfg)
+    assert len(train) == len(val) == 3
+    assert all(np.array_equal(s.landmarks, five + 1.0) for s in train)  # targets: the located landmarks
+    assert all(s.landmarks is None and np.array_equal(s.crop_points, five) for s in val)  # framed, not scored
+    assert FaceDataset.for_model(train, get_config("facemtl_s"))[0]["landmark_mask"]
+    with pytest.raises(ValueError, match="pseudo_landmarks applies to celeba sources"):
+        DatasetSpec("training.txt", "mtfl", pseudo_landmarks=True)

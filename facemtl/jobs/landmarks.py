@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from facemtl.imageio import read_image
 from facemtl.jobs import TrainData, Validation, freeze, recipe_model_config, start_from
 from facemtl.losses import MultiTaskLoss
 from facemtl.models import ModelConfig, MultiTaskNet, create_model
-from facemtl.pretrained import DEFAULT_DETECTOR, get_pretrained
+from facemtl.pretrained import DEFAULT_DETECTOR, DEFAULT_LANDMARKS, get_pretrained
 from facemtl.tasks import spec_for_points
 from facemtl.transforms import TrainAugment
 from facemtl.weights import atomic_write
@@ -46,6 +47,9 @@ def load_samples(cfg: TrainConfig) -> tuple[list[FaceSample], np.ndarray]:
             part = read_mtfl(spec.path)
         elif spec.kind == "celeba":
             part = read_celeba(spec.path, spec.split, locate_faces)
+            if spec.pseudo_landmarks:  # the shipped model's points become landmark targets
+                for sample, points in zip(part, locate_landmarks([s.image for s in part]), strict=True):
+                    sample.landmarks = points
         else:
             part = read_300w_folder(spec.path, points=cfg.landmarks, split=spec.split)
         samples += part
@@ -55,19 +59,16 @@ def load_samples(cfg: TrainConfig) -> tuple[list[FaceSample], np.ndarray]:
     return samples, np.asarray(sources, np.int64)
 
 
-def locate_faces(images: list[Path]) -> list[np.ndarray | None]:
-    """The five points of the surest face facemtl's shipped detector finds in each photo — the
-    crop inference starts from — or ``None`` where it finds none.
-
-    Results are kept in ``$FACEMTL_CACHE`` (default ``~/.cache/facemtl``), one JSON file per
-    detector weights (named by their SHA-256), so a second run or the calibration reads them back
-    instead of running the detector over thousands of photos again."""
+def _located(
+    images: list[Path], cache_name: str, what: str, make: Callable[[], Callable[[np.ndarray], list | None]]
+) -> list[np.ndarray | None]:
+    """Points located in each photo by ``make()``'s function (``None`` where it finds no face),
+    kept in ``$FACEMTL_CACHE`` (default ``~/.cache/facemtl``) as ``cache_name``, a JSON file named
+    after the weights that located them, so a second run reads them back instead of running the
+    networks over thousands of photos again."""
     from tqdm import tqdm
 
-    entry = get_pretrained(DEFAULT_DETECTOR)
-    cache = (
-        Path(os.environ.get("FACEMTL_CACHE", Path.home() / ".cache" / "facemtl")) / f"located-{entry.sha256[:16]}.json"
-    )
+    cache = Path(os.environ.get("FACEMTL_CACHE", Path.home() / ".cache" / "facemtl")) / cache_name
     try:
         known: dict[str, list | None] = json.loads(cache.read_text()) if cache.is_file() else {}
     except json.JSONDecodeError as e:
@@ -75,13 +76,49 @@ def locate_faces(images: list[Path]) -> list[np.ndarray | None]:
     keys = [str(Path(p).resolve()) for p in images]
     todo = [(k, p) for k, p in zip(keys, images, strict=True) if k not in known]
     if todo:
-        detector = create_detector("facemtl")
-        for key, path in tqdm(todo, desc="locating faces", leave=False, disable=None, mininterval=10):
-            dets = detector.detect(read_image(path))  # best first
-            known[key] = None if not dets or dets[0].landmarks is None else dets[0].landmarks.tolist()
+        locate = make()
+        for key, path in tqdm(todo, desc=what, leave=False, disable=None, mininterval=10):
+            known[key] = locate(read_image(path))
         text = json.dumps(known)
         atomic_write(cache, lambda tmp: Path(tmp).write_text(text))
     return [None if known[k] is None else np.asarray(known[k], np.float64) for k in keys]
+
+
+def locate_faces(images: list[Path]) -> list[np.ndarray | None]:
+    """The five points of the surest face facemtl's shipped detector finds in each photo — the
+    crop inference starts from — or ``None`` where it finds none (cached, :func:`_located`)."""
+
+    def make() -> Callable[[np.ndarray], list | None]:
+        detector = create_detector("facemtl")
+
+        def locate(image: np.ndarray) -> list | None:
+            dets = detector.detect(image)  # best first
+            return None if not dets or dets[0].landmarks is None else dets[0].landmarks.tolist()
+
+        return locate
+
+    sha = get_pretrained(DEFAULT_DETECTOR).sha256[:16]
+    return _located(images, f"located-{sha}.json", "locating faces", make)
+
+
+def locate_landmarks(images: list[Path]) -> list[np.ndarray | None]:
+    """The shipped landmark model's five points on the surest face in each photo, through the
+    default :class:`~facemtl.inference.FaceAnalyzer` (detector, first crop, re-crop, mirror view) —
+    pseudo-labels for photos without landmark annotation — or ``None`` where no face is found
+    (cached, :func:`_located`, per detector and landmark weights)."""
+    from facemtl.inference import FaceAnalyzer
+
+    def make() -> Callable[[np.ndarray], list | None]:
+        analyzer = FaceAnalyzer.from_pretrained(DEFAULT_LANDMARKS)
+
+        def locate(image: np.ndarray) -> list | None:
+            faces = analyzer.analyze(image)  # best first
+            return faces[0].landmarks.tolist() if faces else None
+
+        return locate
+
+    shas = get_pretrained(DEFAULT_DETECTOR).sha256[:8] + get_pretrained(DEFAULT_LANDMARKS).sha256[:8]
+    return _located(images, f"landmarks-{shas}.json", "locating landmarks", make)
 
 
 def split_train_val(samples: list, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -97,7 +134,9 @@ def train_val_samples(cfg: TrainConfig) -> tuple[list[FaceSample], np.ndarray, l
 
     Each source is split on its own (the same seeded rule as a one-source recipe), so a source's
     held-out faces do not depend on what else is mixed in: a model started from weights trained on
-    one source (``init``) is never validated on faces those weights trained on."""
+    one source (``init``) is never validated on faces those weights trained on. Held-out faces of a
+    source with ``pseudo_landmarks`` keep their attributes only: validation NME is always scored
+    on annotated landmarks."""
     samples, sources = load_samples(cfg)
     train_idx, val_idx = [], []
     for d in range(len(cfg.train)):
@@ -106,7 +145,9 @@ def train_val_samples(cfg: TrainConfig) -> tuple[list[FaceSample], np.ndarray, l
         train_idx.append(mine[tr])
         val_idx.append(mine[va])
     tr_all, va_all = np.concatenate(train_idx), np.concatenate(val_idx)
-    return [samples[i] for i in tr_all], sources[tr_all], [samples[i] for i in va_all]
+    pseudo = [spec.pseudo_landmarks for spec in cfg.train]
+    val = [replace(samples[i], landmarks=None) if pseudo[sources[i]] else samples[i] for i in va_all]
+    return [samples[i] for i in tr_all], sources[tr_all], val
 
 
 class LandmarkJob:
