@@ -120,6 +120,26 @@ def test_located_points_come_from_the_shipped_detector_once_then_from_the_cache(
     assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
 
 
+def test_pseudo_landmarks_come_from_the_shipped_model_once_then_from_the_cache(data_root, tmp_path, monkeypatch):
+    import facemtl.inference
+    import facemtl.jobs.landmarks as job
+
+    monkeypatch.setenv("FACEMTL_CACHE", str(tmp_path))
+    photos = sorted((data_root / "CelebA" / "img_align_celeba").glob("*.jpg"))[:3]
+    points, landmarks = job.locate_faces(photos), job.locate_landmarks(photos)
+    for p, lm in zip(points, landmarks, strict=True):
+        assert lm.shape == (5, 2) and lm[0, 0] < lm[1, 0]  # image-left eye first
+        iod = np.linalg.norm(lm[0] - lm[1])
+        assert np.linalg.norm(lm - p, axis=1).mean() < 0.3 * iod  # the same face as the detector's points
+
+    def no_model(*_a, **_k):
+        raise AssertionError("the cache should have answered")
+
+    monkeypatch.setattr(facemtl.inference.FaceAnalyzer, "from_pretrained", no_model)
+    again = job.locate_landmarks(photos)
+    assert all(np.array_equal(a, b) for a, b in zip(landmarks, again, strict=True))
+
+
 def test_a_damaged_located_points_cache_is_named(tmp_path, monkeypatch):
     from facemtl.jobs.landmarks import locate_faces
     from facemtl.pretrained import get_pretrained
