@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 #: How far the canonical crop reaches beyond the landmarks: side = CROP_SCALE × the larger
 #: side of the landmarks' bounding box, centred on that box. Models store their own value.
@@ -36,6 +37,20 @@ class Box:
 
     def scaled(self, factor: float) -> Box:
         return Box(self.cx, self.cy, self.size * factor)
+
+
+def mirror_points(points: np.ndarray, width: int, flip_permutation: list[int]) -> np.ndarray:
+    """Points ``(..., K, 2)`` in the mirror image of a ``width``-pixel-wide image: x → width − 1 − x
+    (0-based pixel centres) and left/right slots swapped (``flipped[i] = points[perm[i]]``). A copy."""
+    out = np.asarray(points)[..., flip_permutation, :]  # fancy indexing copies
+    out[..., 0] = (width - 1) - out[..., 0]
+    return out
+
+
+def mirror_boxes(boxes: npt.ArrayLike, width: int) -> np.ndarray:
+    """Boxes ``(..., 4)`` (x1, y1, x2, y2) in the mirror image of a ``width``-pixel-wide image."""
+    b = np.asarray(boxes)
+    return np.stack([(width - 1) - b[..., 2], b[..., 1], (width - 1) - b[..., 0], b[..., 3]], -1)
 
 
 def crop_box_from_landmarks(landmarks: np.ndarray, crop_scale: float = DEFAULT_CROP_SCALE) -> Box:

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from facemtl.detection import Detection, FaceDetector, box_rule, create_detector, match_detections, mirrored
-from facemtl.geometry import Box, CropTransform, crop_box_from_landmarks, from_unit
+from facemtl.geometry import Box, CropTransform, crop_box_from_landmarks, from_unit, mirror_points
 from facemtl.imageio import read_image, to_bgr
 from facemtl.models import MultiTaskNet
 from facemtl.models.flip import flip_averaged
@@ -265,9 +265,7 @@ class FaceAnalyzer:
             return np.empty(0, int), np.empty((0, spec.num_points, 2)), np.empty(0)
         image = to_channels(flipped, self.model.config.channels)
         seen, spread, _ = self._landmarks(image, [found[i] for _, i in pairs])
-        seen = seen[:, spec.flip_permutation()]
-        seen[..., 0] = width - 1 - seen[..., 0]
-        return np.array([j for j, _ in pairs]), seen, spread
+        return np.array([j for j, _ in pairs]), mirror_points(seen, width, spec.flip_permutation()), spread
 
     # -- public API ---------------------------------------------------------------------------
     def analyze(

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from facemtl.config import AugmentConfig
+from facemtl.geometry import mirror_points
 from facemtl.tasks import TaskSet, spec_for_points
 
 #: The training cache holds this multiple of the canonical crop, room for rotation and shifts.
@@ -59,8 +60,7 @@ def hflip(
     w = image.shape[1]
     image = np.ascontiguousarray(image[:, ::-1])
     spec = tasks.landmarks if len(landmarks) == tasks.landmarks.num_points else spec_for_points(len(landmarks))
-    lm = landmarks[spec.flip_permutation()].copy()
-    lm[:, 0] = (w - 1) - lm[:, 0]
+    lm = mirror_points(landmarks, w, spec.flip_permutation())
     attrs = attributes.copy()
     for i, task in enumerate(tasks.attributes):
         if task.flip_permutation is not None and attrs[i] >= 0:

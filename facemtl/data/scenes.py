@@ -25,7 +25,7 @@ import torch
 from facemtl.config import SceneConfig
 from facemtl.data.photos import PhotoSample
 from facemtl.data.sampling import EpochDataset
-from facemtl.geometry import downscale
+from facemtl.geometry import downscale, mirror_boxes, mirror_points
 from facemtl.imageio import read_image
 from facemtl.tasks import MTFL5
 from facemtl.types import SceneBatch
@@ -191,9 +191,7 @@ class SceneDataset(EpochDataset):
             boxes, lms, has, ign = np.zeros((0, 4)), np.zeros((0, 5, 2)), np.zeros(0, bool), np.zeros(0, bool)
         if rng.random() < c.flip:
             canvas = canvas[:, ::-1].copy()
-            boxes = np.stack([S - 1 - boxes[:, 2], boxes[:, 1], S - 1 - boxes[:, 0], boxes[:, 3]], 1)
-            lms = lms[:, MTFL5.flip_permutation()].copy()
-            lms[..., 0] = S - 1 - lms[..., 0]
+            boxes, lms = mirror_boxes(boxes, S), mirror_points(lms, S, MTFL5.flip_permutation())
         area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         clipped = np.clip(boxes, -0.5, S - 0.5)
         visible = (

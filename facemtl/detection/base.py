@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from facemtl.geometry import Box, crop_box_from_landmarks
+from facemtl.geometry import Box, crop_box_from_landmarks, mirror_boxes, mirror_points
 from facemtl.tasks import MTFL5
 
 BoxTuple = tuple[float, float, float, float]
@@ -50,13 +50,9 @@ def mirrored(det: Detection, width: int) -> Detection:
     """``det`` reflected into the mirror image of a photo ``width`` pixels wide (and, applied
     again, back): x → width − 1 − x for box edges and points (0-based pixel centres), left and right
     points swapped, ``kind`` marked ``_mirrored`` (its box rule's horizontal offset flips)."""
-    x1, y1, x2, y2 = det.box
-    points = None
-    if det.landmarks is not None:
-        points = det.landmarks[MTFL5.flip_permutation()].copy()
-        points[:, 0] = width - 1 - points[:, 0]
+    points = None if det.landmarks is None else mirror_points(det.landmarks, width, MTFL5.flip_permutation())
     kind = det.kind.removesuffix("_mirrored") if det.kind.endswith("_mirrored") else f"{det.kind}_mirrored"
-    return Detection((width - 1 - x2, y1, width - 1 - x1, y2), det.score, kind, points)
+    return Detection(as_box(mirror_boxes(det.box, width)), det.score, kind, points)
 
 
 @dataclass(frozen=True)
