@@ -46,9 +46,9 @@ from facemtl.data.mtfl import read_mtfl
 from facemtl.detection import create_detector
 from facemtl.engine import train_val_samples
 from facemtl.imageio import read_image
-from facemtl.inference import MIRROR_MODES, SEEDS, FaceAnalyzer
+from facemtl.inference import SEEDS, FaceAnalyzer
 from facemtl.metrics import point_errors
-from facemtl.passes import AVERAGE_WITHIN, MIRROR_AGREE, combine_passes, merge_views, pass_spread
+from facemtl.passes import MIRROR_AGREE, MIRROR_MODES, combine_passes, look_again, merge_views, pass_spread
 from facemtl.pretrained import DEFAULT_LANDMARKS, get_pretrained
 from facemtl.tasks import LandmarkSpec
 from facemtl.weights import card_path, load_model
@@ -105,7 +105,7 @@ def with_mirror(
     (first crop centred by the detector's points) and the mirror view's landmarks and pass spread
     (NaN where the mirror view did not find the face)."""
     own, spread = combine_passes(passes, spec), pass_spread(passes, spec)
-    merged = ~np.isnan(seen_spread) & (spread > AVERAGE_WITHIN if mode == "auto" else True)
+    merged = ~np.isnan(seen_spread) & look_again(mode, np.ones(len(own), bool), spread)
     out = own.copy()
     out[merged] = merge_views(own[merged], seen[merged], spread[merged], seen_spread[merged], spec, agree)
     return out
@@ -121,7 +121,8 @@ def mirror_scores(
     for mode in MIRROR_MODES[1:]:
         e = point_errors(with_mirror(passes, seen, seen_spread, spec, mode), truth, spec).mean(1)
         out[mode] = {"nme": float(e.mean() * 100), "failure_rate": float((e > 0.1).mean() * 100), "errors": e}
-    out["auto"]["looked_again"] = float((pass_spread(passes, spec) > AVERAGE_WITHIN).mean() * 100)
+    seeded = np.ones(len(seen_spread), bool)
+    out["auto"]["looked_again"] = float(look_again("auto", seeded, pass_spread(passes, spec)).mean() * 100)
     out["always"]["by_mirror_agree"] = {
         str(a): float(point_errors(with_mirror(passes, seen, seen_spread, spec, "always", a), truth, spec).mean() * 100)
         for a in MIRROR_AGREE_SWEEP
@@ -209,11 +210,11 @@ def main() -> None:
             det_time += time.perf_counter() - t
             i = found_index(dets, truth)
             found.append(i is not None)
-            if mirror is not None:
-                own, lm, spread = mirror.mirror_view(img, dets) if i is not None else (np.empty(0), None, None)
-                k = np.flatnonzero(own == i)
-                seen.append(lm[k[0]] if len(k) else np.full_like(truth, np.nan))
-                seen_spread.append(spread[k[0]] if len(k) else np.nan)
+            if mirror is not None:  # the scored face in the mirror view (NaN where it is not found there)
+                only_i = np.arange(len(dets)) == i
+                own, lm, spread = mirror.mirror_view(img, dets, only_i) if i is not None else (np.empty(0), None, None)
+                seen.append(lm[0] if len(own) else np.full_like(truth, np.nan))
+                seen_spread.append(spread[0] if len(own) else np.nan)
             for seed, an in analyzers.items():
                 if i is None:
                     for p in passes[seed]:

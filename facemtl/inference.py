@@ -22,15 +22,13 @@ from facemtl.geometry import Box, CropTransform, crop_box_from_landmarks, from_u
 from facemtl.imageio import read_image, to_bgr
 from facemtl.models import MultiTaskNet
 from facemtl.models.flip import flip_averaged
-from facemtl.passes import AVERAGE_WITHIN, combine_passes, merge_views, pass_spread
+from facemtl.passes import MIRROR_MODES, combine_passes, look_again, merge_views, pass_spread
 from facemtl.transforms import to_channels, to_tensor
 from facemtl.types import FaceRecord, ImageRecord
 from facemtl.weights import load_model
 
 #: Where a face's first crop comes from (see :class:`FaceAnalyzer`).
 SEEDS = ("hybrid", "points", "box")
-#: Which faces are looked at again in the photo's mirror image (see :class:`FaceAnalyzer`).
-MIRROR_MODES = ("never", "auto", "always")
 
 if TYPE_CHECKING:
     from facemtl.export import OnnxNet
@@ -239,14 +237,6 @@ class FaceAnalyzer:
         """Which faces' first crops were centred by the detector's points (not a box's rough framing)."""
         return np.array([self.seed != "box" and d.landmarks is not None for d in dets], bool)
 
-    def _look_again(self, dets: Sequence[Detection], spread: np.ndarray) -> np.ndarray:
-        """Which faces the mirror view should see (``mirror``): all, none, or (``auto``) those whose
-        first crop was centred by the detector's points and whose passes still disagree by more than
-        :data:`~facemtl.passes.AVERAGE_WITHIN` — a badly framed first crop."""
-        if self.mirror == "auto":
-            return self._seeded(dets) & (spread > AVERAGE_WITHIN)
-        return np.full(len(dets), self.mirror == "always")
-
     def mirror_view(
         self, image_bgr: np.ndarray, dets: Sequence[Detection], look: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -280,7 +270,7 @@ class FaceAnalyzer:
         dets = list(self.detector.detect(bgr) if detections is None else detections)
         cfg = self.model.config
         landmarks, spread, probs = self._landmarks(to_channels(bgr, cfg.channels), dets)
-        look = self._look_again(dets, spread)
+        look = look_again(self.mirror, self._seeded(dets), spread)
         if detections is None and look.any():
             own, seen, seen_spread = self.mirror_view(bgr, dets, look)
             landmarks[own] = merge_views(landmarks[own], seen, spread[own], seen_spread, cfg.tasks.landmarks)

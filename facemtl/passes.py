@@ -23,6 +23,20 @@ AVERAGE_WITHIN = 0.05
 MIRROR_AGREE = 0.1
 
 
+#: Which faces are looked at again in the photo's mirror image (see :func:`look_again`).
+MIRROR_MODES = ("never", "auto", "always")
+
+
+def look_again(mode: str, seeded: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    """Which faces the mirror view should see: all (``always``), none (``never``), or (``auto``)
+    those whose first crop was centred by the detector's points (``seeded``) and whose passes still
+    disagree beyond :data:`AVERAGE_WITHIN` — the faces :func:`combine_passes` leaves at their last
+    pass, a badly framed first crop."""
+    if mode == "auto":
+        return seeded & (spread > AVERAGE_WITHIN)
+    return np.full(len(spread), mode == "always")
+
+
 def pass_spread(passes: Sequence[np.ndarray], spec: LandmarkSpec) -> np.ndarray:
     """How far the earlier passes over each face lie from the last one (the largest mean point
     distance, as a fraction of the last pass's inter-ocular distance), ``(N,)``: a face's
