@@ -47,6 +47,7 @@ from facemtl.detection import create_detector
 from facemtl.engine import train_val_samples
 from facemtl.imageio import read_image
 from facemtl.inference import SEEDS, FaceAnalyzer
+from facemtl.landmarker import Landmarker
 from facemtl.metrics import point_errors
 from facemtl.passes import MIRROR_AGREE, MIRROR_MODES, combine_passes, look_again, merge_views, pass_spread
 from facemtl.pretrained import DEFAULT_LANDMARKS, get_pretrained
@@ -185,7 +186,7 @@ def main() -> None:
         gt.append(s.landmarks + border)
     gt = np.stack(gt)
     pose = np.array([s.attributes.get("pose", -1) for s in samples])
-    ref = FaceAnalyzer(model, create_detector("haar"), refine=0, flip_test=args.flip_test)
+    ref = Landmarker(model, refine=0, flip_test=args.flip_test)
     e_gt = point_errors(
         np.stack([ref.recrop(img, t[None])[0][0] for img, t in zip(images, gt, strict=True)]), gt, spec
     ).mean(1)
@@ -221,10 +222,10 @@ def main() -> None:
                         p.append(np.full_like(truth, np.nan))
                     continue
                 has_points |= dets[i].landmarks is not None
-                lm, _ = an.predict_boxes(img, [an.crop_box(dets[i])])
+                lm, _ = an.landmarker.predict_boxes(img, [an.crop_box(dets[i])])
                 passes[seed][0].append(lm[0])
                 for p in passes[seed][1:]:
-                    lm, _ = an.recrop(img, lm)
+                    lm, _ = an.landmarker.recrop(img, lm)
                     p.append(lm[0])
         found = np.array(found)
         r = {

@@ -48,6 +48,7 @@ from facemtl.export import OnnxDetectorNet, OnnxNet
 from facemtl.geometry import crop_box_from_landmarks
 from facemtl.imageio import read_image
 from facemtl.inference import FaceAnalyzer
+from facemtl.landmarker import Landmarker
 from facemtl.metrics import point_errors
 from facemtl.pretrained import DEFAULT_DETECTOR, get_pretrained
 from facemtl.tasks import MTFL5
@@ -330,14 +331,14 @@ def main() -> None:
     emit()
     emit("## The landmark step alone (box from the annotations, framed as each method was trained; batch 1, 1 thread)")
     emit()
-    analyzer = FaceAnalyzer(fm_model, refine=0)
+    analyzer = Landmarker(fm_model, refine=0)
     # step(image BGR, the same image RGB, annotated points) -> predicted points
     steps: dict[str, Callable[[np.ndarray, np.ndarray, Points], Points]] = {
         "facemtl (PyTorch)": lambda img, rgb, t: analyzer.recrop(img, t[None])[0][0],
     }
     if onnx_net is not None:
-        onnx_analyzer = FaceAnalyzer(onnx_net, refine=0)
-        flip_analyzer = FaceAnalyzer(onnx_net, refine=0, flip_test=True)
+        onnx_analyzer = Landmarker(onnx_net, refine=0)
+        flip_analyzer = Landmarker(onnx_net, refine=0, flip_test=True)
         steps["facemtl (ONNX Runtime)"] = lambda img, rgb, t: onnx_analyzer.recrop(img, t[None])[0][0]
         steps["facemtl + flip test (ONNX Runtime)"] = lambda img, rgb, t: flip_analyzer.recrop(img, t[None])[0][0]
     if dlib_parts:

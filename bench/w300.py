@@ -110,7 +110,7 @@ def main() -> None:
     report = evaluate(model, FaceDataset.for_model(faces, mc))
     analyzer = FaceAnalyzer(model)  # the shipped detector, one re-crop: the defaults
     box = crop_box_from_landmarks(IBUG68.mtfl5(truth[0]), mc.crop_scale)
-    fm_ms = median_ms(lambda: analyzer.predict_boxes(images[0], [box]), repeats=15, number=10)
+    fm_ms = median_ms(lambda: analyzer.landmarker.predict_boxes(images[0], [box]), repeats=15, number=10)
     rows_gt = [row(f"facemtl ({Path(str(args.model)).stem})", report.landmarks.per_face, n, fm_ms)]
     curves = {"facemtl, box from annotation": report.landmarks.per_face}
     result: dict = {"faces": n, "folder": args.folder, "split": "holdout", "model": str(args.model)}

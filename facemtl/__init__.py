@@ -20,6 +20,7 @@ _EXPORTS = {
     "FaceAnalyzer": "facemtl.inference",
     "Face": "facemtl.inference",
     "AttributePrediction": "facemtl.inference",
+    "Landmarker": "facemtl.landmarker",
     "create_detector": "facemtl.detection",
     "Detection": "facemtl.detection",
     "draw_faces": "facemtl.viz",
@@ -65,6 +66,7 @@ __all__ = [
     "ImageReadError",
     "Landmark5",
     "LandmarkSpec",
+    "Landmarker",
     "MTFL_TASKS",
     "PRETRAINED",
     "Pretrained",
@@ -110,6 +112,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from facemtl.evaluation import EvalReport, evaluate
     from facemtl.imageio import ImageReadError, read_image
     from facemtl.inference import AttributePrediction, Face, FaceAnalyzer
+    from facemtl.landmarker import Landmarker
     from facemtl.models import create_model, list_models
     from facemtl.pretrained import PRETRAINED, Pretrained, get_pretrained
     from facemtl.tasks import MTFL_TASKS, AttributeTask, Landmark5, LandmarkSpec, TaskSet

@@ -14,16 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from PIL import Image
 
 from facemtl.detection import Detection, FaceDetector, box_rule, create_detector, match_detections, mirrored
-from facemtl.geometry import Box, CropTransform, crop_box_from_landmarks, from_unit, mirror_points
+from facemtl.geometry import Box, crop_box_from_landmarks, mirror_points
 from facemtl.imageio import read_image, to_bgr
+from facemtl.landmarker import Landmarker, Passes
 from facemtl.models import MultiTaskNet
-from facemtl.models.flip import flip_averaged
-from facemtl.passes import MIRROR_MODES, combine_passes, look_again, merge_views, pass_spread
-from facemtl.transforms import to_channels, to_tensor
+from facemtl.passes import MIRROR_MODES, look_again, merge_views
 from facemtl.types import FaceRecord, ImageRecord
 from facemtl.weights import load_model
 
@@ -87,13 +85,12 @@ class FaceAnalyzer:
     The first crop of a face comes from the detector: centred on its 5 points and sized by its
     box through the calibrated box rule (``seed="hybrid"``, the default: a box does not shrink
     with a turned head as the points' span does), from the points alone by the training crop rule
-    (``seed="points"``), or from the box alone (``seed="box"``). ``refine`` extra passes re-crop
-    each face from its predicted landmarks (the exact training crop rule) and predict again.
-    With ``average`` (the default) the landmarks returned are the mean of every pass's where the
-    passes agree (:func:`~facemtl.passes.combine_passes`): their framing errors partly cancel, while a re-crop
-    alone drifts (its crop inherits the previous pass's error). A face whose first crop is a
-    box's rough framing (``seed="box"``, or a detector without points) gets its last pass, and
-    the attributes are always the last pass's. The defaults (hybrid, one re-crop, averaged, the
+    (``seed="points"``), or from the box alone (``seed="box"``). ``refine``, ``average`` and
+    ``flip_test`` go to :attr:`landmarker` (a :class:`~facemtl.landmarker.Landmarker`, the network
+    on crops): ``refine`` re-crops from the predicted landmarks, and with ``average`` (the default)
+    the passes are averaged where they agree — their framing errors partly cancel, while a re-crop
+    alone drifts. A face whose first crop is a box's rough framing (``seed="box"``, or a detector
+    without points) gets its last pass, and the attributes are always the last pass's. The defaults (hybrid, one re-crop, averaged, the
     mirror view where the passes disagree) were chosen on validation faces: those whose photos the
     detector's training held out and the landmark model's own validation split
     (``bench/end_to_end.py --detector-validation`` / ``--validation``), weighing time too.
@@ -105,8 +102,7 @@ class FaceAnalyzer:
     disagree (beyond :data:`~facemtl.passes.AVERAGE_WITHIN`, so never with ``refine=0``), and merges
     only those faces; ``"always"`` merges every face (the most accurate, twice the time per photo);
     ``"never"`` keeps one view. Not with ``detections`` given (there is no detector to re-run).
-    The attributes are always the photo's own view's. ``flip_test`` only averages each crop with
-    its mirror image (see :mod:`facemtl.models.flip`).
+    The attributes are always the photo's own view's.
 
     ``model`` is a :class:`MultiTaskNet` or an :class:`~facemtl.export.OnnxNet` (same outputs).
     """
@@ -126,14 +122,10 @@ class FaceAnalyzer:
             raise ValueError(f"seed must be one of {', '.join(SEEDS)}, got {seed!r}")
         if mirror not in MIRROR_MODES:
             raise ValueError(f"mirror must be one of {', '.join(MIRROR_MODES)}, got {mirror!r}")
-        self.model = model.eval()
+        self.landmarker = Landmarker(model, refine=refine, average=average, flip_test=flip_test)
         self.detector = detector if detector is not None else create_detector("facemtl")
         self.seed = seed
-        self.refine = refine
-        self.average = average
         self.mirror = mirror
-        self.flip_test = flip_test
-        self.device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else model.device
 
     @classmethod
     def from_pretrained(
@@ -171,29 +163,9 @@ class FaceAnalyzer:
             return cls(OnnxNet.from_model(model), detector, **kw)
         return cls(model, detector, **kw)
 
-    # -- the network on crops -----------------------------------------------------------------
-    def predict_boxes(self, image_bgr: np.ndarray, boxes: Sequence[Box]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Run the network on square crop boxes of one image, as one batch.
-
-        Returns landmarks ``(N, K, 2)`` in image pixels and class probabilities per attribute task.
-        """
-        return self._predict(to_channels(image_bgr, self.model.config.channels), boxes)
-
-    @torch.inference_mode()
-    def _predict(self, image: np.ndarray, boxes: Sequence[Box]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """:meth:`predict_boxes` on an image already in the model's channel layout."""
-        cfg = self.model.config
-        k = cfg.tasks.landmarks.num_points
-        if not boxes:
-            return np.empty((0, k, 2)), {t.name: np.empty((0, t.num_classes)) for t in cfg.tasks.attributes}
-        transforms = [CropTransform.from_box(b, cfg.input_size) for b in boxes]
-        crops = np.stack([t.warp(image) for t in transforms])
-        x = to_tensor(crops, cfg.mean, cfg.std).to(self.device)
-        out = flip_averaged(self.model, x, cfg.tasks) if self.flip_test else self.model(x)
-        pts = from_unit(out["landmarks"].float().cpu().numpy(), cfg.input_size)
-        landmarks = np.stack([t.invert(p) for t, p in zip(transforms, pts, strict=True)])
-        probs = {name: torch.softmax(v.float(), 1).cpu().numpy() for name, v in out["attributes"].items()}
-        return landmarks, probs
+    @property
+    def model(self) -> MultiTaskNet | OnnxNet:
+        return self.landmarker.model
 
     def crop_box(self, det: Detection) -> Box:
         """The model's first crop for a detection: the training crop rule on the detector's 5
@@ -207,31 +179,10 @@ class FaceAnalyzer:
         points = crop_box_from_landmarks(det.landmarks, scale)
         return points if self.seed == "points" else Box(points.cx, points.cy, box.size)
 
-    def recrop(self, image_bgr: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """One refinement pass: crop each face by the training rule from its landmarks ``(N, K, 2)``
-        and predict again."""
-        return self._recrop(to_channels(image_bgr, self.model.config.channels), landmarks)
-
-    def _recrop(self, image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        cfg = self.model.config
-        five = cfg.tasks.landmarks.mtfl5  # the crop rule reads the five MTFL points of any markup
-        return self._predict(image, [crop_box_from_landmarks(five(lm), cfg.crop_scale) for lm in landmarks])
-
-    def _landmarks(
-        self, image: np.ndarray, dets: Sequence[Detection]
-    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        """The first crop and ``refine`` re-crops of each detected face (image in the model's channel
-        layout): landmarks (the passes combined where ``average``), the passes' spread and the last
-        pass's class probabilities."""
-        landmarks, probs = self._predict(image, [self.crop_box(d) for d in dets])
-        passes = [landmarks]
-        for _ in range(self.refine):
-            landmarks, probs = self._recrop(image, landmarks)
-            passes.append(landmarks)
-        spec = self.model.config.tasks.landmarks
-        if self.average:  # only where the first crop was centred by the detector's points
-            landmarks = np.where(self._seeded(dets)[:, None, None], combine_passes(passes, spec), landmarks)
-        return landmarks, pass_spread(passes, spec), probs
+    def _passes(self, image_bgr: np.ndarray, dets: Sequence[Detection]) -> Passes:
+        """Each detected face's passes, averaged only where the first crop was centred by the
+        detector's points (a box's rough framing is left at its last pass)."""
+        return self.landmarker.passes(image_bgr, [self.crop_box(d) for d in dets], self._seeded(dets))
 
     def _seeded(self, dets: Sequence[Detection]) -> np.ndarray:
         """Which faces' first crops were centred by the detector's points (not a box's rough framing)."""
@@ -253,9 +204,12 @@ class FaceAnalyzer:
         spec = self.model.config.tasks.landmarks
         if not pairs:
             return np.empty(0, int), np.empty((0, spec.num_points, 2)), np.empty(0)
-        image = to_channels(flipped, self.model.config.channels)
-        seen, spread, _ = self._landmarks(image, [found[i] for _, i in pairs])
-        return np.array([j for j, _ in pairs]), mirror_points(seen, width, spec.flip_permutation()), spread
+        seen = self._passes(flipped, [found[i] for _, i in pairs])
+        return (
+            np.array([j for j, _ in pairs]),
+            mirror_points(seen.landmarks, width, spec.flip_permutation()),
+            seen.spread,
+        )
 
     # -- public API ---------------------------------------------------------------------------
     def analyze(
@@ -269,7 +223,8 @@ class FaceAnalyzer:
         bgr = load_input(image, color)
         dets = list(self.detector.detect(bgr) if detections is None else detections)
         cfg = self.model.config
-        landmarks, spread, probs = self._landmarks(to_channels(bgr, cfg.channels), dets)
+        own_view = self._passes(bgr, dets)
+        landmarks, spread, probs = own_view.landmarks, own_view.spread, own_view.probs
         look = look_again(self.mirror, self._seeded(dets), spread)
         if detections is None and look.any():
             own, seen, seen_spread = self.mirror_view(bgr, dets, look)

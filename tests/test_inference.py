@@ -19,6 +19,7 @@ from facemtl.detection import BoxRule, Detection, HaarFaceDetector, box_rule, mi
 from facemtl.geometry import Box, crop_box_from_landmarks
 from facemtl.imageio import ImageReadError, read_image, to_bgr
 from facemtl.inference import SEEDS, FaceAnalyzer
+from facemtl.landmarker import Landmarker
 from facemtl.models import create_model, get_config
 from facemtl.models.flip import flip_averaged
 from facemtl.passes import merge_views, pass_spread
@@ -64,8 +65,7 @@ def _blob_image(h, w, x, y, sigma):
 def test_crop_prediction_maps_back_to_the_original_pixel(h, w, x, y, box, flip_test):
     """Also with the flip test: a mirror that slipped by one pixel would move the averaged blob."""
     image = _blob_image(h, w, x, y, sigma=box.size / 25)
-    analyzer = FaceAnalyzer(BlobModel(), HaarFaceDetector(), refine=0, flip_test=flip_test)
-    landmarks, _ = analyzer.predict_boxes(image, [box])
+    landmarks, _ = Landmarker(BlobModel(), refine=0, flip_test=flip_test).predict_boxes(image, [box])
     np.testing.assert_allclose(landmarks[0, 0], [x, y], atol=0.05 * box.size / 64 + 0.02)
 
 
@@ -130,9 +130,9 @@ def test_landmarks_are_the_mean_of_agreeing_passes_else_the_last_one(refine, dri
     last = FaceAnalyzer(
         DriftModel(drift), HaarFaceDetector(box_rules=rules), refine=refine, seed="points", average=False
     )
-    passes = [last.predict_boxes(image, [last.crop_box(det[0])])[0]]
+    passes = [last.landmarker.predict_boxes(image, [last.crop_box(det[0])])[0]]
     for _ in range(refine):
-        passes.append(last.recrop(image, passes[-1])[0])
+        passes.append(last.landmarker.recrop(image, passes[-1])[0])
     assert len({round(float(p[0, 0, 0]), 3) for p in passes}) == refine + 1  # every pass moved the face
     expected = np.mean(passes, axis=0) if averaged else passes[-1]
     np.testing.assert_allclose(mean.analyze(image, detections=det)[0].landmarks, expected[0], atol=1e-9)

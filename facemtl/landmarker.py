@@ -1,0 +1,109 @@
+"""The landmark network on square crops of one photo: a first crop, re-crops from its own
+landmarks, and the passes combined.
+
+Kept apart from :mod:`facemtl.inference` so that what runs the network on crops knows nothing of
+detectors, mirror views or output records: the benches call it directly on ground-truth crops,
+and :class:`~facemtl.inference.FaceAnalyzer` calls it once per view of a photo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from facemtl.geometry import Box, CropTransform, crop_box_from_landmarks, from_unit
+from facemtl.models import MultiTaskNet
+from facemtl.models.config import ModelConfig
+from facemtl.models.flip import flip_averaged
+from facemtl.passes import combine_passes, pass_spread
+from facemtl.transforms import to_channels, to_tensor
+
+if TYPE_CHECKING:
+    from facemtl.export import OnnxNet
+
+
+@dataclass(frozen=True)
+class Passes:
+    """What the passes over a photo's faces give: landmarks ``(N, K, 2)`` in image pixels, how far
+    the passes disagree per face (``(N,)``, a fraction of the eye distance) and the last pass's class
+    probabilities per attribute task."""
+
+    landmarks: np.ndarray
+    spread: np.ndarray
+    probs: dict[str, np.ndarray]
+
+
+class Landmarker:
+    """Landmarks and attribute probabilities for square crops of one image.
+
+    ``refine`` extra passes re-crop each face from its predicted landmarks (the exact training crop
+    rule) and predict again; with ``average`` the landmarks returned are the mean of every pass's
+    where the passes agree (:func:`~facemtl.passes.combine_passes`), for the faces the caller marks
+    (a first crop framed by a box's rough rule is better left at its last pass). ``flip_test``
+    averages each crop with its mirror image (:mod:`facemtl.models.flip`). ``model`` is a
+    :class:`MultiTaskNet` or an :class:`~facemtl.export.OnnxNet` (same outputs).
+    """
+
+    def __init__(
+        self, model: MultiTaskNet | OnnxNet, *, refine: int = 1, average: bool = True, flip_test: bool = False
+    ):
+        self.model = model.eval()
+        self.refine = refine
+        self.average = average
+        self.flip_test = flip_test
+        self.device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else model.device
+
+    @property
+    def config(self) -> ModelConfig:
+        return self.model.config
+
+    def predict_boxes(self, image_bgr: np.ndarray, boxes: Sequence[Box]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Run the network on square crop boxes of one image, as one batch.
+
+        Returns landmarks ``(N, K, 2)`` in image pixels and class probabilities per attribute task.
+        """
+        return self._predict(to_channels(image_bgr, self.config.channels), boxes)
+
+    def recrop(self, image_bgr: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """One refinement pass: crop each face by the training rule from its landmarks ``(N, K, 2)``
+        and predict again."""
+        return self._recrop(to_channels(image_bgr, self.config.channels), landmarks)
+
+    def passes(self, image_bgr: np.ndarray, boxes: Sequence[Box], average: np.ndarray | None = None) -> Passes:
+        """The first crop (``boxes``) and ``refine`` re-crops of each face, combined where
+        ``self.average`` for the faces ``average`` marks (default all)."""
+        image = to_channels(image_bgr, self.config.channels)
+        landmarks, probs = self._predict(image, boxes)
+        passes = [landmarks]
+        for _ in range(self.refine):
+            landmarks, probs = self._recrop(image, landmarks)
+            passes.append(landmarks)
+        spec = self.config.tasks.landmarks
+        if self.average:
+            mask = np.ones(len(boxes), bool) if average is None else average
+            landmarks = np.where(mask[:, None, None], combine_passes(passes, spec), landmarks)
+        return Passes(landmarks, pass_spread(passes, spec), probs)
+
+    @torch.inference_mode()
+    def _predict(self, image: np.ndarray, boxes: Sequence[Box]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """:meth:`predict_boxes` on an image already in the model's channel layout."""
+        cfg = self.config
+        if not boxes:
+            k = cfg.tasks.landmarks.num_points
+            return np.empty((0, k, 2)), {t.name: np.empty((0, t.num_classes)) for t in cfg.tasks.attributes}
+        transforms = [CropTransform.from_box(b, cfg.input_size) for b in boxes]
+        crops = np.stack([t.warp(image) for t in transforms])
+        x = to_tensor(crops, cfg.mean, cfg.std).to(self.device)
+        out = flip_averaged(self.model, x, cfg.tasks) if self.flip_test else self.model(x)
+        pts = from_unit(out["landmarks"].float().cpu().numpy(), cfg.input_size)
+        landmarks = np.stack([t.invert(p) for t, p in zip(transforms, pts, strict=True)])
+        probs = {name: torch.softmax(v.float(), 1).cpu().numpy() for name, v in out["attributes"].items()}
+        return landmarks, probs
+
+    def _recrop(self, image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        five = self.config.tasks.landmarks.mtfl5  # the crop rule reads the five MTFL points of any markup
+        return self._predict(image, [crop_box_from_landmarks(five(lm), self.config.crop_scale) for lm in landmarks])
