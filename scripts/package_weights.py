@@ -116,6 +116,11 @@ def landmark_card(args: argparse.Namespace, training: dict, val: dict, points: i
     sources = []
     for src in recipe["train"]:
         text = SOURCE_TEXT[src["kind"]]
+        if src.get("pseudo_landmarks"):
+            text += (
+                "; landmark targets pseudo-labelled: the 5 points the then-shipped facemtl_det + facemtl_mtfl "
+                "found on each photo (facemtl.jobs.landmarks.locate_landmarks)"
+            )
         if src.get("split", "all") != "all":
             text += f", only the folder's fixed {src['split']} part (facemtl.data.w300.in_holdout)"
         sources.append(text)
