@@ -92,6 +92,18 @@ PRETRAINED: dict[str, Pretrained] = {
             ),
         ),
         Pretrained(
+            name="facemtl_mtfl_celeba",
+            file="facemtl_mtfl_celeba.safetensors",
+            sha256="e51f4aa236c3719f6ec5e41edcb545f9a28a5bde511eb72965777392bd621251",
+            kind="landmarks",
+            summary="5 landmarks + gender, smile, glasses, head pose; MTFL + CelebA train (CelebA's landmarks "
+            "pseudo-labelled by facemtl_mtfl); 64×64 gray crops",
+            headline=(
+                ("MTFL test NME %", "mtfl_test.nme"),
+                *MTFL_ATTRIBUTE_HEADLINE,
+            ),
+        ),
+        Pretrained(
             name="facemtl_300w68",
             file="facemtl_300w68.safetensors",
             sha256="3e53b8ccd4ca02909a3c352ccc47e547d740c6eb1acc418085a02bfe75e44e99",

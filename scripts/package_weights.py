@@ -121,7 +121,7 @@ def landmark_card(args: argparse.Namespace, training: dict, val: dict, points: i
                 "; landmark targets pseudo-labelled: the 5 points the then-shipped facemtl_det + facemtl_mtfl "
                 "found on each photo (facemtl.jobs.landmarks.locate_landmarks)"
             )
-        if src.get("split", "all") != "all":
+        if src["kind"] == "300w" and src.get("split", "all") != "all":
             text += f", only the folder's fixed {src['split']} part (facemtl.data.w300.in_holdout)"
         sources.append(text)
     data = "; ".join(sources) + (

@@ -13,12 +13,15 @@ from facemtl.evaluation import evaluate
 from facemtl.pretrained import get_pretrained
 from facemtl.weights import load_model
 
-SHIPPED = get_pretrained("facemtl_mtfl")
+#: The shipped 5-point models: MTFL only (the default), and MTFL + CelebA (better attributes).
+FIVE_POINT = ("facemtl_mtfl", "facemtl_mtfl_celeba")
 
 
-def test_shipped_weights_are_small_and_carry_their_card():
-    assert SHIPPED.path.stat().st_size < 5_000_000
-    card = SHIPPED.card()
+@pytest.mark.parametrize("name", FIVE_POINT)
+def test_shipped_weights_are_small_and_carry_their_card(name):
+    shipped = get_pretrained(name)
+    assert shipped.path.stat().st_size < 5_000_000
+    card = shipped.card()
     assert card["config"]["tasks"]["landmarks"]["names"] == [
         "left_eye",
         "right_eye",
@@ -30,9 +33,10 @@ def test_shipped_weights_are_small_and_carry_their_card():
     assert "MTFL" in card["provenance"]["data"]
 
 
+@pytest.mark.parametrize("name", FIVE_POINT)
 @pytest.mark.parametrize("flip_test", [False, True])
-def test_shipped_weights_locate_real_test_faces(mtfl_test_samples, flip_test):
-    model = load_model()
+def test_shipped_weights_locate_real_test_faces(mtfl_test_samples, name, flip_test):
+    model = load_model(name)
     data = FaceDataset.for_model(mtfl_test_samples[:200], model.config)
     report = evaluate(model, data, flip_test=flip_test)
     # The full test set scores the README's figures; these 200 faces must stay close to them.
