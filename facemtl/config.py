@@ -146,9 +146,10 @@ class DatasetSpec:
     (:func:`facemtl.data.w300.in_holdout`); for ``celeba`` (a CelebA root: attributes only, each
     face framed by facemtl's detector) an official partition, ``train`` or ``val`` (no default: val
     is where the attribute benchmark scores); ``all`` every face. ``pseudo_landmarks`` (``celeba``
-    only): the shipped landmark model's points on each photo (:func:`facemtl.jobs.landmarks.locate_landmarks`)
-    become its landmark targets, so the source trains the landmark head too (distillation); its
-    validation faces keep their attributes only.
+    only): a shipped landmark model's points on each photo (:func:`facemtl.jobs.landmarks.locate_landmarks`)
+    become its landmark targets, so the source trains the landmark head too (distillation); ``true``
+    takes the default model's, a name that model's (e.g. a model trained this way, for a second
+    round). Its validation faces keep their attributes only.
     """
 
     path: str
@@ -156,12 +157,23 @@ class DatasetSpec:
     weight: float | None = None
     attribute_fraction: float = 1.0
     split: str = "all"
-    pseudo_landmarks: bool = False
+    pseudo_landmarks: bool | str = False
 
     def __post_init__(self) -> None:
         where = f"train source {self.path!r}"
         if self.pseudo_landmarks and self.kind != "celeba":
             raise ValueError(f"{where}: pseudo_landmarks applies to celeba sources (the others are annotated)")
+        if isinstance(self.pseudo_landmarks, str):
+            from facemtl.pretrained import PRETRAINED
+
+            landmark_models = [p.name for p in PRETRAINED.values() if p.kind == "landmarks"]
+            if self.pseudo_landmarks not in landmark_models:
+                raise ValueError(
+                    f"{where}: pseudo_landmarks must be true or a shipped landmark model "
+                    f"({', '.join(landmark_models)}), got {self.pseudo_landmarks!r}"
+                )
+        elif not isinstance(self.pseudo_landmarks, bool):
+            raise ValueError(f"{where}: pseudo_landmarks must be true, false or a model name")
         if self.kind not in SOURCE_KINDS:
             raise ValueError(f"{where}: kind must be one of {', '.join(SOURCE_KINDS)}, got {self.kind!r}")
         if not 0 <= self.attribute_fraction <= 1:
@@ -175,6 +187,17 @@ class DatasetSpec:
             if len(allowed) == 1:
                 raise ValueError(f"{where}: split applies to 300w and celeba sources (MTFL has its own testing.txt)")
             raise ValueError(f"{where}: split must be one of {', '.join(allowed)}, got {self.split!r}")
+
+    @property
+    def pseudo_labeller(self) -> str | None:
+        """The shipped landmark model whose points are this source's landmark targets (None: none)."""
+        if self.pseudo_landmarks is False:
+            return None
+        if self.pseudo_landmarks is True:
+            from facemtl.pretrained import DEFAULT_LANDMARKS
+
+            return DEFAULT_LANDMARKS
+        return self.pseudo_landmarks
 
 
 def _dataset_spec(s: DatasetSpec | dict[str, Any] | str) -> DatasetSpec:

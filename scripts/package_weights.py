@@ -117,8 +117,9 @@ def landmark_card(args: argparse.Namespace, training: dict, val: dict, points: i
     for src in recipe["train"]:
         text = SOURCE_TEXT[src["kind"]]
         if src.get("pseudo_landmarks"):
+            labeller = "facemtl_mtfl" if src["pseudo_landmarks"] is True else src["pseudo_landmarks"]
             text += (
-                "; landmark targets pseudo-labelled: the 5 points the then-shipped facemtl_det + facemtl_mtfl "
+                f"; landmark targets pseudo-labelled: the 5 points facemtl_det + {labeller} "
                 "found on each photo (facemtl.jobs.landmarks.locate_landmarks)"
             )
         if src["kind"] == "300w" and src.get("split", "all") != "all":

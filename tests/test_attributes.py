@@ -214,7 +214,10 @@ def test_pseudo_landmarks_train_the_landmark_head_and_never_score_validation(tmp
         cv2.imwrite(str(root / "img_align_celeba" / n), np.full((218, 178, 3), 128, np.uint8))
     five = np.array([[70, 110], [108, 110], [89, 132], [74, 152], [104, 152]], np.float64)
     monkeypatch.setattr(job, "locate_faces", lambda images: [five for _ in images])
-    monkeypatch.setattr(job, "locate_landmarks", lambda images: [five + 1.0 for _ in images])
+    labellers = []
+    monkeypatch.setattr(
+        job, "locate_landmarks", lambda images, model: labellers.append(model) or [five + 1.0 for _ in images]
+    )
     source = {"path": str(root), "kind": "celeba", "split": "train", "pseudo_landmarks": True}
     cfg = TrainConfig.from_dict({"train": [source], "val_fraction": 0.5})
     train, _, val = job.train_val_samples(cfg)
@@ -222,5 +225,16 @@ def test_pseudo_landmarks_train_the_landmark_head_and_never_score_validation(tmp
     assert all(np.array_equal(s.landmarks, five + 1.0) for s in train)  # targets: the located landmarks
     assert all(s.landmarks is None and np.array_equal(s.crop_points, five) for s in val)  # framed, not scored
     assert FaceDataset.for_model(train, get_config("facemtl_s"))[0]["landmark_mask"]
+    assert labellers == ["facemtl_mtfl"]  # true: the default landmark model labels
+    second = TrainConfig.from_dict(
+        {"train": [source | {"pseudo_landmarks": "facemtl_mtfl_celeba"}], "val_fraction": 0.5}
+    )
+    job.train_val_samples(second)
+    assert labellers[-1] == "facemtl_mtfl_celeba"  # a second round: a model trained this way labels
     with pytest.raises(ValueError, match="pseudo_landmarks applies to celeba sources"):
         DatasetSpec("training.txt", "mtfl", pseudo_landmarks=True)
+    with pytest.raises(
+        ValueError,
+        match=r"shipped landmark model \(facemtl_mtfl, facemtl_mtfl_celeba, facemtl_300w68\), got 'facemtl_det'",
+    ):
+        DatasetSpec(str(root), "celeba", split="train", pseudo_landmarks="facemtl_det")

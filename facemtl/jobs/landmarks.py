@@ -47,8 +47,14 @@ def load_samples(cfg: TrainConfig) -> tuple[list[FaceSample], np.ndarray]:
             part = read_mtfl(spec.path)
         elif spec.kind == "celeba":
             part = read_celeba(spec.path, spec.split, locate_faces)
-            if spec.pseudo_landmarks:  # the shipped model's points become landmark targets
-                for sample, points in zip(part, locate_landmarks([s.image for s in part]), strict=True):
+            if spec.pseudo_labeller:  # a shipped model's points become landmark targets
+                located = locate_landmarks([s.image for s in part], spec.pseudo_labeller)
+                for sample, points in zip(part, located, strict=True):
+                    if points is not None and len(points) != cfg.landmarks:
+                        raise ValueError(
+                            f"train source {spec.path!r}: pseudo_landmarks {spec.pseudo_labeller!r} gives "
+                            f"{len(points)} points, the recipe trains {cfg.landmarks}"
+                        )
                     sample.landmarks = points
         else:
             part = read_300w_folder(spec.path, points=cfg.landmarks, split=spec.split)
@@ -101,15 +107,15 @@ def locate_faces(images: list[Path]) -> list[np.ndarray | None]:
     return _located(images, f"located-{sha}.json", "locating faces", make)
 
 
-def locate_landmarks(images: list[Path]) -> list[np.ndarray | None]:
-    """The shipped landmark model's five points on the surest face in each photo, through the
+def locate_landmarks(images: list[Path], model: str = DEFAULT_LANDMARKS) -> list[np.ndarray | None]:
+    """A shipped landmark model's points on the surest face in each photo, through the
     default :class:`~facemtl.inference.FaceAnalyzer` (detector, first crop, re-crop, mirror view) —
     pseudo-labels for photos without landmark annotation — or ``None`` where no face is found
     (cached, :func:`_located`, per detector and landmark weights)."""
     from facemtl.inference import FaceAnalyzer
 
     def make() -> Callable[[np.ndarray], list | None]:
-        analyzer = FaceAnalyzer.from_pretrained(DEFAULT_LANDMARKS)
+        analyzer = FaceAnalyzer.from_pretrained(model)
 
         def locate(image: np.ndarray) -> list | None:
             faces = analyzer.analyze(image)  # best first
@@ -117,7 +123,7 @@ def locate_landmarks(images: list[Path]) -> list[np.ndarray | None]:
 
         return locate
 
-    shas = get_pretrained(DEFAULT_DETECTOR).sha256[:8] + get_pretrained(DEFAULT_LANDMARKS).sha256[:8]
+    shas = get_pretrained(DEFAULT_DETECTOR).sha256[:8] + get_pretrained(model).sha256[:8]
     return _located(images, f"landmarks-{shas}.json", "locating landmarks", make)
 
 
