@@ -90,10 +90,11 @@ class FaceAnalyzer:
     on crops): ``refine`` re-crops from the predicted landmarks, and with ``average`` (the default)
     the passes are averaged where they agree — their framing errors partly cancel, while a re-crop
     alone drifts. A face whose first crop is a box's rough framing (``seed="box"``, or a detector
-    without points) gets its last pass, and the attributes are always the last pass's. The defaults (hybrid, one re-crop, averaged, the
-    mirror view where the passes disagree) were chosen on validation faces: those whose photos the
-    detector's training held out and the landmark model's own validation split
-    (``bench/end_to_end.py --detector-validation`` / ``--validation``), weighing time too.
+    without points) gets its last pass, and the attributes are always the last pass's. The
+    defaults (hybrid, one re-crop, averaged, the mirror view where the passes disagree) were
+    chosen on validation faces: those whose photos the detector's training held out and the
+    landmark model's own validation split (``bench/end_to_end.py --detector-validation`` /
+    ``--validation``), weighing time too.
     ``mirror`` looks at faces again in the photo's mirror image — detector, first crop and
     re-crops all run on it — and merges each face's two results (:func:`~facemtl.passes.merge_views`):
     the mean where they agree, else the one whose passes agree better. Neither network is
