@@ -76,6 +76,8 @@ class Pretrained:
 
 #: A landmark model's MTFL-test attribute accuracies, as its card records them.
 MTFL_ATTRIBUTE_HEADLINE = tuple((f"{t} %", f"mtfl_test.attributes.{t}") for t in ("gender", "smile", "glasses", "pose"))
+#: A 5-point landmark model's headline: MTFL-test landmark error, then its attributes.
+FIVE_POINT_HEADLINE = (("MTFL test NME %", "mtfl_test.nme"), *MTFL_ATTRIBUTE_HEADLINE)
 
 PRETRAINED: dict[str, Pretrained] = {
     p.name: p
@@ -86,10 +88,7 @@ PRETRAINED: dict[str, Pretrained] = {
             sha256="5ab107652511ccfe2356dd7eb35589b9d097e02f442583a590ffab2dd554f278",
             kind="landmarks",
             summary="5 landmarks + gender, smile, glasses, head pose; MTFL train; 64×64 gray crops",
-            headline=(
-                ("MTFL test NME %", "mtfl_test.nme"),
-                *MTFL_ATTRIBUTE_HEADLINE,
-            ),
+            headline=FIVE_POINT_HEADLINE,
         ),
         Pretrained(
             name="facemtl_mtfl_celeba",
@@ -98,10 +97,7 @@ PRETRAINED: dict[str, Pretrained] = {
             kind="landmarks",
             summary="5 landmarks + gender, smile, glasses, head pose; MTFL + CelebA train (CelebA's landmarks "
             "pseudo-labelled by facemtl_mtfl); 64×64 gray crops",
-            headline=(
-                ("MTFL test NME %", "mtfl_test.nme"),
-                *MTFL_ATTRIBUTE_HEADLINE,
-            ),
+            headline=FIVE_POINT_HEADLINE,
         ),
         Pretrained(
             name="facemtl_300w68",
