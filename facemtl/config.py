@@ -284,6 +284,17 @@ class TrainConfig:
         trunk = self.model_overrides.get("trunk", "shared")
         if trunk not in TRUNK_NAMES:
             raise ValueError(f"model_overrides.trunk must be one of {', '.join(TRUNK_NAMES)}; got {trunk!r}")
+        for spec in self.train:  # before the labeller runs over thousands of photos, not after
+            if spec.pseudo_labeller:
+                from facemtl.pretrained import get_pretrained
+
+                card = get_pretrained(spec.pseudo_labeller).card()
+                points = len(card["config"]["tasks"]["landmarks"]["names"])
+                if points != self.landmarks:
+                    raise ValueError(
+                        f"train source {spec.path!r}: pseudo_landmarks {spec.pseudo_labeller!r} gives "
+                        f"{points} points, the recipe trains {self.landmarks}"
+                    )
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:

@@ -19,7 +19,7 @@ import json
 import shlex
 from pathlib import Path
 
-from facemtl.config import TrainConfig
+from facemtl.config import DatasetSpec, TrainConfig
 from facemtl.models import MultiTaskNet
 from facemtl.weights import card_path, load_model, save_model
 
@@ -117,9 +117,8 @@ def landmark_card(args: argparse.Namespace, training: dict, val: dict, points: i
     for src in recipe["train"]:
         text = SOURCE_TEXT[src["kind"]]
         if src.get("pseudo_landmarks"):
-            labeller = "facemtl_mtfl" if src["pseudo_landmarks"] is True else src["pseudo_landmarks"]
             text += (
-                f"; landmark targets pseudo-labelled: the 5 points facemtl_det + {labeller} "
+                f"; landmark targets pseudo-labelled: the points facemtl_det + {DatasetSpec(**src).pseudo_labeller} "
                 "found on each photo (facemtl.jobs.landmarks.locate_landmarks)"
             )
         if src["kind"] == "300w" and src.get("split", "all") != "all":

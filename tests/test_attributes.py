@@ -238,3 +238,5 @@ def test_pseudo_landmarks_train_the_landmark_head_and_never_score_validation(tmp
         match=r"shipped landmark model \(facemtl_mtfl, facemtl_mtfl_celeba, facemtl_300w68\), got 'facemtl_det'",
     ):
         DatasetSpec(str(root), "celeba", split="train", pseudo_landmarks="facemtl_det")
+    with pytest.raises(ValueError, match="pseudo_landmarks 'facemtl_300w68' gives 68 points, the recipe trains 5"):
+        TrainConfig.from_dict({"train": [source | {"pseudo_landmarks": "facemtl_300w68"}]})  # before any labelling
