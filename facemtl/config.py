@@ -267,6 +267,13 @@ class TrainConfig:
     lr: float = option(2e-3, "peak learning rate (AdamW, warm-up then cosine)", low=0)
     weight_decay: float = option(1e-4, "AdamW weight decay", low=0)
     warmup_epochs: float = option(1.0, "linear learning-rate warm-up, epochs", low=0)
+    ema_decay: float = option(
+        0.0,
+        "exponential moving average of the weights and batch-norm statistics, updated every step; "
+        "validation scores it and best.safetensors holds it; 0 = off (e.g. 0.999)",
+        low=0,
+        high=0.99999,
+    )
     pose_balance: float = option(0.5, "sample weight ∝ (pose frequency)^-pose_balance; 0 = off", low=0)
     augment: AugmentConfig = option(AugmentConfig(), "landmark models: crop augmentation")
     scenes: SceneConfig = option(SceneConfig(), "detectors: how training scenes are composed")

@@ -23,11 +23,12 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
@@ -37,6 +38,7 @@ from facemtl.data.sampling import epoch_order, global_batches, rank_batches
 from facemtl.distributed import Dist
 from facemtl.jobs import Job, create_job, keep_frozen_eval
 from facemtl.jobs.landmarks import load_samples, split_train_val, train_val_samples
+from facemtl.models import FaceDetectorNet, MultiTaskNet
 from facemtl.types import batch_to
 from facemtl.weights import atomic_write, save_model
 
@@ -130,6 +132,14 @@ class Trainer:
             groups.append({"params": list(self.loss.parameters()), "weight_decay": 0.0})
         self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        # ``ema_decay``: a moving average of the weights and batch-norm statistics (torch's own
+        # AveragedModel), updated after every step on every process alike; it is what validation
+        # scores and what best.safetensors holds, so late-schedule jitter does not pick the epoch
+        self.ema = (
+            AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+            if cfg.ema_decay
+            else None
+        )
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
         self.best = (float("inf"), -1)
@@ -158,6 +168,7 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "loss": self.loss.state_dict(),
             "loss_weights": dict(self.loss.weights),
+            "ema": self.ema.state_dict() if self.ema is not None else {},
             "best": list(self.best),
             "history": self.history,
             "config": self.cfg.to_dict(),
@@ -186,6 +197,8 @@ class Trainer:
         if "loss" in state:
             self.loss.load_state_dict(state["loss"])
         self.loss.weights = dict(state["loss_weights"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
         self.job.load_state_dict(state)
         self.best = (float(state["best"][0]), int(state["best"][1]))
         self.history = list(state["history"])
@@ -236,6 +249,8 @@ class Trainer:
             distributed.average_gradients(list(self.loss.parameters()))
             self.scaler.step(self.optimizer)
             self.scaler.update()
+            if self.ema is not None:
+                self.ema.update_parameters(self.model)
             b = sizes[i]  # the loss is a mean over the global batch, on every process
             n += b
             values = [float(out.total.detach()), *(float(out.per_task[k]) for k in self.loss.weights)]
@@ -272,7 +287,7 @@ class Trainer:
             record: dict[str, Any] = {"epoch": self.epoch + 1, "train": train_stats, "seconds": 0.0}
             if gates:
                 record["train_gates"] = gates
-            validation = self.job.validate(self.val_data) if self.val_data is not None else None
+            validation = self.job.validate(self.val_data, self.scored) if self.val_data is not None else None
             if validation is not None:
                 record["val"] = validation.record
             record |= self.job.end_epoch(self.epoch, validation)
@@ -286,7 +301,7 @@ class Trainer:
             if metric < self.best[0]:
                 self.best = (metric, self.epoch)
                 if main:
-                    save_model(self.model, self.out / BEST, self._card(card))
+                    save_model(self.scored, self.out / BEST, self._card(card))
             self.save_checkpoint()
             if main:
                 self._write_history()
@@ -295,6 +310,11 @@ class Trainer:
         # tears the group down under a peer ("terminate called without an active exception")
         distributed.barrier()
         return TrainResult(self.best[1], self.best[0], self.history, self.out / BEST)
+
+    @property
+    def scored(self) -> MultiTaskNet | FaceDetectorNet:
+        """The weights validation scores and best.safetensors holds: the moving average, if any."""
+        return cast(MultiTaskNet | FaceDetectorNet, self.ema.module) if self.ema is not None else self.model
 
     def _write_history(self) -> None:
         text = json.dumps(self.history, indent=1)

@@ -72,6 +72,39 @@ def test_killed_run_resumes_to_the_same_weights(mtfl_dir, tmp_path):
     assert [r["val"]["nme"] for r in a["history"]] == [r["val"]["nme"] for r in b["history"]]
 
 
+def test_moving_average_is_scored_saved_and_resumed(tiny_config, tmp_path):
+    cfg = tiny_config(epochs=2, limit=96, ema_decay=0.9)
+    straight = Trainer(cfg, tmp_path / "straight", progress=False)
+    snapshots: list[dict[str, torch.Tensor]] = []  # the average after each epoch
+
+    def snapshot(line: str) -> None:
+        if line.startswith("epoch "):
+            snapshots.append({k: v.clone() for k, v in straight.scored.state_dict().items()})
+
+    straight.fit(log=snapshot)
+    assert len(snapshots) == 2
+    averaged = snapshots[-1]
+    live = straight.model.state_dict()
+    assert not torch.equal(averaged["heads.landmarks.weight"], live["heads.landmarks.weight"])
+    best = load_file(tmp_path / "straight" / "best.safetensors")  # the best epoch's average, not its live weights
+    for k, v in snapshots[straight.best[1] - 1].items():
+        torch.testing.assert_close(best[k], v, rtol=0, atol=0)
+
+    class Killed(Exception):
+        pass
+
+    def die_after_epoch_1(line: str) -> None:
+        if line.startswith("epoch   1/"):
+            raise Killed  # after epoch 1's checkpoint, as a kill would
+
+    with pytest.raises(Killed):
+        Trainer(cfg, tmp_path / "killed", progress=False).fit(log=die_after_epoch_1)
+    resumed = Trainer(cfg, tmp_path / "killed", progress=False)
+    resumed.fit(resume=True, log=lambda *_: None)
+    for k, v in averaged.items():
+        torch.testing.assert_close(resumed.scored.state_dict()[k], v, rtol=0, atol=0)
+
+
 def test_resume_refuses_a_different_config(tiny_config, tmp_path):
     Trainer(tiny_config(epochs=1, limit=64), tmp_path, progress=False).fit(log=lambda *_: None)
     with pytest.raises(ValueError, match="different config.*lr"):

@@ -69,9 +69,12 @@ class DetectorJob:
         return TrainData(train, val, summary=f"{len(photos)} photos, {faces} labelled faces")
 
     @torch.no_grad()
-    def validate(self, data: SceneDataset, score_threshold: float = 0.5) -> Validation:
-        """Validation losses, and recall / precision / landmark error at ``score_threshold``."""
-        model = self.model.eval()
+    def validate(
+        self, data: SceneDataset, model: FaceDetectorNet | None = None, score_threshold: float = 0.5
+    ) -> Validation:
+        """Validation losses, and recall / precision / landmark error at ``score_threshold``, of
+        ``model`` (default: the job's own; the trainer passes its moving average)."""
+        model = (model or self.model).eval()
         device = next(model.parameters()).device
         sums, counts = np.zeros(len(TASKS)), np.zeros(len(TASKS))
         tp = fp = fn = 0

@@ -217,8 +217,9 @@ class LandmarkJob:
             summary = "; ".join(parts)
         return TrainData(train_data, val_data, p, summary, sources)
 
-    def validate(self, data: FaceDataset) -> Validation:
-        rep = evaluate(self.model, data)
+    def validate(self, data: FaceDataset, model: MultiTaskNet | None = None) -> Validation:
+        """Scores ``model`` (default: the job's own; the trainer passes its moving average)."""
+        rep = evaluate(model or self.model, data)
         record = rep.to_json() | {"losses": rep.task_losses}
         if rep.gates:
             record["gates"] = rep.gates
