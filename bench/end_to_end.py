@@ -59,9 +59,10 @@ YUNET = ROOT.parent / "shared" / "tools" / "yunet" / "yunet_s_640_640.onnx"
 
 
 def validation_samples(weights: str | Path) -> list:
-    """The faces a training run held out for model selection (its card records the recipe)."""
+    """The landmark-annotated faces a training run held out for model selection (its card records
+    the recipe; CelebA's held-out faces carry attributes only)."""
     cfg = TrainConfig.from_dict(json.loads(card_path(weights).read_text())["training"]["config"])
-    return train_val_samples(cfg)[2]
+    return [s for s in train_val_samples(cfg)[2] if s.landmarks is not None]
 
 
 def detector_validation_samples(detector_weights: str | Path, annotations: str | Path) -> list:

@@ -50,7 +50,7 @@ from facemtl.imageio import read_image
 from facemtl.inference import FaceAnalyzer
 from facemtl.landmarker import Landmarker
 from facemtl.metrics import point_errors
-from facemtl.pretrained import DEFAULT_DETECTOR, get_pretrained
+from facemtl.pretrained import DEFAULT_DETECTOR, DEFAULT_LANDMARKS, get_pretrained
 from facemtl.tasks import MTFL5
 from facemtl.weights import load_model
 
@@ -280,7 +280,7 @@ def main() -> None:
     args = ap.parse_args()
     one_thread()
     emit = Report()
-    result: dict[str, object] = {}
+    result: dict[str, object] = {"weights": {"landmarks": args.weights or DEFAULT_LANDMARKS, "detector": args.detector}}
 
     fm_model = load_model(args.weights)
     onnx_net = optional("facemtl's ONNX Runtime backend", lambda: OnnxNet.from_model(fm_model, threads=1))

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union, get_args, get_origin, get_type_hints
 
 from facemtl.config import TrainConfig, parse_source
+from facemtl.pretrained import DEFAULT_LANDMARKS
 
 if TYPE_CHECKING:
     from facemtl.inference import FaceAnalyzer
@@ -176,7 +177,7 @@ def add_model_argument(p: argparse.ArgumentParser, what: str = "landmark model")
         "--weights",
         dest="model",
         metavar="NAME|FILE",
-        help=f"a shipped {what} by name (see facemtl models) or a .safetensors file (default: facemtl_mtfl)",
+        help=f"a shipped {what} by name (see facemtl models) or a .safetensors file (default: {DEFAULT_LANDMARKS})",
     )
 
 
@@ -314,12 +315,13 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from facemtl.pretrained import PRETRAINED
+    from facemtl.pretrained import DEFAULT_DETECTOR, PRETRAINED
 
     for p in PRETRAINED.values():
         metrics = "; ".join(f"{k} {v:.2f}" for k, v in p.metrics().items() if v is not None)
         size = p.path.stat().st_size / 1e6 if p.path.is_file() else float("nan")
-        print(f"{p.name}  ({p.kind}, {size:.2f} MB)  {p.summary}")
+        default = ", the default" if p.name in (DEFAULT_LANDMARKS, DEFAULT_DETECTOR) else ""
+        print(f"{p.name}  ({p.kind}{default}, {size:.2f} MB)  {p.summary}")
         print(f"    {metrics}")
         print(f"    licence: {p.licence}")
         if args.verbose:

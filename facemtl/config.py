@@ -148,8 +148,9 @@ class DatasetSpec:
     is where the attribute benchmark scores); ``all`` every face. ``pseudo_landmarks`` (``celeba``
     only): a shipped landmark model's points on each photo (:func:`facemtl.jobs.landmarks.locate_landmarks`)
     become its landmark targets, so the source trains the landmark head too (distillation); ``true``
-    takes the default model's, a name that model's (e.g. a model trained this way, for a second
-    round). Its validation faces keep their attributes only.
+    takes ``facemtl_mtfl``'s (trained on MTFL alone, so no photo is labelled by a model that trained
+    on it), a name that model's (e.g. a model trained this way, for a second round). Its validation
+    faces keep their attributes only.
     """
 
     path: str
@@ -194,9 +195,9 @@ class DatasetSpec:
         if self.pseudo_landmarks is False:
             return None
         if self.pseudo_landmarks is True:
-            from facemtl.pretrained import DEFAULT_LANDMARKS
+            from facemtl.pretrained import PSEUDO_LABELLER
 
-            return DEFAULT_LANDMARKS
+            return PSEUDO_LABELLER
         return self.pseudo_landmarks
 
 

@@ -141,7 +141,7 @@ class FaceAnalyzer:
         max_side: int | None = None,
         **kw: Any,
     ) -> FaceAnalyzer:
-        """A shipped model by name (``facemtl models`` lists them; default ``facemtl_mtfl``) or
+        """A shipped model by name (``facemtl models`` lists them; default ``facemtl_mtfl_celeba``) or
         your own safetensors file; ``backend="onnx"`` runs the networks with
         ONNX Runtime (the ``onnx`` extra; CPU only), exported in memory at load time.
         ``detector``: a :func:`~facemtl.detection.create_detector` name (``facemtl``, ``haar``,

@@ -125,8 +125,11 @@ PRETRAINED: dict[str, Pretrained] = {
     )
 }
 #: What ``FaceAnalyzer.from_pretrained()`` and ``create_detector("facemtl")`` use.
-DEFAULT_LANDMARKS = "facemtl_mtfl"
+DEFAULT_LANDMARKS = "facemtl_mtfl_celeba"
 DEFAULT_DETECTOR = "facemtl_det"
+#: What a recipe's ``pseudo_landmarks: true`` labels with: the model trained on MTFL alone, so a
+#: photo's landmark targets never come from a model that trained on that photo.
+PSEUDO_LABELLER = "facemtl_mtfl"
 
 
 def weights_dir() -> Path:

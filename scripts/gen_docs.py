@@ -60,17 +60,16 @@ def _fmt(value: object) -> str:
 
 PEERS = "bench/results/peers.json"
 #: Speed rows of the model zoo: label → (a benchmark's JSON file, the keys (or list indices) to the figure).
+FACEMTL_S_SPEED: dict[str, tuple[str, tuple[str | int, ...]]] = {  # the two 5-point models share one network
+    "ms per face, crop + network, ONNX Runtime, 1 thread": (
+        PEERS,
+        ("landmark_step", "facemtl (ONNX Runtime)", "ms_per_face"),
+    ),
+    "ms per face, crop + network, PyTorch, 1 thread": (PEERS, ("landmark_step", "facemtl (PyTorch)", "ms_per_face")),
+}
 SPEED: dict[str, dict[str, tuple[str, tuple[str | int, ...]]]] = {
-    "facemtl_mtfl": {
-        "ms per face, crop + network, ONNX Runtime, 1 thread": (
-            PEERS,
-            ("landmark_step", "facemtl (ONNX Runtime)", "ms_per_face"),
-        ),
-        "ms per face, crop + network, PyTorch, 1 thread": (
-            PEERS,
-            ("landmark_step", "facemtl (PyTorch)", "ms_per_face"),
-        ),
-    },
+    "facemtl_mtfl": FACEMTL_S_SPEED,
+    "facemtl_mtfl_celeba": FACEMTL_S_SPEED,
     "facemtl_300w68": {
         "ms per face, crop + network, PyTorch, 1 thread": (
             "bench/results/w300.json",
@@ -98,18 +97,21 @@ def _figure(source: str, keys: tuple[str | int, ...]) -> object:
 
 
 def models_page() -> str:
-    from facemtl.pretrained import PRETRAINED
+    from facemtl.pretrained import DEFAULT_DETECTOR, DEFAULT_LANDMARKS, PRETRAINED
 
+    defaults = (DEFAULT_LANDMARKS, DEFAULT_DETECTOR)
     out = [HEADER.format(source="facemtl/pretrained.py and the model cards in weights/"), "# Model zoo\n\n"]
     out.append(
         "Shipped inside the package; load one by name (`FaceAnalyzer.from_pretrained(NAME)`, "
         "`facemtl predict --model NAME`, `facemtl.load_model(NAME)`). Every figure below is read from "
         "the model's card (`weights/NAME.json`), speeds from `bench/results/peers.json` "
-        "(68 points: `bench/results/w300.json`).\n\n"
+        "(68 points: `bench/results/w300.json`). `FaceAnalyzer.from_pretrained()` and `facemtl predict` "
+        f"use `{DEFAULT_LANDMARKS}` and `{DEFAULT_DETECTOR}` unless told otherwise.\n\n"
     )
     out.append("| name | kind | size | summary |\n| --- | --- | --- | --- |\n")
     for p in PRETRAINED.values():
-        out.append(f"| [`{p.name}`](#{p.name}) | {p.kind} | {p.path.stat().st_size / 1e6:.2f} MB | {p.summary} |\n")
+        kind = f"{p.kind} (default)" if p.name in defaults else p.kind
+        out.append(f"| [`{p.name}`](#{p.name}) | {kind} | {p.path.stat().st_size / 1e6:.2f} MB | {p.summary} |\n")
     for p in PRETRAINED.values():
         card = _card(p.name)
         training = card.get("training", {})

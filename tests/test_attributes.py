@@ -225,7 +225,7 @@ def test_pseudo_landmarks_train_the_landmark_head_and_never_score_validation(tmp
     assert all(np.array_equal(s.landmarks, five + 1.0) for s in train)  # targets: the located landmarks
     assert all(s.landmarks is None and np.array_equal(s.crop_points, five) for s in val)  # framed, not scored
     assert FaceDataset.for_model(train, get_config("facemtl_s"))[0]["landmark_mask"]
-    assert labellers == ["facemtl_mtfl"]  # true: the default landmark model labels
+    assert labellers == ["facemtl_mtfl"]  # true: the MTFL-only model labels, never one trained on CelebA
     second = TrainConfig.from_dict(
         {"train": [source | {"pseudo_landmarks": "facemtl_mtfl_celeba"}], "val_fraction": 0.5}
     )

@@ -30,7 +30,7 @@ from facemtl.imageio import read_image
 from facemtl.jobs import TrainData, Validation, freeze, recipe_model_config, start_from
 from facemtl.losses import MultiTaskLoss
 from facemtl.models import ModelConfig, MultiTaskNet, create_model
-from facemtl.pretrained import DEFAULT_DETECTOR, DEFAULT_LANDMARKS, get_pretrained
+from facemtl.pretrained import DEFAULT_DETECTOR, get_pretrained
 from facemtl.tasks import spec_for_points
 from facemtl.transforms import TrainAugment
 from facemtl.weights import atomic_write
@@ -102,7 +102,7 @@ def locate_faces(images: list[Path]) -> list[np.ndarray | None]:
     return _located(images, f"located-{sha}.json", "locating faces", make)
 
 
-def locate_landmarks(images: list[Path], model: str = DEFAULT_LANDMARKS) -> list[np.ndarray | None]:
+def locate_landmarks(images: list[Path], model: str) -> list[np.ndarray | None]:
     """A shipped landmark model's points on the surest face in each photo, through the
     default :class:`~facemtl.inference.FaceAnalyzer` (detector, first crop, re-crop, mirror view) —
     pseudo-labels for photos without landmark annotation — or ``None`` where no face is found
