@@ -119,7 +119,10 @@ PRETRAINED: dict[str, Pretrained] = {
             summary="face detector: score + box + 5 points, strides 8/16/32; teacher-labelled photos",
             headline=(
                 ("MTFL test found %", "mtfl_test_end_to_end.detectors.facemtl.detection_rate"),
-                ("end-to-end NME %", "mtfl_test_end_to_end.detectors.facemtl.mirror.auto.nme"),
+                (
+                    "end-to-end NME % (landmarks: facemtl_mtfl)",
+                    "mtfl_test_end_to_end.detectors.facemtl.mirror.auto.nme",
+                ),
             ),
         ),
     )
