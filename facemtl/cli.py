@@ -223,7 +223,7 @@ def add_analyzer_arguments(p: argparse.ArgumentParser) -> None:
         choices=["never", "auto", "always"],
         default="auto",
         help="look at faces again in the mirrored photo (detector included) and merge the two results: auto (default) "
-        "where a face's passes disagree, always (most accurate, twice the time), never",
+        "where a face's passes disagree, always (every face, twice the time), never",
     )
 
 
