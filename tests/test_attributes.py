@@ -126,7 +126,7 @@ def test_pseudo_landmarks_come_from_the_shipped_model_once_then_from_the_cache(d
 
     monkeypatch.setenv("FACEMTL_CACHE", str(tmp_path))
     photos = sorted((data_root / "CelebA" / "img_align_celeba").glob("*.jpg"))[:3]
-    points, landmarks = job.locate_faces(photos), job.locate_landmarks(photos)
+    points, landmarks = job.locate_faces(photos), job.locate_landmarks(photos, "facemtl_mtfl")
     for p, lm in zip(points, landmarks, strict=True):
         assert lm.shape == (5, 2) and lm[0, 0] < lm[1, 0]  # image-left eye first
         iod = np.linalg.norm(lm[0] - lm[1])
@@ -136,7 +136,7 @@ def test_pseudo_landmarks_come_from_the_shipped_model_once_then_from_the_cache(d
         raise AssertionError("the cache should have answered")
 
     monkeypatch.setattr(facemtl.inference.FaceAnalyzer, "from_pretrained", no_model)
-    again = job.locate_landmarks(photos)
+    again = job.locate_landmarks(photos, "facemtl_mtfl")
     assert all(np.array_equal(a, b) for a, b in zip(landmarks, again, strict=True))
 
 
