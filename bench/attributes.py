@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import Report
+from common import Report, model_label
 
 from facemtl.calibration import Reliability, reliability
 from facemtl.data.celeba import celeba_attributes, celeba_photos
@@ -118,8 +118,7 @@ def main() -> None:
         model = load_model(name)
         if not isinstance(model, MultiTaskNet):
             sys.exit(f"{name}: not a landmark model")
-        path = Path(name)  # a run's file reads as RUN/FILE ("runs/celeba/best" → "celeba/best")
-        label = f"{path.parent.name}/{path.stem}" if path.suffix else name
+        label = model_label(name)
         if model.config.temperatures:
             label += " (temperature-scaled)"
         print(f"scoring {label} ...", flush=True)

@@ -65,3 +65,23 @@ class Report:
         md.write_text("\n".join(self.lines) + "\n")
         js.write_text(json.dumps(figures, indent=2) + "\n")
         return md, js
+
+
+def model_label(name: str) -> str:
+    """A model's row label: a shipped name as it is, a run's file as RUN/FILE ("runs/celeba/best.safetensors" →
+    "celeba/best")."""
+    path = Path(name)
+    return f"{path.parent.name}/{path.stem}" if path.suffix else name
+
+
+def validation_samples(weights: str | Path) -> list:
+    """The landmark-annotated faces the training run behind ``weights`` (a shipped name or a file) held
+    out for model selection: its card records the recipe; CelebA's held-out faces carry attributes only."""
+    from facemtl.config import TrainConfig
+    from facemtl.jobs.landmarks import train_val_samples
+    from facemtl.pretrained import DEFAULT_LANDMARKS, resolve_weights
+    from facemtl.weights import card_path
+
+    card = json.loads(card_path(resolve_weights(str(weights), DEFAULT_LANDMARKS)).read_text())
+    cfg = TrainConfig.from_dict(card["training"]["config"])
+    return [s for s in train_val_samples(cfg)[2] if s.landmarks is not None]

@@ -38,13 +38,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import found_index, pad
+from common import found_index, pad, validation_samples
 from tqdm import tqdm
 
 from facemtl.config import TrainConfig
 from facemtl.data.mtfl import read_mtfl
 from facemtl.detection import create_detector
-from facemtl.engine import train_val_samples
 from facemtl.imageio import read_image
 from facemtl.inference import SEEDS, FaceAnalyzer
 from facemtl.landmarker import Landmarker
@@ -56,13 +55,6 @@ from facemtl.weights import card_path, load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 YUNET = ROOT.parent / "shared" / "tools" / "yunet" / "yunet_s_640_640.onnx"
-
-
-def validation_samples(weights: str | Path) -> list:
-    """The landmark-annotated faces a training run held out for model selection (its card records
-    the recipe; CelebA's held-out faces carry attributes only)."""
-    cfg = TrainConfig.from_dict(json.loads(card_path(weights).read_text())["training"]["config"])
-    return [s for s in train_val_samples(cfg)[2] if s.landmarks is not None]
 
 
 def detector_validation_samples(detector_weights: str | Path, annotations: str | Path) -> list:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import one_thread
+from common import model_label, one_thread
 
 from facemtl.config import TrainConfig
 from facemtl.data.dataset import FaceDataset
@@ -96,7 +96,7 @@ def main() -> None:
                 "conv": probe(tr[0], tr[2][:, j], va[0], va[2][:, j], k),
                 "shared": probe(tr[1], tr[2][:, j], va[1], va[2][:, j], k),
             }
-        label = f"{Path(name).parent.name}/{Path(name).stem}" if name.endswith(".safetensors") else name
+        label = model_label(name)
         results[label] = row
         cells = [f"{row['probe'][t.name]['conv']:.1f} / {row['probe'][t.name]['shared']:.1f}" for t in tasks]
         lines.append(f"| {label} | {dead} of {c.feature_dim} | " + " | ".join(cells) + " |")

@@ -12,35 +12,19 @@ model is compared with the default before any test figure is read. Writes OUT.md
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 import torch
-from common import Report
+from common import Report, model_label, validation_samples
 
-from facemtl.config import TrainConfig
 from facemtl.data.dataset import FaceDataset
 from facemtl.evaluation import evaluate
-from facemtl.jobs.landmarks import train_val_samples
 from facemtl.models import MultiTaskNet
-from facemtl.pretrained import DEFAULT_LANDMARKS, resolve_weights
-from facemtl.weights import card_path, load_model
+from facemtl.weights import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def held_out_faces(name: str) -> list:
-    """The landmark-annotated faces the recipe behind ``name`` held out for validation."""
-    card = json.loads(card_path(resolve_weights(name, DEFAULT_LANDMARKS)).read_text())
-    cfg = TrainConfig.from_dict(card["training"]["config"])
-    return [s for s in train_val_samples(cfg)[2] if s.landmarks is not None]
-
-
-def label_of(name: str) -> str:
-    path = Path(name)  # a run's file reads as RUN/FILE ("runs/celeba/best" → "celeba/best")
-    return f"{path.parent.name}/{path.stem}" if path.suffix else name
 
 
 def main() -> None:
@@ -51,17 +35,17 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "bench/results/paired_validation"), help="writes OUT.md and OUT.json")
     args = ap.parse_args()
     torch.set_num_threads(2)
-    faces = held_out_faces(args.models[0])
+    faces = validation_samples(args.models[0])
     images = [s.image.resolve() for s in faces]
     errors: dict[str, np.ndarray] = {}
-    for name in args.models:
-        if [s.image.resolve() for s in held_out_faces(name)] != images:
+    for i, name in enumerate(args.models):
+        if i and [s.image.resolve() for s in validation_samples(name)] != images:
             raise SystemExit(f"{name}: its recipe holds out other faces than {args.models[0]}'s; no paired reading")
         model = load_model(name)
         if not isinstance(model, MultiTaskNet):
             raise SystemExit(f"{name}: not a landmark model")
         rep = evaluate(model, FaceDataset.for_model(faces, model.config))
-        errors[label_of(name)] = 100.0 * rep.landmarks.per_face
+        errors[model_label(name)] = 100.0 * rep.landmarks.per_face
     report = Report()
     ref_label, ref = next(iter(errors.items()))
     report(f"## Validation faces of {ref_label}'s recipe ({len(faces)} faces), paired against {ref_label}")

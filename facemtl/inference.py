@@ -101,8 +101,8 @@ class FaceAnalyzer:
     mirror-symmetric, and a face one view frames badly (a turned head, mostly) the other usually
     frames well. ``"auto"`` (the default) does it only for photos with a face whose passes still
     disagree (beyond :data:`~facemtl.passes.AVERAGE_WITHIN`, so never with ``refine=0``), and merges
-    only those faces; ``"always"`` merges every face (twice the time per photo; better on validation faces, not on MTFL test);
-    ``"never"`` keeps one view. Not with ``detections`` given (there is no detector to re-run).
+    only those faces; ``"always"`` merges every face (twice the time per photo; better on validation
+    faces, not on MTFL test); ``"never"`` keeps one view. Not with ``detections`` given (there is no detector to re-run).
     The attributes are always the photo's own view's.
 
     ``model`` is a :class:`MultiTaskNet` or an :class:`~facemtl.export.OnnxNet` (same outputs).

@@ -74,7 +74,7 @@ class DetectorJob:
     ) -> Validation:
         """Validation losses, and recall / precision / landmark error at ``score_threshold``, of
         ``model`` (default: the job's own; the trainer passes its moving average)."""
-        model = (model or self.model).eval()
+        model = (self.model if model is None else model).eval()
         device = next(model.parameters()).device
         sums, counts = np.zeros(len(TASKS)), np.zeros(len(TASKS))
         tp = fp = fn = 0

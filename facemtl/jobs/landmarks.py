@@ -219,7 +219,7 @@ class LandmarkJob:
 
     def validate(self, data: FaceDataset, model: MultiTaskNet | None = None) -> Validation:
         """Scores ``model`` (default: the job's own; the trainer passes its moving average)."""
-        rep = evaluate(model or self.model, data)
+        rep = evaluate(self.model if model is None else model, data)
         record = rep.to_json() | {"losses": rep.task_losses}
         if rep.gates:
             record["gates"] = rep.gates
