@@ -2,8 +2,9 @@
 
 Every model trains here — the landmark + attribute nets and the face detector alike. What differs
 between them (model, multi-task loss, data, how validation is scored) is a *job*
-(:mod:`facemtl.jobs`); this module owns what does not: batches and their order, the LR schedule,
-mixed precision, DDP, checkpoints, ``--resume`` and the run folder.
+(:mod:`facemtl.jobs`); this module owns what does not: batches and their order, mixed precision,
+DDP, checkpoints, ``--resume`` and the run folder. How a step updates the weights (optimiser,
+learning-rate schedule, weight average) is :mod:`facemtl.optimization`.
 
 Reproducibility: the data order, every augmentation and dropout are pure functions of
 ``(seed, epoch, sample index)``, so resuming from the checkpoint of epoch E replays exactly the
@@ -18,8 +19,6 @@ Only rank 0 writes; every rank resumes from the same checkpoint.
 
 from __future__ import annotations
 
-import json
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,6 @@ from typing import Any, cast
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
@@ -39,15 +37,9 @@ from facemtl.distributed import Dist
 from facemtl.jobs import Job, create_job, keep_frozen_eval
 from facemtl.jobs.landmarks import load_samples, split_train_val, train_val_samples
 from facemtl.models import FaceDetectorNet, MultiTaskNet
+from facemtl.optimization import Optimization, lr_at
+from facemtl.run_folder import RunFolder
 from facemtl.types import batch_to
-from facemtl.weights import atomic_write, save_model
-
-CHECKPOINT = "last.ckpt"
-BEST = "best.safetensors"
-
-
-#: Execution choices that may change between a run and its resumption.
-EXECUTION_FIELDS = ("workers", "threads", "cache")
 
 __all__ = ["Trainer", "TrainResult", "load_samples", "split_train_val", "train_val_samples", "lr_at"]
 
@@ -61,14 +53,6 @@ def _to_float(outputs: Any) -> Any:
     if isinstance(outputs, dict):
         return {k: _to_float(v) for k, v in outputs.items()}
     return outputs.float()
-
-
-def lr_at(step: int, total: int, warmup: int, base: float) -> float:
-    """Linear warm-up, then cosine decay to 1 % of ``base``."""
-    if step < warmup:
-        return base * (step + 1) / warmup
-    t = (step - warmup) / max(1, total - warmup)
-    return base * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
 @dataclass
@@ -102,8 +86,8 @@ class Trainer:
         dist: Dist | None = None,
     ):
         self.cfg = cfg
-        self.out = Path(out_dir)
         self.dist = dist or Dist.from_env()
+        self.folder = RunFolder(out_dir, writes=self.dist.is_main)
         self.device = distributed.resolve_device(device, self.dist.local_rank)
         self.progress = progress if self.dist.is_main else False
         self.amp = cfg.amp and self.device.type == "cuda"
@@ -127,19 +111,7 @@ class Trainer:
             model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs omit it
         self.net = DistributedDataParallel(self.model) if self.dist.enabled else self.model
         self.loss = self.job.loss.to(self.device)
-        groups: list[dict[str, Any]] = [{"params": [p for p in self.model.parameters() if p.requires_grad]}]
-        if list(self.loss.parameters()):  # learned loss weights: no weight decay
-            groups.append({"params": list(self.loss.parameters()), "weight_decay": 0.0})
-        self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
-        # ``ema_decay``: a moving average of the weights and batch-norm statistics (torch's own
-        # AveragedModel), updated after every step on every process alike; it is what validation
-        # scores and what best.safetensors holds, so late-schedule jitter does not pick the epoch
-        self.ema = (
-            AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
-            if cfg.ema_decay
-            else None
-        )
+        self.optimization = Optimization(self.model, self.loss, cfg, amp=self.amp)
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
         self.best = (float("inf"), -1)
@@ -161,44 +133,31 @@ class Trainer:
 
     # -- checkpoints --------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
-        return {
-            "epoch": self.epoch,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "loss": self.loss.state_dict(),
-            "loss_weights": dict(self.loss.weights),
-            "ema": self.ema.state_dict() if self.ema is not None else {},
-            "best": list(self.best),
-            "history": self.history,
-            "config": self.cfg.to_dict(),
-        } | self.job.state_dict()
+        return (
+            {
+                "epoch": self.epoch,
+                "model": self.model.state_dict(),
+                "loss": self.loss.state_dict(),
+                "loss_weights": dict(self.loss.weights),
+                "best": list(self.best),
+                "history": self.history,
+                "config": self.cfg.to_dict(),
+            }
+            | self.optimization.state_dict()
+            | self.job.state_dict()
+        )
 
     def save_checkpoint(self) -> None:
-        if not self.dist.is_main:
-            return
-        state = self._state()
-        atomic_write(self.out / CHECKPOINT, lambda tmp: torch.save(state, tmp))
+        if self.folder.writes:
+            self.folder.save_checkpoint(self._state())
 
     def load_checkpoint(self, path: str | Path | None = None) -> None:
-        path = Path(path) if path else self.out / CHECKPOINT
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no checkpoint to resume from")
-        state = torch.load(path, map_location=self.device, weights_only=True)  # no code is unpickled
-        saved = TrainConfig.from_dict(state["config"]).to_dict()  # fields added since take their defaults
-        now = self.cfg.to_dict()
-        diff = sorted(k for k in saved if saved[k] != now[k] and k not in EXECUTION_FIELDS)
-        if diff:
-            raise ValueError(f"{path}: checkpoint was trained with a different config (differs in {diff})")
+        state = self.folder.load_checkpoint(self.cfg, self.device, path)
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if "scaler" in state:
-            self.scaler.load_state_dict(state["scaler"])
+        self.optimization.load_state_dict(state)
         if "loss" in state:
             self.loss.load_state_dict(state["loss"])
         self.loss.weights = dict(state["loss_weights"])
-        if self.ema is not None:
-            self.ema.load_state_dict(state["ema"])
         self.job.load_state_dict(state)
         self.best = (float(state["best"][0]), int(state["best"][1]))
         self.history = list(state["history"])
@@ -220,8 +179,6 @@ class Trainer:
             pin_memory=self.device.type == "cuda",
             persistent_workers=False,
         )
-        total_steps = cfg.epochs * self.steps_per_epoch
-        warmup = int(cfg.warmup_epochs * self.steps_per_epoch)
         names = ["loss", *self.loss.weights]
         sums = torch.zeros(len(names), dtype=torch.float64)
         gate_sums: dict[str, torch.Tensor] = {}
@@ -230,9 +187,6 @@ class Trainer:
             loader, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", disable=self.progress is False or None, leave=False
         )
         for i, batch in enumerate(bar):
-            step = self.epoch * self.steps_per_epoch + i
-            for g in self.optimizer.param_groups:
-                g["lr"] = lr_at(step, total_steps, warmup, cfg.lr)
             batch = batch_to(batch, self.device)
             if self.channels_last:
                 batch["image"] = batch["image"].contiguous(memory_format=torch.channels_last)
@@ -244,13 +198,8 @@ class Trainer:
                 outputs = self.net(batch["image"])
             outputs = _to_float(outputs) if self.amp else outputs
             out = self.loss(outputs, batch, counts)
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(out.total).backward()
-            distributed.average_gradients(list(self.loss.parameters()))
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            if self.ema is not None:
-                self.ema.update_parameters(self.model)
+            step = self.epoch * self.steps_per_epoch + i
+            self.optimization.step(out.total, self.model, self.optimization.lr(step, self.steps_per_epoch))
             b = sizes[i]  # the loss is a mean over the global batch, on every process
             n += b
             values = [float(out.total.detach()), *(float(out.per_task[k]) for k in self.loss.weights)]
@@ -265,13 +214,12 @@ class Trainer:
         return stats, gates
 
     def fit(self, *, resume: bool = False, card: dict[str, Any] | None = None, log=print) -> TrainResult:
-        main = self.dist.is_main
-        if not main:
+        if not self.dist.is_main:
             log = _silent
-        self.out.mkdir(parents=True, exist_ok=True)
+        self.folder.create()
         if resume:
             self.load_checkpoint()
-            log(f"resumed from {self.out / CHECKPOINT} after epoch {self.epoch}")
+            log(f"resumed from {self.folder.checkpoint} after epoch {self.epoch}")
         if not self._data_ready:
             self._prepare_data()
         where = f" on {self.device}" + (f" × {self.dist.world} processes" if self.dist.enabled else "")
@@ -300,25 +248,19 @@ class Trainer:
             self.history.append(record)
             if metric < self.best[0]:
                 self.best = (metric, self.epoch)
-                if main:
-                    save_model(self.scored, self.out / BEST, self._card(card))
+                self.folder.save_best(self.scored, self._card(card))
             self.save_checkpoint()
-            if main:
-                self._write_history()
+            self.folder.write_history(self.history)
             log(self._summary(record))
         # every rank finishes its collectives (and rank 0 its writes) before any returns, so none
         # tears the group down under a peer ("terminate called without an active exception")
         distributed.barrier()
-        return TrainResult(self.best[1], self.best[0], self.history, self.out / BEST)
+        return TrainResult(self.best[1], self.best[0], self.history, self.folder.best)
 
     @property
     def scored(self) -> MultiTaskNet | FaceDetectorNet:
         """The weights validation scores and best.safetensors holds: the moving average, if any."""
-        return cast(MultiTaskNet | FaceDetectorNet, self.ema.module) if self.ema is not None else self.model
-
-    def _write_history(self) -> None:
-        text = json.dumps(self.history, indent=1)
-        atomic_write(self.out / "history.json", lambda tmp: Path(tmp).write_text(text))
+        return cast(MultiTaskNet | FaceDetectorNet, self.optimization.scored(self.model))
 
     def _card(self, extra: dict[str, Any] | None) -> dict[str, Any]:
         return {
