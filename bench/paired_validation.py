@@ -5,8 +5,11 @@
 The faces are the landmark-annotated validation faces of the first model's recipe (its card records
 the recipe); every other model's recipe must hold out the same faces (checked, by image). For each
 model: its NME on them; against the first model: the mean per-face difference, the standard error of
-that mean (per-face differences, paired), and how many faces it locates better. This is how a new
-model is compared with the default before any test figure is read. Writes OUT.md and OUT.json.
+that mean (per-face differences, paired), and how many faces it locates better. A second table reads
+each attribute the same way: accuracy, the paired difference in accuracy (each face scores 1 right,
+0 wrong) with its standard error, and the faces it gets right that the first model gets wrong and
+the reverse. This is how a new model is compared with the default before any test figure is read.
+Writes OUT.md and OUT.json.
 """
 
 from __future__ import annotations
@@ -20,11 +23,29 @@ import torch
 from common import Report, model_label, validation_samples
 
 from facemtl.data.dataset import FaceDataset
-from facemtl.evaluation import evaluate
+from facemtl.evaluation import evaluate, predict_dataset
 from facemtl.models import MultiTaskNet
 from facemtl.weights import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def attribute_hits(model: MultiTaskNet, data: FaceDataset) -> dict[str, np.ndarray]:
+    """Per attribute, per labelled face: 1.0 where the model's top label is right, else 0.0 (unlabelled: NaN)."""
+    probs = predict_dataset(model, data)["probs"]
+    hits = {}
+    for j, task in enumerate(model.config.tasks.attributes):
+        labels = data.attributes[:, j]
+        hit = (probs[task.name].argmax(1) == labels).astype(float)
+        hit[labels < 0] = np.nan
+        hits[task.name] = hit
+    return hits
+
+
+def paired(values: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
+    """Mean of the per-face differences and its standard error, over faces both have a value for."""
+    d = (values - reference)[~np.isnan(values - reference)]
+    return float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else 0.0
 
 
 def main() -> None:
@@ -38,14 +59,16 @@ def main() -> None:
     faces = validation_samples(args.models[0])
     images = [s.image.resolve() for s in faces]
     errors: dict[str, np.ndarray] = {}
+    hits: dict[str, dict[str, np.ndarray]] = {}
     for i, name in enumerate(args.models):
         if i and [s.image.resolve() for s in validation_samples(name)] != images:
             raise SystemExit(f"{name}: its recipe holds out other faces than {args.models[0]}'s; no paired reading")
         model = load_model(name)
         if not isinstance(model, MultiTaskNet):
             raise SystemExit(f"{name}: not a landmark model")
-        rep = evaluate(model, FaceDataset.for_model(faces, model.config))
-        errors[model_label(name)] = 100.0 * rep.landmarks.per_face
+        data = FaceDataset.for_model(faces, model.config)
+        errors[model_label(name)] = 100.0 * evaluate(model, data).landmarks.per_face
+        hits[model_label(name)] = attribute_hits(model, data)
     report = Report()
     ref_label, ref = next(iter(errors.items()))
     report(f"## Validation faces of {ref_label}'s recipe ({len(faces)} faces), paired against {ref_label}")
@@ -59,6 +82,31 @@ def main() -> None:
         better = int((d < 0).sum())
         results[label] = {"nme": float(e.mean()), "difference": float(d.mean()), "se": se, "better": better}
         report(f"| {label} | {e.mean():.3f} | {d.mean():+.3f} | {se:.3f} | {better} of {len(d)} |")
+    tasks = [t for t in hits[ref_label] if all(t in h for h in hits.values())]
+    report()
+    report(
+        f"## Attributes on the same faces, paired against {ref_label}: accuracy % (difference ± standard error; faces won / lost)"
+    )
+    report()
+    report("| model | " + " | ".join(tasks) + " |")
+    report("|---|" + "---|" * len(tasks))
+    for label, h in hits.items():
+        cells = []
+        results[label]["attributes"] = {}
+        for t in tasks:
+            acc = float(np.nanmean(h[t]) * 100)
+            diff, se = paired(h[t], hits[ref_label][t])
+            won = int(np.nansum((h[t] == 1) & (hits[ref_label][t] == 0)))
+            lost = int(np.nansum((h[t] == 0) & (hits[ref_label][t] == 1)))
+            results[label]["attributes"][t] = {
+                "accuracy": acc,
+                "difference": 100 * diff,
+                "se": 100 * se,
+                "won": won,
+                "lost": lost,
+            }
+            cells.append(f"{acc:.1f} ({100 * diff:+.1f} ± {100 * se:.1f}; {won} / {lost})")
+        report(f"| {label} | " + " | ".join(cells) + " |")
     report.save(args.out, {"faces": len(faces), "reference": ref_label, "models": results})
 
 
