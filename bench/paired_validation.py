@@ -44,7 +44,8 @@ def attribute_hits(model: MultiTaskNet, data: FaceDataset) -> dict[str, np.ndarr
 
 def paired(values: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
     """Mean of the per-face differences and its standard error, over faces both have a value for."""
-    d = (values - reference)[~np.isnan(values - reference)]
+    d = values - reference
+    d = d[~np.isnan(d)]
     return float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else 0.0
 
 
@@ -66,9 +67,9 @@ def main() -> None:
         model = load_model(name)
         if not isinstance(model, MultiTaskNet):
             raise SystemExit(f"{name}: not a landmark model")
-        data = FaceDataset.for_model(faces, model.config)
-        errors[model_label(name)] = 100.0 * evaluate(model, data).landmarks.per_face
-        hits[model_label(name)] = attribute_hits(model, data)
+        data, label = FaceDataset.for_model(faces, model.config), model_label(name)
+        errors[label] = 100.0 * evaluate(model, data).landmarks.per_face
+        hits[label] = attribute_hits(model, data)
     report = Report()
     ref_label, ref = next(iter(errors.items()))
     report(f"## Validation faces of {ref_label}'s recipe ({len(faces)} faces), paired against {ref_label}")
@@ -77,11 +78,10 @@ def main() -> None:
     report("|---|---|---|---|---|")
     results = {}
     for label, e in errors.items():
-        d = e - ref
-        se = float(d.std(ddof=1) / math.sqrt(len(d))) if label != ref_label else 0.0
-        better = int((d < 0).sum())
-        results[label] = {"nme": float(e.mean()), "difference": float(d.mean()), "se": se, "better": better}
-        report(f"| {label} | {e.mean():.3f} | {d.mean():+.3f} | {se:.3f} | {better} of {len(d)} |")
+        diff, se = paired(e, ref)
+        better = int((e < ref).sum())
+        results[label] = {"nme": float(e.mean()), "difference": diff, "se": se, "better": better}
+        report(f"| {label} | {e.mean():.3f} | {diff:+.3f} | {se:.3f} | {better} of {len(e)} |")
     tasks = [t for t in hits[ref_label] if all(t in h for h in hits.values())]
     report()
     report(
