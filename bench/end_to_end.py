@@ -155,6 +155,9 @@ def main() -> None:
     ap.add_argument(
         "--detector-flip-test", action="store_true", help="also score facemtl's detector averaged with its mirror pass"
     )
+    ap.add_argument(
+        "--shift-test", type=float, default=0.0, help="average each prediction over crops shifted by this fraction"
+    )
     ap.add_argument("--limit", type=int, default=0, help="only the first N faces (a quick pass)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--threads", type=int, default=1)
@@ -179,7 +182,7 @@ def main() -> None:
         gt.append(s.landmarks + border)
     gt = np.stack(gt)
     pose = np.array([s.attributes.get("pose", -1) for s in samples])
-    ref = Landmarker(model, refine=0, flip_test=args.flip_test)
+    ref = Landmarker(model, refine=0, flip_test=args.flip_test, shift_test=args.shift_test)
     e_gt = point_errors(
         np.stack([ref.recrop(img, t[None])[0][0] for img, t in zip(images, gt, strict=True)]), gt, spec
     ).mean(1)
@@ -193,9 +196,16 @@ def main() -> None:
     if args.detector_flip_test:
         detectors.append(("facemtl, detector flip test", create_detector("facemtl", flip_test=True)))
     for label, det in detectors:
-        analyzers = {seed: FaceAnalyzer(model, det, refine=0, seed=seed, flip_test=args.flip_test) for seed in SEEDS}
+        analyzers = {
+            seed: FaceAnalyzer(model, det, refine=0, seed=seed, flip_test=args.flip_test, shift_test=args.shift_test)
+            for seed in SEEDS
+        }
         passes = {k: [[], [], []] for k in analyzers}  # refine = 0, 1, 2; NaN where not found
-        mirror = FaceAnalyzer(model, det, flip_test=args.flip_test) if label == "facemtl" else None  # the shipped one
+        mirror = (
+            FaceAnalyzer(model, det, flip_test=args.flip_test, shift_test=args.shift_test)
+            if label == "facemtl"
+            else None
+        )  # the shipped one
         seen, seen_spread = [], []  # the mirror view's landmarks of each found face, and their pass spread
         found, det_time, has_points = [], 0.0, False
         for img, truth in tqdm(list(zip(images, gt, strict=True)), desc=label, mininterval=20):

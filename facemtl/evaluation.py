@@ -18,7 +18,7 @@ from facemtl.geometry import from_unit
 from facemtl.losses import MultiTaskLoss
 from facemtl.metrics import LandmarkReport, attribute_accuracy, landmark_report
 from facemtl.models import MultiTaskNet
-from facemtl.models.flip import flip_averaged
+from facemtl.models.test_time import test_time_averaged
 from facemtl.tasks import MTFL5
 from facemtl.types import batch_to
 
@@ -81,10 +81,12 @@ def predict_dataset(
     indices: Sequence[int] | np.ndarray | None = None,
     *,
     flip_test: bool = False,
+    shift_test: float = 0.0,
 ) -> dict[str, Any]:
     """Landmarks in crop pixels ``(N, K, 2)``, attribute probabilities, summed task losses and
     label counts (sums, so shards of a dataset can be merged), for ``indices`` (default: all).
-    ``flip_test`` averages each crop's predictions with its mirror image's."""
+    ``flip_test`` / ``shift_test`` average each crop's predictions over its mirror image / shifted
+    copies (:mod:`facemtl.models.test_time`)."""
     model.eval()
     device = next(model.parameters()).device
     loss_fn = MultiTaskLoss(model.config.tasks, "l2")
@@ -96,7 +98,7 @@ def predict_dataset(
     subset = data if indices is None else Subset(data, list(indices))
     for batch in DataLoader(subset, batch_size=batch_size, shuffle=False):
         batch = batch_to(batch, device)
-        out = flip_averaged(model, batch["image"], model.config.tasks) if flip_test else model(batch["image"])
+        out = test_time_averaged(model, batch["image"], model.config.tasks, flip=flip_test, shift=shift_test)
         n = loss_fn.label_counts(batch).cpu().numpy()
         losses = loss_fn.task_losses(out, batch)
         sums += np.array([float(losses[k]) for k in names]) * n
@@ -135,15 +137,20 @@ def _merge_shards(parts: list[tuple[np.ndarray, dict[str, Any]]], n: int) -> dic
     return out
 
 
-def evaluate(model: MultiTaskNet, data: FaceDataset, batch_size: int = 256, *, flip_test: bool = False) -> EvalReport:
+def evaluate(
+    model: MultiTaskNet, data: FaceDataset, batch_size: int = 256, *, flip_test: bool = False, shift_test: float = 0.0
+) -> EvalReport:
     """Score a model on deterministic (landmark-rule) crops. The error is normalised by the
     inter-ocular distance, so measuring it in crop pixels equals measuring it in the image.
 
     Under ``torchrun`` each process predicts an interleaved shard and every process gets the
-    same merged report. ``flip_test``: see :func:`facemtl.models.flip.flip_averaged`."""
+    same merged report. ``flip_test``, ``shift_test``: see :mod:`facemtl.models.test_time`."""
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
     idx = np.arange(rank, len(data), world)
-    p = _merge_shards(all_gather((idx, predict_dataset(model, data, batch_size, idx, flip_test=flip_test))), len(data))
+    p = _merge_shards(
+        all_gather((idx, predict_dataset(model, data, batch_size, idx, flip_test=flip_test, shift_test=shift_test))),
+        len(data),
+    )
     spec, pred = model.config.tasks.landmarks, p["landmarks"]
     if not data.annotated.any():
         raise ValueError("no face with annotated landmarks to score")

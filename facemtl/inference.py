@@ -21,6 +21,7 @@ from facemtl.geometry import Box, crop_box_from_landmarks, mirror_points
 from facemtl.imageio import read_image, to_bgr
 from facemtl.landmarker import Landmarker, Passes
 from facemtl.models import MultiTaskNet
+from facemtl.models.test_time import SHIFT_TEST
 from facemtl.passes import MIRROR_MODES, look_again, merge_views
 from facemtl.types import FaceRecord, ImageRecord
 from facemtl.weights import load_model
@@ -115,6 +116,7 @@ class FaceAnalyzer:
         *,
         refine: int = 1,
         flip_test: bool = False,
+        shift_test: float = SHIFT_TEST,
         seed: str = "hybrid",
         average: bool = True,
         mirror: str = "auto",
@@ -123,7 +125,7 @@ class FaceAnalyzer:
             raise ValueError(f"seed must be one of {', '.join(SEEDS)}, got {seed!r}")
         if mirror not in MIRROR_MODES:
             raise ValueError(f"mirror must be one of {', '.join(MIRROR_MODES)}, got {mirror!r}")
-        self.landmarker = Landmarker(model, refine=refine, average=average, flip_test=flip_test)
+        self.landmarker = Landmarker(model, refine=refine, average=average, flip_test=flip_test, shift_test=shift_test)
         self.detector = detector if detector is not None else create_detector("facemtl")
         self.seed = seed
         self.mirror = mirror

@@ -18,7 +18,7 @@ import torch
 from facemtl.geometry import Box, CropTransform, crop_box_from_landmarks, from_unit
 from facemtl.models import MultiTaskNet
 from facemtl.models.config import ModelConfig
-from facemtl.models.flip import flip_averaged
+from facemtl.models.test_time import test_time_averaged
 from facemtl.passes import combine_passes, pass_spread
 from facemtl.transforms import to_channels, to_tensor
 
@@ -44,17 +44,27 @@ class Landmarker:
     rule) and predict again; with ``average`` the landmarks returned are the mean of every pass's
     where the passes agree (:func:`~facemtl.passes.combine_passes`), for the faces the caller marks
     (a first crop framed by a box's rough rule is better left at its last pass). ``flip_test``
-    averages each crop with its mirror image (:mod:`facemtl.models.flip`). ``model`` is a
+    averages each crop with its mirror image, ``shift_test`` with copies shifted by that fraction
+    of its side (:mod:`facemtl.models.test_time`). ``model`` is a
     :class:`MultiTaskNet` or an :class:`~facemtl.export.OnnxNet` (same outputs).
     """
 
     def __init__(
-        self, model: MultiTaskNet | OnnxNet, *, refine: int = 1, average: bool = True, flip_test: bool = False
+        self,
+        model: MultiTaskNet | OnnxNet,
+        *,
+        refine: int = 1,
+        average: bool = True,
+        flip_test: bool = False,
+        shift_test: float = 0.0,
     ):
+        if not 0.0 <= shift_test < 0.5:
+            raise ValueError(f"shift_test is a fraction of the crop side in [0, 0.5), got {shift_test}")
         self.model = model.eval()
         self.refine = refine
         self.average = average
         self.flip_test = flip_test
+        self.shift_test = shift_test
         self.device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else model.device
 
     @property
@@ -98,7 +108,7 @@ class Landmarker:
         transforms = [CropTransform.from_box(b, cfg.input_size) for b in boxes]
         crops = np.stack([t.warp(image) for t in transforms])
         x = to_tensor(crops, cfg.mean, cfg.std).to(self.device)
-        out = flip_averaged(self.model, x, cfg.tasks) if self.flip_test else self.model(x)
+        out = test_time_averaged(self.model, x, cfg.tasks, flip=self.flip_test, shift=self.shift_test)
         pts = from_unit(out["landmarks"].float().cpu().numpy(), cfg.input_size)
         landmarks = np.stack([t.invert(p) for t, p in zip(transforms, pts, strict=True)])
         probs = {name: torch.softmax(v.float(), 1).cpu().numpy() for name, v in out["attributes"].items()}

@@ -21,7 +21,7 @@ from facemtl.imageio import ImageReadError, read_image, to_bgr
 from facemtl.inference import SEEDS, FaceAnalyzer
 from facemtl.landmarker import Landmarker
 from facemtl.models import create_model, get_config
-from facemtl.models.flip import flip_averaged
+from facemtl.models.test_time import flip_averaged, shift_offsets
 from facemtl.passes import merge_views, pass_spread
 
 # ---------------------------------------------------------------------------------------------
@@ -61,11 +61,13 @@ def _blob_image(h, w, x, y, sigma):
         (2000, 3000, 2950.0, 1960.0, Box(2900, 1900, 900)),  # bottom-right, 14× downscale
     ],
 )
-@pytest.mark.parametrize("flip_test", [False, True])
-def test_crop_prediction_maps_back_to_the_original_pixel(h, w, x, y, box, flip_test):
-    """Also with the flip test: a mirror that slipped by one pixel would move the averaged blob."""
+@pytest.mark.parametrize("flip_test, shift_test", [(False, 0.0), (True, 0.0), (False, 0.05), (True, 0.1)])
+def test_crop_prediction_maps_back_to_the_original_pixel(h, w, x, y, box, flip_test, shift_test):
+    """Also with the flip and shift tests: a mirror that slipped by one pixel, or a shifted view
+    moved back the wrong way, would move the averaged blob."""
     image = _blob_image(h, w, x, y, sigma=box.size / 25)
-    landmarks, _ = Landmarker(BlobModel(), refine=0, flip_test=flip_test).predict_boxes(image, [box])
+    analyzer = Landmarker(BlobModel(), refine=0, flip_test=flip_test, shift_test=shift_test)
+    landmarks, _ = analyzer.predict_boxes(image, [box])
     np.testing.assert_allclose(landmarks[0, 0], [x, y], atol=0.05 * box.size / 64 + 0.02)
 
 
@@ -263,6 +265,25 @@ def test_flip_test_answers_a_mirrored_crop_with_the_mirrored_answer():
     torch.testing.assert_close(a["attributes"]["pose"], b["attributes"]["pose"][:, [4, 3, 2, 1, 0]])
     torch.testing.assert_close(a["attributes"]["gender"], b["attributes"]["gender"])
     torch.testing.assert_close(a["attributes"]["gender"].exp().sum(1), torch.ones(4))  # log-probabilities
+
+
+def test_predict_defaults_are_the_analyzers():
+    """The command line runs what the Python API runs (the CLI cannot import the defaults' modules:
+    parsing loads no torch)."""
+    import inspect
+
+    args = cli.build_parser().parse_args(["predict", "x.jpg"])
+    params = inspect.signature(FaceAnalyzer.__init__).parameters
+    for name in ("refine", "flip_test", "shift_test", "seed", "average", "mirror"):
+        assert getattr(args, name) == params[name].default, name
+
+
+def test_shift_test_views_and_bad_fractions():
+    assert shift_offsets(0.05, 64) == [(0, 0), (3, 0), (-3, 0), (0, 3), (0, -3)]
+    assert shift_offsets(0.005, 64) == [(0, 0)]  # under half a pixel: the crop alone
+    for bad in (-0.1, 0.5):
+        with pytest.raises(ValueError, match="shift_test is a fraction of the crop side"):
+            Landmarker(BlobModel(), shift_test=bad)
 
 
 @pytest.mark.parametrize("detector", ["facemtl", "haar"])

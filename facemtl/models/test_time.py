@@ -1,0 +1,98 @@
+"""Test-time averaging: a network's predictions on a crop averaged over views of the same crop —
+its mirror image (flip test) and copies shifted by a few pixels (shift test).
+
+The flip test is a standard step in landmark and pose estimation (e.g. HRNet's ``flip_test``).
+The shift test answers something measured on this model: its landmarks move with the crop's
+framing by more than their bias, so the mean over crops shifted a few pixels each way is closer to
+the truth than any one of them (validation faces: 3.42 → 3.20 % on ground-truth crops;
+docs/results.md). The model learned with random flips and shifts, so every view is
+in-distribution; the views run as one batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch.nn import functional as F
+
+from facemtl.tasks import TaskSet
+from facemtl.types import NetOutputs
+
+Net = Callable[[torch.Tensor], NetOutputs]
+
+#: :class:`~facemtl.inference.FaceAnalyzer`'s shift (a fraction of the crop side: 3 px of a 64-px
+#: crop), chosen among 0.03 / 0.05 / 0.07 on validation faces (docs/results.md).
+SHIFT_TEST = 0.05
+
+
+def flip_averaged(net: Net, x: torch.Tensor, tasks: TaskSet) -> NetOutputs:
+    """``net``'s output format for crops ``x`` ``(B, C, S, S)``, averaged over ``x`` and its mirror.
+
+    Mirrored landmarks come back to the original frame (x negated in unit crop coordinates, whose
+    edges are ±1, and left/right slots swapped); class probabilities are permuted for flip-aware
+    tasks (head pose: left ↔ right) and averaged; ``attributes`` holds the log of the mean
+    probabilities, valid logits for softmax/argmax. MMoE gates are those of the unflipped view.
+    """
+    b = x.shape[0]
+    out = net(torch.cat([x, x.flip(-1)]))
+    lm = out["landmarks"]
+    mirrored = lm[b:, tasks.landmarks.flip_permutation()] * lm.new_tensor([-1.0, 1.0])
+    permutations = {t.name: t.flip_permutation for t in tasks.attributes}
+    return _averaged(out, [lm[:b], mirrored], b, permutations)
+
+
+def shift_offsets(shift: float, size: int) -> list[tuple[int, int]]:
+    """The shift test's views of an ``size``-pixel crop: itself and copies moved by
+    ``round(shift × size)`` pixels left, right, up and down (``(dx, dy)``); only itself when that rounds to 0."""
+    t = round(shift * size)
+    return [(0, 0)] if t == 0 else [(0, 0), (t, 0), (-t, 0), (0, t), (0, -t)]
+
+
+def shift_averaged(net: Net, x: torch.Tensor, tasks: TaskSet, shift: float) -> NetOutputs:
+    """``net``'s output format for crops ``x`` ``(B, C, S, S)``, averaged over the views of
+    :func:`shift_offsets` (the crop's edge pixels repeated into the gap a shift leaves).
+
+    View ``(dx, dy)`` shows crop pixel ``(u, v)`` at ``(u − dx, v − dy)``; its landmarks are moved
+    back by ``(dx, dy)`` before averaging. Probabilities are averaged, as in :func:`flip_averaged`."""
+    b, size = x.shape[0], x.shape[-1]
+    offsets = shift_offsets(shift, size)
+    if len(offsets) == 1:
+        return net(x)
+    t = max(abs(dx) for dx, _ in offsets)
+    padded = F.pad(x, (t, t, t, t), mode="replicate")
+    views = [padded[..., t + dy : t + dy + size, t + dx : t + dx + size] for dx, dy in offsets]
+    out = net(torch.cat(views))
+    lm = out["landmarks"]
+    unit = 2.0 / size  # one crop pixel in unit coordinates
+    # moved back into the crop's frame (the offsets sum to zero, so this leaves their mean as it is)
+    moved = [lm[i * b : (i + 1) * b] + lm.new_tensor([dx * unit, dy * unit]) for i, (dx, dy) in enumerate(offsets)]
+    return _averaged(out, moved, b, {t.name: None for t in tasks.attributes})
+
+
+def test_time_averaged(
+    net: Net, x: torch.Tensor, tasks: TaskSet, *, flip: bool = False, shift: float = 0.0
+) -> NetOutputs:
+    """``net`` on crops ``x`` with the chosen test-time views: every shifted view (``shift``, a
+    fraction of the crop side; 0 = none) also mirrored (``flip``)."""
+    viewed: Net = (lambda v: flip_averaged(net, v, tasks)) if flip else net
+    return shift_averaged(viewed, x, tasks, shift)
+
+
+def _averaged(
+    out: NetOutputs, landmarks: list[torch.Tensor], b: int, permutations: dict[str, tuple[int, ...] | None]
+) -> NetOutputs:
+    """The mean of ``len(landmarks)`` views run as one batch of ``b`` crops each: their landmarks
+    (already back in the first view's frame) and their attribute probabilities (class order fixed
+    by ``permutations`` for every view after the first; log of the mean, valid logits)."""
+    n = len(landmarks)
+    result: NetOutputs = {"landmarks": torch.stack(landmarks).mean(0), "attributes": {}}
+    for name, perm in permutations.items():
+        p = torch.softmax(out["attributes"][name].float(), 1)
+        views = [p[:b]] + [
+            p[i * b : (i + 1) * b] if perm is None else p[i * b : (i + 1) * b, list(perm)] for i in range(1, n)
+        ]
+        result["attributes"][name] = torch.log(torch.stack(views).mean(0))
+    if "gates" in out:
+        result["gates"] = {k: g[:b] for k, g in out["gates"].items()}
+    return result
