@@ -48,6 +48,7 @@ from facemtl.imageio import read_image
 from facemtl.inference import SEEDS, FaceAnalyzer
 from facemtl.landmarker import Landmarker
 from facemtl.metrics import point_errors
+from facemtl.models.test_time import SHIFT_TEST
 from facemtl.passes import MIRROR_AGREE, MIRROR_MODES, combine_passes, look_again, merge_views, pass_spread
 from facemtl.pretrained import DEFAULT_LANDMARKS, get_pretrained
 from facemtl.tasks import LandmarkSpec
@@ -156,7 +157,10 @@ def main() -> None:
         "--detector-flip-test", action="store_true", help="also score facemtl's detector averaged with its mirror pass"
     )
     ap.add_argument(
-        "--shift-test", type=float, default=0.0, help="average each prediction over crops shifted by this fraction"
+        "--shift-test",
+        type=float,
+        default=SHIFT_TEST,
+        help=f"average each crop with copies shifted by this fraction of its side (default {SHIFT_TEST}, predict's)",
     )
     ap.add_argument("--limit", type=int, default=0, help="only the first N faces (a quick pass)")
     ap.add_argument("--json", default=None)
@@ -186,7 +190,13 @@ def main() -> None:
     e_gt = point_errors(
         np.stack([ref.recrop(img, t[None])[0][0] for img, t in zip(images, gt, strict=True)]), gt, spec
     ).mean(1)
-    res: dict = {"set": name, "faces": len(samples), "nme_gt_crop_all": float(e_gt.mean() * 100), "detectors": {}}
+    res: dict = {
+        "set": name,
+        "faces": len(samples),
+        "shift_test": args.shift_test,
+        "nme_gt_crop_all": float(e_gt.mean() * 100),
+        "detectors": {},
+    }
     rows = [("ground-truth landmarks", "—", "100.0", "—", {"refine0": e_gt})]
     detectors = []
     for det_spec in specs:

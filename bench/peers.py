@@ -71,8 +71,9 @@ class Method:
 
 
 def facemtl_methods(model, onnx, det_model, det_onnx, yunet: str | None) -> list[Method]:
-    """facemtl as users run it (its own detector → landmarks), plain, with the flip test and with
-    every face merged with the mirror view (``mirror="always"``), in
+    """facemtl as users run it (its own detector → landmarks), as ``predict`` does by default, without
+    the shift test, with the flip test and with every face merged with the mirror view
+    (``mirror="always"``), in
     PyTorch and (ONNX given) ONNX Runtime; its landmarks on Haar's boxes and on YuNet's (the
     teacher, a reference); and the two detectors alone, scored on their own 5 points. Both
     backends give the same points (tests), so the accuracy pass scores one of them."""
@@ -91,6 +92,8 @@ def facemtl_methods(model, onnx, det_model, det_onnx, yunet: str | None) -> list
         scored = backend == "ONNX Runtime" or onnx is None
         det = NetFaceDetector(dnet)
         out.append(Method(f"facemtl ({backend})", wrap(FaceAnalyzer(net, det)), scored))
+        plain = FaceAnalyzer(net, det, shift_test=0.0)
+        out.append(Method(f"facemtl, no shift test ({backend})", wrap(plain), scored))
         out.append(Method(f"facemtl + flip test ({backend})", wrap(FaceAnalyzer(net, det, flip_test=True)), scored))
         out.append(Method(f"facemtl, mirror always ({backend})", wrap(FaceAnalyzer(net, det, mirror="always")), scored))
         out.append(Method(f"facemtl detector alone, its 5 points ({backend})", alone(det), scored))
