@@ -86,13 +86,14 @@ class FaceAnalyzer:
     The first crop of a face comes from the detector: centred on its 5 points and sized by its
     box through the calibrated box rule (``seed="hybrid"``, the default: a box does not shrink
     with a turned head as the points' span does), from the points alone by the training crop rule
-    (``seed="points"``), or from the box alone (``seed="box"``). ``refine``, ``average`` and
-    ``flip_test`` go to :attr:`landmarker` (a :class:`~facemtl.landmarker.Landmarker`, the network
+    (``seed="points"``), or from the box alone (``seed="box"``). ``refine``, ``average``,
+    ``flip_test`` and ``shift_test`` go to :attr:`landmarker` (a :class:`~facemtl.landmarker.Landmarker`, the network
     on crops): ``refine`` re-crops from the predicted landmarks, and with ``average`` (the default)
     the passes are averaged where they agree — their framing errors partly cancel, while a re-crop
-    alone drifts. A face whose first crop is a box's rough framing (``seed="box"``, or a detector
+    alone drifts; with ``shift_test`` (default :data:`~facemtl.models.test_time.SHIFT_TEST`) every
+    crop is averaged with four copies shifted by that fraction of its side. A face whose first crop is a box's rough framing (``seed="box"``, or a detector
     without points) gets its last pass, and the attributes are always the last pass's. The
-    defaults (hybrid, one re-crop, averaged, the mirror view where the passes disagree) were
+    defaults (hybrid, one re-crop, averaged, the shift test, the mirror view where the passes disagree) were
     chosen on validation faces: those whose photos the detector's training held out and the
     landmark model's own validation split (``bench/end_to_end.py --detector-validation`` /
     ``--validation``), weighing time too.

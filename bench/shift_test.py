@@ -1,0 +1,100 @@
+"""Test-time views on ground-truth crops: each shipped landmark model on the faces its training held
+out and on its test faces, one pass against the flip test, the shift test and both, with what each
+costs per face.
+
+    .venv/bin/python bench/shift_test.py [--models facemtl_mtfl_celeba facemtl_mtfl facemtl_300w68]
+
+The shift test (``facemtl.models.test_time``) averages each crop with four copies shifted by a
+fraction of its side; ``FaceAnalyzer`` and ``facemtl predict`` run it at
+:data:`~facemtl.models.test_time.SHIFT_TEST`. Validation faces: the landmark-annotated faces the
+model's recipe held out (its card records the recipe). Test faces: MTFL test for the 5-point
+models, 300-W's fixed held-out part for the 68-point one. Paired: the mean per-face difference
+from one pass and its standard error. Time: the network on one crop, eager PyTorch, one thread.
+Writes OUT.md and OUT.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+from common import Report, median_ms, one_thread, validation_samples
+from paired_validation import paired
+
+from facemtl.data.dataset import FaceDataset
+from facemtl.data.mtfl import read_mtfl
+from facemtl.data.w300 import read_300w_folder
+from facemtl.evaluation import evaluate
+from facemtl.models import MultiTaskNet
+from facemtl.models.test_time import SHIFT_TEST, test_time_averaged
+from facemtl.weights import load_model
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: (label, flip, shift): the views compared, one pass first.
+VIEWS = (
+    ("one pass", False, 0.0),
+    ("flip test", True, 0.0),
+    ("shift test 0.03", False, 0.03),
+    (f"shift test {SHIFT_TEST}", False, SHIFT_TEST),
+    ("shift test 0.07", False, 0.07),
+    (f"flip + shift test {SHIFT_TEST}", True, SHIFT_TEST),
+)
+
+
+def test_faces(num_points: int, mtfl: str, w300: str) -> tuple[str, list]:
+    """The model's test faces: MTFL test (5 points) or 300-W's fixed held-out part (68)."""
+    if num_points == 68:
+        return "300-W held-out part", read_300w_folder(w300, split="holdout")
+    return "MTFL test", read_mtfl(mtfl)
+
+
+@torch.inference_mode()
+def per_face_ms(model: MultiTaskNet, flip: bool, shift: float) -> float:
+    """The network with these views on one crop (eager PyTorch, the caller's threads)."""
+    cfg = model.config
+    crop = torch.zeros(1, cfg.channels, cfg.input_size, cfg.input_size)
+    return median_ms(lambda: test_time_averaged(model, crop, cfg.tasks, flip=flip, shift=shift))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models", nargs="+", default=["facemtl_mtfl_celeba", "facemtl_mtfl", "facemtl_300w68"])
+    ap.add_argument("--mtfl-test", default="../shared/data/MTFL/testing.txt")
+    ap.add_argument("--w300", default="../shared/data/300W_train")
+    ap.add_argument("--out", default=str(ROOT / "bench/results/shift_test"), help="writes OUT.md and OUT.json")
+    args = ap.parse_args()
+    one_thread()
+    report, figures = Report(), {"shift_test_default": SHIFT_TEST, "models": {}}
+    report("| model | faces | views | NME % | paired vs one pass | failures > 10 % | ms per face |")
+    report("|---|---|---|---|---|---|---|")
+    for name in args.models:
+        model = load_model(name)
+        cfg = model.config
+        sets = {"validation": validation_samples(name)}
+        test_name, sets["test"] = test_faces(cfg.tasks.landmarks.num_points, args.mtfl_test, args.w300)
+        figures["models"][name] = {"test_set": test_name}
+        for split, faces in sets.items():
+            data = FaceDataset.for_model(faces, cfg)
+            rows, base = {}, None
+            for label, flip, shift in VIEWS:
+                r = evaluate(model, data, flip_test=flip, shift_test=shift).landmarks
+                per_face = np.asarray(r.per_face) * 100
+                base = per_face if base is None else base
+                diff, se = paired(per_face, base)
+                ms = per_face_ms(model, flip, shift)
+                rows[label] = {"nme": r.nme, "difference": diff, "se": se, "failure_rate": r.failure_rate, "ms": ms}
+                where = f"{split} ({test_name})" if split == "test" else split
+                report(
+                    f"| {name} | {where}, {len(faces):,} | {label} | {r.nme:.2f} | {diff:+.3f} ± {se:.3f} "
+                    f"| {r.failure_rate:.2f} | {ms:.2f} |"
+                )
+            figures["models"][name][split] = rows
+    md, js = report.save(args.out, figures)
+    print(f"wrote {md} and {js}")
+
+
+if __name__ == "__main__":
+    main()
