@@ -4,7 +4,7 @@ its mirror image (flip test) and copies shifted by a few pixels (shift test).
 The flip test is a standard step in landmark and pose estimation (e.g. HRNet's ``flip_test``).
 The shift test answers something measured on this model: its landmarks move with the crop's
 framing by more than their bias, so the mean over crops shifted a few pixels each way is closer to
-the truth than any one of them (validation faces: 3.42 → 3.20 % on ground-truth crops;
+the truth than any one of them (validation faces: 3.42 → 3.21 % on ground-truth crops;
 docs/results.md). The model learned with random flips and shifts, so every view is
 in-distribution; the views run as one batch.
 """
