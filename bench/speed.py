@@ -22,7 +22,7 @@ import torch
 from facemtl.detection import create_detector
 from facemtl.inference import FaceAnalyzer
 from facemtl.models import MultiTaskNet, create_model, get_config, list_models
-from facemtl.models.flip import flip_averaged
+from facemtl.models.test_time import flip_averaged
 from facemtl.pretrained import PRETRAINED
 from facemtl.weights import load_model
 
