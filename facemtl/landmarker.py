@@ -18,7 +18,7 @@ import torch
 from facemtl.geometry import Box, CropTransform, crop_box_from_landmarks, from_unit
 from facemtl.models import MultiTaskNet
 from facemtl.models.config import ModelConfig
-from facemtl.models.test_time import test_time_averaged
+from facemtl.models.test_time import shift_offsets, test_time_averaged
 from facemtl.passes import combine_passes, pass_spread
 from facemtl.transforms import to_channels, to_tensor
 
@@ -58,8 +58,7 @@ class Landmarker:
         flip_test: bool = False,
         shift_test: float = 0.0,
     ):
-        if not 0.0 <= shift_test < 0.5:
-            raise ValueError(f"shift_test is a fraction of the crop side in [0, 0.5), got {shift_test}")
+        shift_offsets(shift_test, model.config.input_size)  # a bad fraction fails here, not at the first photo
         self.model = model.eval()
         self.refine = refine
         self.average = average

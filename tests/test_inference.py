@@ -63,8 +63,9 @@ def _blob_image(h, w, x, y, sigma):
 )
 @pytest.mark.parametrize("flip_test, shift_test", [(False, 0.0), (True, 0.0), (False, 0.05), (True, 0.1)])
 def test_crop_prediction_maps_back_to_the_original_pixel(h, w, x, y, box, flip_test, shift_test):
-    """Also with the flip and shift tests: a mirror that slipped by one pixel, or a shifted view
-    moved back the wrong way, would move the averaged blob."""
+    """Also with the flip and shift tests: a mirror that slipped by one pixel, or shifted views cut
+    from the wrong pixels, would move the averaged blob. (Moving each shifted view's answer back the
+    wrong way cannot show: the offsets sum to zero, so their mean is the same either way.)"""
     image = _blob_image(h, w, x, y, sigma=box.size / 25)
     analyzer = Landmarker(BlobModel(), refine=0, flip_test=flip_test, shift_test=shift_test)
     landmarks, _ = analyzer.predict_boxes(image, [box])
@@ -284,6 +285,8 @@ def test_shift_test_views_and_bad_fractions():
     for bad in (-0.1, 0.5):
         with pytest.raises(ValueError, match="shift_test is a fraction of the crop side"):
             Landmarker(BlobModel(), shift_test=bad)
+        with pytest.raises(ValueError, match="shift_test is a fraction of the crop side"):  # evaluate's path too
+            shift_offsets(bad, 64)
 
 
 @pytest.mark.parametrize("detector", ["facemtl", "haar"])

@@ -44,7 +44,10 @@ def flip_averaged(net: Net, x: torch.Tensor, tasks: TaskSet) -> NetOutputs:
 
 def shift_offsets(shift: float, size: int) -> list[tuple[int, int]]:
     """The shift test's views of an ``size``-pixel crop: itself and copies moved by
-    ``round(shift × size)`` pixels left, right, up and down (``(dx, dy)``); only itself when that rounds to 0."""
+    ``round(shift × size)`` pixels left, right, up and down (``(dx, dy)``); only itself when that rounds to 0.
+    A shift of half the side or more would leave a view with none of the crop: refused."""
+    if not 0.0 <= shift < 0.5:
+        raise ValueError(f"shift_test is a fraction of the crop side in [0, 0.5), got {shift}")
     t = round(shift * size)
     return [(0, 0)] if t == 0 else [(0, 0), (t, 0), (-t, 0), (0, t), (0, -t)]
 
