@@ -121,15 +121,7 @@ class CropTransform:
             x1, y1 = min(w, max(x1, x0 + 1)), min(h, max(y1, y0 + 1))
             if x0 >= w or y0 >= h:  # the crop lies wholly outside: read the nearest edge
                 x0, y0 = min(x0, w - 1), min(y0, h - 1)
-            region = image[y0:y1, x0:x1]
-            f = min(1.0, 2.0 * scale)
-            rh, rw = region.shape[:2]
-            nw, nh = max(1, round(rw * f)), max(1, round(rh * f))
-            image = cv2.resize(region, (nw, nh), interpolation=cv2.INTER_AREA)
-            # Resizing maps x → (x - x0 + 0.5) * nw / rw - 0.5; fold its inverse into the crop matrix.
-            fx, fy = rw / nw, rh / nh
-            pre = np.array([[fx, 0, 0.5 * fx - 0.5 + x0], [0, fy, 0.5 * fy - 0.5 + y0], [0, 0, 1]])
-            m = (np.vstack([m, [0, 0, 1]]) @ pre)[:2]
+            image, m = area_prescaled(image[y0:y1, x0:x1], m, scale, origin=(x0, y0))
         return cv2.warpAffine(
             image,
             m,
@@ -137,6 +129,30 @@ class CropTransform:
             flags=cv2.INTER_LINEAR,
             borderMode=cv2.BORDER_REPLICATE,
         )
+
+
+def area_prescaled(
+    image: np.ndarray, matrix: np.ndarray, scale: float, origin: tuple[int, int] = (0, 0)
+) -> tuple[np.ndarray, np.ndarray]:
+    """``image`` area-resized to twice the affine ``matrix``'s ``scale`` (where that shrinks it),
+    and the matrix that maps the resized pixels where ``matrix`` mapped the original's — so a
+    following bilinear warp shrinks by at most 2 and does not alias. ``origin``: where ``image``
+    (a region) starts in the frame ``matrix`` reads, so only the part a warp reads is resized."""
+    f = min(1.0, 2.0 * scale)
+    x0, y0 = origin
+    h, w = image.shape[:2]
+    nw, nh = max(1, round(w * f)), max(1, round(h * f))
+    if (nw, nh) != (w, h):
+        image = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
+    # Resizing maps x → (x − x0 + 0.5)·nw/w − 0.5; fold its inverse into the matrix.
+    fx, fy = w / nw, h / nh
+    back = np.array([[fx, 0, 0.5 * fx - 0.5 + x0], [0, fy, 0.5 * fy - 0.5 + y0], [0, 0, 1]])
+    return image, (np.vstack([matrix, [0, 0, 1]]) @ back)[:2]
+
+
+def affine_scale(matrix: np.ndarray) -> float:
+    """The linear scale of a 2×3 similarity matrix (√|det| of its 2×2 part)."""
+    return float(np.sqrt(abs(np.linalg.det(np.asarray(matrix, np.float64)[:, :2]))))
 
 
 def downscale(image: np.ndarray, max_side: int, interpolation: int = cv2.INTER_AREA) -> tuple[np.ndarray, float]:

@@ -25,7 +25,7 @@ import torch
 from facemtl.config import SceneConfig
 from facemtl.data.photos import PhotoSample
 from facemtl.data.sampling import EpochDataset
-from facemtl.geometry import downscale, mirror_boxes, mirror_points
+from facemtl.geometry import affine_scale, area_prescaled, downscale, mirror_boxes, mirror_points
 from facemtl.imageio import read_image
 from facemtl.tasks import MTFL5
 from facemtl.types import SceneBatch
@@ -109,9 +109,12 @@ class SceneDataset(EpochDataset):
         return boxes, lms, p.has_landmarks.copy(), p.ignore.copy()
 
     def _paste(self, rng: np.random.Generator, canvas: np.ndarray, i: int, m: np.ndarray, border: int) -> None:
+        """Photo ``i`` warped onto the canvas by ``m``; a strong shrink is area-resized first (as
+        inference's letterbox does), so a small face looks as it does in a downscaled photo, not aliased."""
         value = tuple(int(v) for v in rng.integers(0, 256, 3))
+        image, m = area_prescaled(self.images[i], m, affine_scale(m))
         cv2.warpAffine(
-            self.images[i],
+            image,
             m,
             canvas.shape[1::-1],
             dst=canvas,
