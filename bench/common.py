@@ -85,3 +85,18 @@ def validation_samples(weights: str | Path) -> list:
     card = json.loads(card_path(resolve_weights(str(weights), DEFAULT_LANDMARKS)).read_text())
     cfg = TrainConfig.from_dict(card["training"]["config"])
     return [s for s in train_val_samples(cfg)[2] if s.landmarks is not None]
+
+
+def detector_held_out(detector_weights: str | Path) -> list:
+    """The photos (:class:`facemtl.data.photos.PhotoSample`) that the detector run behind
+    ``detector_weights`` (a shipped name or a file; its card records the recipe) held out for validation."""
+    from facemtl.config import TrainConfig
+    from facemtl.jobs.detector import load_photos
+    from facemtl.jobs.landmarks import split_train_val
+    from facemtl.pretrained import DEFAULT_DETECTOR, resolve_weights
+    from facemtl.weights import card_path
+
+    card = json.loads(card_path(resolve_weights(str(detector_weights), DEFAULT_DETECTOR)).read_text())
+    cfg = TrainConfig.from_dict(card["training"]["config"])
+    photos = load_photos(cfg)
+    return [photos[i] for i in split_train_val(photos, cfg.val_fraction, cfg.seed)[1]]

@@ -1,6 +1,12 @@
 """Face detection on crowded photos the detectors never trained on, against the teacher.
 
     .venv/bin/python bench/crowd.py [--photos 40] [--json bench/results/crowd.json] [--picture docs/crowd.jpg]
+    .venv/bin/python bench/crowd.py --pool validation --detector facemtl facemtl:runs/R/best.safetensors
+
+``--pool validation`` composes the crowds from the photos the shipped detector's training run held
+out instead (``--held-out-by`` names another run; a retrained detector that keeps the recipe's
+photos file, fraction and seed holds out the same photos): how detectors are compared without
+reading the test crowds. ``--detector`` lists the facemtl weights to score side by side.
 
 No crowd photos can be brought onto these machines, so the crowds are composed — from photos no
 facemtl model trained on: MTFL *test* (AFLW) images and CelebA's *val* partition, scaled so their
@@ -24,18 +30,22 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from common import one_thread
+from common import detector_held_out, model_label, one_thread
 from tqdm import tqdm
 
 from facemtl.data.celeba import celeba_photos
 from facemtl.data.mtfl import read_mtfl
-from facemtl.detection import Detection, NetFaceDetector, create_detector, match_detections
+from facemtl.detection import Detection, FaceDetector, NetFaceDetector, create_detector, match_detections
 from facemtl.imageio import read_image
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 MIN_FACE = 24.0
-ASKED = f"facemtl, min_face {MIN_FACE:.0f} (input side from it)"
+
+
+def asked(label: str) -> str:
+    """The row of a facemtl detector asked for faces of ``MIN_FACE`` px and more."""
+    return f"{label}, min_face {MIN_FACE:.0f} (input side from it)"
 
 
 def compose_crowd(rng: np.random.Generator, pool: list[Path], size=(640, 480)) -> np.ndarray:
@@ -70,7 +80,9 @@ def match(dets: list[Detection], ref: np.ndarray) -> tuple[int, int, int]:
 SIZE_BINS = (8, 12, 16, 20, 24, 32, 48)
 
 
-def recall_by_input_size(crowds: list[np.ndarray], refs: list[np.ndarray], sides=(320, 480, 640)) -> dict:
+def recall_by_input_size(
+    crowds: list[np.ndarray], refs: list[np.ndarray], sides=(320, 480, 640), spec: str = "facemtl"
+) -> dict:
     """facemtl's recall of every teacher face by its size on the network input, at several input
     sides (a face's input size is its photo size × side / 640): where the network starts to see."""
     edges = [*SIZE_BINS, np.inf]
@@ -80,7 +92,7 @@ def recall_by_input_size(crowds: list[np.ndarray], refs: list[np.ndarray], sides
     print("| --- |" + " --- |" * len(labels))
     out: dict = {"bins": labels, "sides": {}}
     for side in sides:
-        det = create_detector("facemtl", max_side=side)
+        det = create_detector(spec, max_side=side)
         found[:], total[:] = 0, 0
         for img, ref in zip(crowds, refs, strict=True):
             f = min(1.0, side / max(img.shape[:2]))
@@ -105,21 +117,34 @@ def main() -> None:
     ap.add_argument("--photos", type=int, default=40)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--teacher", default=str(SHARED / "tools/yunet/yunet_s_640_640.onnx"))
+    ap.add_argument("--pool", choices=("test", "validation"), default="test", help="photos the crowds are made of")
+    ap.add_argument("--held-out-by", default="facemtl_det", help="with --pool validation: the detector run")
+    ap.add_argument("--detector", nargs="+", default=["facemtl"], help="facemtl detectors to score (facemtl:WEIGHTS)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--picture", default=None, help="draw the first crowd with facemtl's boxes here")
     args = ap.parse_args()
     one_thread()
-    pool = [s.image for s in read_mtfl(SHARED / "data/MTFL/testing.txt")] + celeba_photos(SHARED / "data/CelebA", "val")
+    if args.pool == "test":
+        pool = [s.image for s in read_mtfl(SHARED / "data/MTFL/testing.txt")]
+        pool += celeba_photos(SHARED / "data/CelebA", "val")
+    else:
+        pool = [p.image for p in detector_held_out(args.held_out_by)]
     rng = np.random.default_rng(args.seed)
     crowds = [compose_crowd(rng, pool) for _ in range(args.photos)]
     teacher = create_detector(f"yunet:{args.teacher}")
     refs = [np.array([d.box for d in teacher.detect(c)], np.float64).reshape(-1, 4) for c in crowds]
-    methods = {
-        "facemtl (default, input side 320)": create_detector("facemtl"),
-        ASKED: create_detector("facemtl", min_face=MIN_FACE),
-        "facemtl (input side 640)": create_detector("facemtl", max_side=640),
-        "Haar (OpenCV cascades, at 640, faces ≥ 24 px)": create_detector("haar", max_side=640, min_face=MIN_FACE),
+    methods: dict[str, FaceDetector] = {}
+    labels = {
+        spec: "facemtl" if spec == "facemtl" else f"facemtl {model_label(spec.partition(':')[2])}"
+        for spec in args.detector
     }
+    for spec, label in labels.items():
+        default = create_detector(spec)
+        assert isinstance(default, NetFaceDetector)
+        methods[f"{label} (default, input side {default.max_side})"] = default
+        methods[asked(label)] = create_detector(spec, min_face=MIN_FACE)
+        methods[f"{label} (input side 640)"] = create_detector(spec, max_side=640)
+    methods["Haar (OpenCV cascades, at 640, faces ≥ 24 px)"] = create_detector("haar", max_side=640, min_face=MIN_FACE)
     n_ref = sum(int((np.maximum(r[:, 2] - r[:, 0], r[:, 3] - r[:, 1]) >= MIN_FACE).sum()) for r in refs)
     print(
         f"\n{len(crowds)} composed crowds, 640×480: {sum(len(r) for r in refs)} teacher faces, {n_ref} of ≥ {MIN_FACE:.0f} px\n"
@@ -144,12 +169,13 @@ def main() -> None:
         r = {"recall": 100 * tp / max(tp + fn, 1), "precision": 100 * tp / max(tp + fp, 1), "ms": statistics.median(ms)}
         res["methods"][name] = r
         print(f"| {name} | {r['recall']:.1f} | {r['precision']:.1f} | {r['ms']:.1f} |")
-    res["recall_by_input_size"] = recall_by_input_size(crowds, refs)
+    res["pool"] = args.pool
+    res["recall_by_input_size"] = recall_by_input_size(crowds, refs, spec=args.detector[0])
     if args.picture:
         img = crowds[0].copy()
         for b in refs[0]:
             cv2.rectangle(img, (round(b[0]), round(b[1])), (round(b[2]), round(b[3])), (0, 0, 255), 1, cv2.LINE_AA)
-        det = methods[ASKED]
+        det = methods[asked(labels[args.detector[0]])]
         assert isinstance(det, NetFaceDetector)
         for d in det.detect(crowds[0]):
             x1, y1, x2, y2 = (round(v) for v in d.box)

@@ -38,10 +38,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import found_index, pad, validation_samples
+from common import detector_held_out, found_index, pad, validation_samples
 from tqdm import tqdm
 
-from facemtl.config import TrainConfig
 from facemtl.data.mtfl import read_mtfl
 from facemtl.detection import create_detector
 from facemtl.imageio import read_image
@@ -52,7 +51,7 @@ from facemtl.models.test_time import SHIFT_TEST
 from facemtl.passes import MIRROR_AGREE, MIRROR_MODES, combine_passes, look_again, merge_views, pass_spread
 from facemtl.pretrained import DEFAULT_LANDMARKS, get_pretrained
 from facemtl.tasks import LandmarkSpec
-from facemtl.weights import card_path, load_model
+from facemtl.weights import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 YUNET = ROOT.parent / "shared" / "tools" / "yunet" / "yunet_s_640_640.onnx"
@@ -60,13 +59,7 @@ YUNET = ROOT.parent / "shared" / "tools" / "yunet" / "yunet_s_640_640.onnx"
 
 def detector_validation_samples(detector_weights: str | Path, annotations: str | Path) -> list:
     """MTFL faces (of ``annotations``) whose photos a detector run held out for its validation."""
-    from facemtl.jobs.detector import load_photos
-    from facemtl.jobs.landmarks import split_train_val
-
-    cfg = TrainConfig.from_dict(json.loads(card_path(detector_weights).read_text())["training"]["config"])
-    photos = load_photos(cfg)
-    _, val_idx = split_train_val(photos, cfg.val_fraction, cfg.seed)
-    held_out = {photos[i].image.resolve() for i in val_idx}
+    held_out = {p.image.resolve() for p in detector_held_out(detector_weights)}
     return [s for s in read_mtfl(annotations) if s.image.resolve() in held_out]
 
 
