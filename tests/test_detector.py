@@ -164,6 +164,36 @@ def test_scenes_are_reproducible_and_flips_swap_left_and_right(tmp_path, mtfl_tr
     assert t["image"].shape == (3, 128, 128) and t["boxes"].shape == (MAX_FACES, 4)
 
 
+def test_scenes_shrink_photos_without_aliasing_and_keep_faces_where_their_boxes_say(tmp_path):
+    """A photo of 1-px stripes with a smooth blob for a face, shrunk 10× into a scene: area
+    averaging leaves flat gray around the blob (a plain bilinear warp would alias the stripes
+    into bands), and the blob's centroid lands on the centre of the face's scene box."""
+    ys, xs = np.mgrid[:200, :200]
+    img = np.where(xs % 2 == 0, 255.0, 0.0)[..., None].repeat(3, 2)
+    blob = 100 * np.exp(-((xs - 99.5) ** 2 + (ys - 109.5) ** 2) / (2 * 15.0**2))
+    img[80:140, 70:130] = 127.5 + blob[80:140, 70:130, None]  # the face: gray with a bright blob
+    cv2.imwrite(str(tmp_path / "stripes.png"), img.round().astype(np.uint8))
+    face = {"box": [69.5, 79.5, 129.5, 139.5], "score": 0.9, "landmarks": None}
+    (tmp_path / "faces.jsonl").write_text(
+        json.dumps({"image": "stripes.png", "width": 200, "height": 200, "faces": [face]})
+    )
+    off = dict(rotate=0.0, flip=0.0, gray=0.0, blur=0.0, noise=0.0, lighting=0.0, close_up=0.0)
+    cfg = SceneConfig(size=64, single=1.0, face_range=(6.0, 6.01), min_face=0.0, **off)
+    scene = SceneDataset(read_photos(tmp_path / "faces.jsonl"), cfg, seed=1).compose(0)
+    x1, y1, x2, y2 = scene.boxes[0]
+    assert x2 - x1 == pytest.approx(6.0, abs=0.05)
+    canvas = scene.image[..., 0].astype(float)
+    stripes = canvas[
+        round(y1) - 2 : round(y2) + 3, round(x2) + 2 : round(x2) + 5
+    ]  # right of the face, inside the photo
+    assert stripes.std() < 4 and abs(stripes.mean() - 127.5) < 4
+    rows, cols = np.mgrid[: canvas.shape[0], : canvas.shape[1]]
+    inside = (cols >= x1) & (cols <= x2) & (rows >= y1) & (rows <= y2)
+    w = np.where(inside, np.clip(canvas - 127.5, 0, None), 0.0)
+    centroid = np.array([(cols * w).sum(), (rows * w).sum()]) / w.sum()
+    np.testing.assert_allclose(centroid, [(x1 + x2) / 2, (y1 + y2) / 2], atol=0.15)
+
+
 def _tiny_detector_recipe(photos_file, *, size: int, **kw):
     """A small real detector recipe on real photos (keywords override)."""
     from facemtl.config import DatasetSpec, TrainConfig
