@@ -24,9 +24,9 @@ from facemtl.models.detector import anchor_points
 STRIDES = (8, 16, 32)
 
 
-def _raw_with_face(h, w, level_stride, cell, ltrb, offsets, logit=5.0):
+def _raw_with_face(h, w, level_stride, cell, ltrb, offsets, logit=5.0, anchors="cell_centre"):
     """A raw map that is background (logit −10) everywhere but one location."""
-    centres, strides = anchor_points(h, w, STRIDES)
+    centres, strides = anchor_points(h, w, STRIDES, anchors)
     raw = torch.zeros(len(centres), 15)
     raw[:, 0] = -10.0
     idx = int(torch.nonzero((strides == level_stride) & (centres == torch.tensor(cell)).all(1))[0])
@@ -44,6 +44,49 @@ def test_decoding_a_hand_made_map():
     np.testing.assert_allclose(boxes[0], [19.5, 7.5, 63.5, 51.5], atol=1e-4)
     np.testing.assert_allclose(pts[0], np.array([39.5, 23.5]) + np.array(offsets), atol=1e-4)
     assert decode(raw, c, s, 0.995, 0.4)[0].shape == (0, 4)  # below the threshold: nothing
+    # receptive-field anchors: cell 2 of stride 16 sits at 32, not 39.5; the same map decodes there
+    raw, c, s = _raw_with_face(64, 96, 16, [32.0, 16.0], [20.0, 16.0, 24.0, 28.0], offsets, anchors="receptive_field")
+    boxes, _, pts = decode(raw, c, s, 0.5, 0.4)
+    np.testing.assert_allclose(boxes[0], [12.0, 0.0, 56.0, 44.0], atol=1e-4)
+    np.testing.assert_allclose(pts[0], np.array([32.0, 16.0]) + np.array(offsets), atol=1e-4)
+
+
+@pytest.mark.parametrize("anchors, h, w", [("cell_centre", 96, 160), ("receptive_field", 97, 161)])
+def test_a_raw_map_turned_back_from_the_mirror_decodes_to_mirrored_faces(anchors, h, w):
+    """On a letterboxed canvas (32k, or 32k + 1 with receptive-field anchors) every level's grid is
+    its own mirror image, so a raw map of the mirrored canvas, turned back by ``unmirror``, decodes
+    to exactly the mirrored boxes and points — what the detector's flip test averages."""
+    from facemtl.detection.net import unmirror
+    from facemtl.geometry import mirror_boxes, mirror_points
+    from facemtl.models.detector import decode_raw
+    from facemtl.tasks import MTFL5
+
+    centres, strides = anchor_points(h, w, STRIDES, anchors)
+    raw = torch.randn(len(centres), 15, generator=torch.Generator().manual_seed(0))
+    seen = decode_raw(raw[None], centres, strides)  # faces as found on the mirrored canvas
+    back = decode_raw(unmirror(raw, h, w, STRIDES)[None], centres, strides)
+    order = np.lexsort(back["boxes"][0].numpy().T)
+    expected = mirror_boxes(seen["boxes"][0].numpy(), w)
+    np.testing.assert_allclose(back["boxes"][0].numpy()[order], expected[np.lexsort(expected.T)], atol=1e-3)
+    pts = mirror_points(seen["landmarks"][0].numpy(), w, MTFL5.flip_permutation())
+    np.testing.assert_allclose(np.sort(back["landmarks"][0].numpy(), 0), np.sort(pts, 0), atol=1e-3)
+
+
+def test_receptive_field_anchors_sit_where_stride_two_layers_centre_their_outputs():
+    """A one-hot input pixel moves a stride-s map's response to the cell whose anchor is nearest:
+    anchors at s·j match where 'same'-padded stride-2 convolutions centre each output."""
+    conv = torch.nn.Conv2d(1, 1, 3, 2, 1, bias=False)
+    torch.nn.init.constant_(conv.weight, 0.0)
+    conv.weight.data[0, 0, 1, 1] = 1.0  # each output reads the input pixel at its centre
+    x = torch.zeros(1, 1, 33, 33)
+    x[0, 0, 16, 24] = 1.0
+    y = conv(conv(conv(x)))  # stride 8
+    row, col = (int(v) for v in torch.nonzero(y[0, 0])[0])
+    centres, strides = anchor_points(33, 33, STRIDES, "receptive_field")
+    level = centres[strides == 8].reshape(5, 5, 2)
+    np.testing.assert_allclose(level[row, col].numpy(), [24.0, 16.0])
+    with pytest.raises(ValueError, match="anchors must be one of"):
+        anchor_points(32, 32, STRIDES, "corner")
 
 
 def test_nms_keeps_the_best_of_overlapping_boxes_and_separate_faces():
@@ -53,13 +96,15 @@ def test_nms_keeps_the_best_of_overlapping_boxes_and_separate_faces():
     assert nms(boxes, scores, 0.99) == [1, 2, 0, 3]
 
 
+@pytest.mark.parametrize("extra", [0, 1])
 @pytest.mark.parametrize("h, w, x, y", [(700, 1000, 613.0, 411.0), (240, 200, 17.0, 230.0), (1, 1, 0.0, 0.0)])
-def test_letterbox_round_trip_in_the_pixel_centre_convention(h, w, x, y):
+def test_letterbox_round_trip_in_the_pixel_centre_convention(h, w, x, y, extra):
     image = np.zeros((h, w, 3), np.uint8)
     r = max(1, round(max(h, w) / 50))
     image[round(y) - r + 1 : round(y) + r, round(x) - r + 1 : round(x) + r] = 255 if h > 1 else 0
-    canvas, f = letterbox(image, 320, 32)
-    assert canvas.shape[0] % 32 == 0 and canvas.shape[1] % 32 == 0 and max(canvas.shape[:2]) <= 320 + 31
+    canvas, f = letterbox(image, 320, 32, extra)
+    assert (canvas.shape[0] - extra) % 32 == 0 and (canvas.shape[1] - extra) % 32 == 0
+    assert max(canvas.shape[:2]) <= 320 + 31 + extra
     assert f == pytest.approx(min(1.0, 320 / max(h, w)), rel=0.01)
     if h > 1:  # the blob's centroid on the canvas maps back onto the pixel it was drawn around
         g = canvas[..., 0].astype(float) * (canvas[..., 0] > 128)
@@ -275,7 +320,7 @@ def test_onnx_detector_matches_pytorch(tmp_path):
     model = create_model("facemtl_det").eval()
     net = OnnxDetectorNet(export_onnx(model, tmp_path / "d.onnx"))
     assert net.config == model.config
-    for h, w in [(96, 160), (320, 224)]:  # dynamic height and width
+    for h, w in [(96, 160), (320, 224), (97, 161)]:  # dynamic height and width; 32k + 1 canvases
         x = torch.randn(2, 3, h, w)
         with torch.no_grad():
             ref = model(x)
@@ -360,11 +405,15 @@ def test_detector_flip_test_gives_a_mirrored_photo_mirrored_faces():
     from facemtl.tasks import MTFL5
     from facemtl.weights import load_model
 
-    photo = cv2.resize(cv2.imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)), (320, 288))
-    mirror = np.ascontiguousarray(photo[:, ::-1])  # sides are multiples of 32: no padding to mirror
+    model = load_model("facemtl_det")
+    extra = model.config.canvas_extra
+    photo = cv2.resize(
+        cv2.imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)), (320 + extra, 288 + extra)
+    )
+    mirror = np.ascontiguousarray(photo[:, ::-1])  # sides are letterbox sides already: no padding to mirror
     w = photo.shape[1]
-    plain = NetFaceDetector(load_model("facemtl_det"))
-    flip = NetFaceDetector(load_model("facemtl_det"), flip_test=True)
+    plain = NetFaceDetector(model)
+    flip = NetFaceDetector(model, flip_test=True)
     a, b = flip.detect(photo), flip.detect(mirror)
     assert len(a) == len(b) >= 1
     for d, m in zip(a, b, strict=True):

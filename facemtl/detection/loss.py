@@ -95,9 +95,16 @@ class DetectionLoss(TaskLoss):
     ``weights`` (task → λ) may be changed while training, like :class:`facemtl.losses.MultiTaskLoss`.
     """
 
-    def __init__(self, strides: tuple[int, ...], weights: dict[str, float] | None = None, balancing: str = "fixed"):
+    def __init__(
+        self,
+        strides: tuple[int, ...],
+        weights: dict[str, float] | None = None,
+        balancing: str = "fixed",
+        anchors: str = "receptive_field",
+    ):
         super().__init__()
         self.strides = tuple(strides)
+        self.anchors = anchors
         self.weights = {"score": 1.0, "box": 2.0, "landmarks": 5.0} | dict(weights or {})
         unknown = set(self.weights) - set(TASKS)
         if unknown:
@@ -109,7 +116,7 @@ class DetectionLoss(TaskLoss):
         """The locations of ``image``'s size (computed once per size and device)."""
         key = (image.shape[-2], image.shape[-1], str(image.device))
         if key not in self._grids:
-            c, s = anchor_points(key[0], key[1], self.strides)
+            c, s = anchor_points(key[0], key[1], self.strides, self.anchors)
             lo = torch.tensor([LEVEL_RANGES[int(v)][0] for v in s.tolist()])
             hi = torch.tensor([LEVEL_RANGES[int(v)][1] for v in s.tolist()])
             self._grids[key] = Grid(*(t.to(image.device) for t in (c, s, lo, hi)))

@@ -34,17 +34,18 @@ if TYPE_CHECKING:
     from facemtl.export import OnnxDetectorNet
 
 
-def letterbox(image_bgr: np.ndarray, max_side: int, multiple: int) -> tuple[np.ndarray, float]:
+def letterbox(image_bgr: np.ndarray, max_side: int, multiple: int, extra: int = 0) -> tuple[np.ndarray, float]:
     """Downscale so the longer side is at most ``max_side`` (never upscale), then pad right and
-    bottom to multiples of ``multiple``. Returns the RGB canvas and the scale ``f``: an original
-    pixel centre ``x`` lies at ``(x + 0.5)·f − 0.5`` on the canvas (:func:`from_downscaled`)."""
+    bottom to sides of ``multiple``·k + ``extra`` (:attr:`DetectorConfig.canvas_extra`). Returns
+    the RGB canvas and the scale ``f``: an original pixel centre ``x`` lies at ``(x + 0.5)·f − 0.5``
+    on the canvas (:func:`from_downscaled`)."""
     w = image_bgr.shape[1]
     # area averaging where it matters (halving or more); OpenCV's area resize at milder factors
     # costs 1.3 ms on a 512-px photo, four times the bilinear one
     mode = cv2.INTER_AREA if max_side / max(image_bgr.shape[:2]) <= 0.5 else cv2.INTER_LINEAR
     img, _ = downscale(image_bgr, max_side, mode)
     f = img.shape[1] / w  # the scale actually applied (rounded size)
-    H, W = (-(-s // multiple) * multiple for s in img.shape[:2])
+    H, W = (max(1, -(-(s - extra) // multiple)) * multiple + extra for s in img.shape[:2])
     canvas = cv2.copyMakeBorder(
         img, 0, H - img.shape[0], 0, W - img.shape[1], cv2.BORDER_CONSTANT, value=(128, 128, 128)
     )
@@ -53,9 +54,9 @@ def letterbox(image_bgr: np.ndarray, max_side: int, multiple: int) -> tuple[np.n
 
 def unmirror(raw: torch.Tensor, height: int, width: int, strides: tuple[int, ...]) -> torch.Tensor:
     """The raw map ``(N, 15)`` of a horizontally mirrored canvas, expressed for the canvas itself:
-    each level's grid reversed along x (the canvas width is a multiple of every stride, so cell j
-    mirrors onto cell W/s − 1 − j exactly), left and right box distances swapped, landmark x offsets
-    negated and left/right landmark slots swapped."""
+    each level's grid reversed along x (a letterboxed canvas's grid is its own mirror image, so cell
+    j mirrors onto the level's last cell − j exactly), left and right box distances swapped, landmark
+    x offsets negated and left/right landmark slots swapped."""
     shapes = level_shapes(height, width, strides)
     levels = raw.split([h * w for h, w in shapes])
     out = torch.cat([g.reshape(h, w, -1).flip(1).reshape(h * w, -1) for g, (h, w) in zip(levels, shapes, strict=True)])
@@ -119,7 +120,7 @@ class NetFaceDetector:
 
     def _grid(self, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
         if (h, w) not in self._anchors:
-            self._anchors[(h, w)] = anchor_points(h, w, self.config.strides)
+            self._anchors[(h, w)] = anchor_points(h, w, self.config.strides, self.config.anchors)
         return self._anchors[(h, w)]
 
     def input_side(self, height: int, width: int) -> int:
@@ -134,7 +135,7 @@ class NetFaceDetector:
     @torch.inference_mode()
     def detect(self, image_bgr: np.ndarray) -> list[Detection]:
         c = self.config
-        canvas, f = letterbox(image_bgr, self.input_side(*image_bgr.shape[:2]), max(c.strides))
+        canvas, f = letterbox(image_bgr, self.input_side(*image_bgr.shape[:2]), max(c.strides), c.canvas_extra)
         x = torch.from_numpy(np.ascontiguousarray(canvas.transpose(2, 0, 1))[None]).float()
         x = x.mul_(1.0 / (255.0 * c.std)).sub_(c.mean / c.std)
         if self.flip_test:

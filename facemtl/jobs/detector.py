@@ -50,7 +50,7 @@ class DetectorJob:
         torch.manual_seed(cfg.seed)
         self.model: FaceDetectorNet = create_model(base)
         self.initialised = start_from(self.model, cfg.init) + freeze(self.model, cfg.freeze)  # for describe()
-        self.loss = DetectionLoss(base.strides, cfg.task_weights, cfg.balancing)
+        self.loss = DetectionLoss(base.strides, cfg.task_weights, cfg.balancing, base.anchors)
 
     def prepare_data(self, progress: bool) -> TrainData:
         cfg, mc = self.cfg, self.model.config

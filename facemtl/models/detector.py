@@ -5,7 +5,7 @@ Backbone of depthwise-separable blocks (strides 2…32), a light top-down FPN ov
 and 32, and one head shared by the three levels (its regressions are in units of the level's
 stride, so one set of weights serves every scale — as in FCOS and YuNet). The network returns
 the raw map ``(B, N, 15)`` over every location of every level (score logit, 4 box distances as
-log-strides, 10 landmark offsets in strides); :func:`anchor_points` gives each location's centre
+log-strides, 10 landmark offsets in strides); :func:`anchor_points` gives each location's anchor
 and stride, and :mod:`facemtl.detection.net` decodes them. Nothing here depends on the input size,
 so the same weights run on any image whose sides are multiples of ``max(strides)``.
 """
@@ -22,6 +22,14 @@ from torch import nn
 SCORE, BOX, POINTS = slice(0, 1), slice(1, 5), slice(5, 15)
 NUM_OUTPUTS = 15
 NUM_POINTS = 5
+
+#: Where location j of stride s measures its regressions from (``DetectorConfig.anchors``):
+#: ``receptive_field``: s·j, where the location's receptive field is centred (each stride-2 layer,
+#: kernel 3 and padding 1, centres output j on input 2j), so a face and its mirror image are seen
+#: alike; ``cell_centre``: s·j + (s − 1)/2, the centre of the s × s block the location covers —
+#: (s − 1)/2 px right of and below what it sees, which the network has to learn to make up for,
+#: and which differs between a photo and its mirror image (facemtl_det's first two releases).
+ANCHORS = ("receptive_field", "cell_centre")
 
 
 @dataclass(frozen=True)
@@ -49,7 +57,19 @@ class DetectorConfig:
     score_threshold: float = 0.4
     box_rule: tuple[float, float, float] = (0.0063, 0.0594, 0.5251)
     smallest_face: float = 20.0
+    anchors: str = "receptive_field"
     kind: str = "detector"
+
+    def __post_init__(self) -> None:
+        if self.anchors not in ANCHORS:
+            raise ValueError(f"anchors must be one of {', '.join(ANCHORS)}, got {self.anchors!r}")
+
+    @property
+    def canvas_extra(self) -> int:
+        """An inference canvas is a multiple of the largest stride plus this: 1 with
+        receptive-field anchors, so that on every level centre s·j mirrors onto a centre s·j'
+        (canvas side − 1 divisible by every stride) and a mirrored photo meets a mirrored grid."""
+        return 1 if self.anchors == "receptive_field" else 0
 
     def with_overrides(self, **kw: Any) -> DetectorConfig:
         if "stages" in kw:
@@ -66,6 +86,7 @@ class DetectorConfig:
         d["strides"] = tuple(d["strides"])
         if "box_rule" in d:
             d["box_rule"] = tuple(d["box_rule"])
+        d.setdefault("anchors", "cell_centre")  # weights saved before the field existed
         return cls(**d)
 
 
@@ -127,13 +148,18 @@ def level_shapes(height: int, width: int, strides: tuple[int, ...]) -> list[tupl
     return [(-(-height // s), -(-width // s)) for s in strides]
 
 
-def anchor_points(height: int, width: int, strides: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Centre (x, y) in input pixels (0-based: cell j of stride s is centred at j·s + (s−1)/2) and
-    stride of every location, in the network's output order."""
+def anchor_points(height: int, width: int, strides: tuple[int, ...], anchors: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Anchor (x, y) in input pixels (0-based pixel centres; cell j of stride s at s·j, or at
+    s·j + (s−1)/2 with ``cell_centre`` anchors, :data:`ANCHORS`) and stride of every location, in
+    the network's output order."""
+    if anchors not in ANCHORS:
+        raise ValueError(f"anchors must be one of {', '.join(ANCHORS)}, got {anchors!r}")
     centres, sizes = [], []
     for s, (h, w) in zip(strides, level_shapes(height, width, strides), strict=True):
         ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
-        c = torch.stack([xs.flatten(), ys.flatten()], 1).float() * s + (s - 1) / 2
+        c = torch.stack([xs.flatten(), ys.flatten()], 1).float() * s + (
+            (s - 1) / 2 if anchors == "cell_centre" else 0.0
+        )
         centres.append(c)
         sizes.append(torch.full((h * w,), float(s)))
     return torch.cat(centres), torch.cat(sizes)
