@@ -120,6 +120,7 @@ def main() -> None:
     ap.add_argument("--pool", choices=("test", "validation"), default="test", help="photos the crowds are made of")
     ap.add_argument("--held-out-by", default="facemtl_det", help="with --pool validation: the detector run")
     ap.add_argument("--detector", nargs="+", default=["facemtl"], help="facemtl detectors to score (facemtl:WEIGHTS)")
+    ap.add_argument("--sides", nargs="*", type=int, default=[], help="also score facemtl at these input sides")
     ap.add_argument("--json", default=None)
     ap.add_argument("--picture", default=None, help="draw the first crowd with facemtl's boxes here")
     args = ap.parse_args()
@@ -142,6 +143,8 @@ def main() -> None:
         default = create_detector(spec)
         assert isinstance(default, NetFaceDetector)
         methods[f"{label} (default, input side {default.max_side})"] = default
+        for side in args.sides:
+            methods[f"{label} (input side {side})"] = create_detector(spec, max_side=side)
         methods[asked(label)] = create_detector(spec, min_face=MIN_FACE)
         methods[f"{label} (input side 640)"] = create_detector(spec, max_side=640)
     methods["Haar (OpenCV cascades, at 640, faces ≥ 24 px)"] = create_detector("haar", max_side=640, min_face=MIN_FACE)

@@ -21,9 +21,9 @@ that predict points (facemtl's, YuNet), from those points by the training crop r
 by the points but sized by the box rule (``hybrid``); then
 refine = 1 and 2 re-crop from the predicted landmarks, and the mean of the first crop's and the
 re-crops' landmarks is scored too, where the passes agree (``combine_passes``; the default: the first
-crop and one re-crop). For the shipped detector (``facemtl``) the mirror view is scored as well:
-the photo's mirror image through the same detector and passes, merged as ``FaceAnalyzer``'s
-``mirror="auto"`` (its default: only faces whose passes disagree) and ``"always"`` do.
+crop and one re-crop). For facemtl's detectors (``facemtl``, ``facemtl:WEIGHTS``) the mirror view is
+scored as well: the photo's mirror image through the same detector and passes, merged as
+``FaceAnalyzer``'s ``mirror="auto"`` (its default: only faces whose passes disagree) and ``"always"`` do.
 Detectors: ``facemtl`` (shipped network),
 ``haar`` (OpenCV cascades), ``yunet:PATH`` (the teacher, a reference; default when
 ../shared/tools/yunet is there).
@@ -42,7 +42,7 @@ from common import detector_held_out, found_index, pad, validation_samples
 from tqdm import tqdm
 
 from facemtl.data.mtfl import read_mtfl
-from facemtl.detection import create_detector
+from facemtl.detection import NetFaceDetector, create_detector
 from facemtl.imageio import read_image
 from facemtl.inference import SEEDS, FaceAnalyzer
 from facemtl.landmarker import Landmarker
@@ -206,9 +206,9 @@ def main() -> None:
         passes = {k: [[], [], []] for k in analyzers}  # refine = 0, 1, 2; NaN where not found
         mirror = (
             FaceAnalyzer(model, det, flip_test=args.flip_test, shift_test=args.shift_test)
-            if label == "facemtl"
+            if isinstance(det, NetFaceDetector) and not det.flip_test
             else None
-        )  # the shipped one
+        )  # facemtl's networks, as FaceAnalyzer runs them
         seen, seen_spread = [], []  # the mirror view's landmarks of each found face, and their pass spread
         found, det_time, has_points = [], 0.0, False
         for img, truth in tqdm(list(zip(images, gt, strict=True)), desc=label, mininterval=20):
