@@ -11,7 +11,8 @@ centre, largest if several), it records the landmark box's centre offset and its
 fractions of the detector box, per detection kind (mirrored profiles are flipped back), and prints
 the medians (for Haar and YuNet, the values of ``HAAR_BOX_RULES`` / ``YUNET_BOX_RULES``).
 ``--thresholds`` scores recall and precision on the validation scenes of the run that made the
-weights (its card records the recipe) and keeps the best F1. ``--out`` writes the weights with the
+weights (its card records the recipe) and keeps the best F1; ``--max-side`` records the default
+input side (chosen beforehand on crowds of the run's held-out photos) and fits the box rule at it. ``--out`` writes the weights with the
 fitted rule and threshold in their config (same tensors, card plus a ``calibration`` record), so
 the detector uses them by default. Training faces and validation scenes only: the test set is
 never used to tune anything.
@@ -101,17 +102,29 @@ def main() -> None:
     ap.add_argument("--detector", default="haar", help="facemtl, facemtl:WEIGHTS, haar or yunet:PATH")
     ap.add_argument("--thresholds", type=float, nargs="+", help="facemtl:WEIGHTS only: score thresholds to choose from")
     ap.add_argument("--out", type=Path, help="facemtl:WEIGHTS only: write the calibrated weights here")
+    ap.add_argument(
+        "--max-side",
+        type=int,
+        help="facemtl:WEIGHTS only: the default input side to record (chosen on crowds of held-out photos, "
+        "bench/crowd.py --pool validation); the box rule is fitted at it",
+    )
     args = ap.parse_args()
-    det = create_detector(args.detector)
+    det = create_detector(args.detector, max_side=args.max_side)
     rules = fit_box_rules(det, args.annotations, args.limit, args.seed)
     print(json.dumps(rules))
-    if not (args.out or args.thresholds):
+    if not (args.out or args.thresholds or args.max_side):
         return
     kind, _, weights = args.detector.partition(":")
     if kind != "facemtl" or not weights or not isinstance(det, NetFaceDetector):
-        raise SystemExit("--thresholds and --out calibrate a facemtl detector file: --detector facemtl:WEIGHTS")
+        raise SystemExit(
+            "--thresholds, --max-side and --out calibrate a facemtl detector file: --detector facemtl:WEIGHTS"
+        )
     config = det.config.with_overrides(box_rule=tuple(rules["net"]))
     record: dict = {"box_rule": {"faces": args.annotations, "limit": args.limit, "rule": rules["net"]}}
+    if args.max_side:
+        config = config.with_overrides(max_side=args.max_side)
+        record["max_side"] = {"chosen_on": "crowds of the run's held-out photos (bench/crowd.py --pool validation)"}
+        record["max_side"]["value"] = args.max_side
     if args.thresholds:
         threshold, scores = choose_threshold(Path(weights), args.thresholds)
         config = config.with_overrides(score_threshold=threshold)
