@@ -121,6 +121,9 @@ def main() -> None:
     ap.add_argument("--held-out-by", default="facemtl_det", help="with --pool validation: the detector run")
     ap.add_argument("--detector", nargs="+", default=["facemtl"], help="facemtl detectors to score (facemtl:WEIGHTS)")
     ap.add_argument("--sides", nargs="*", type=int, default=[], help="also score facemtl at these input sides")
+    ap.add_argument(
+        "--thresholds", nargs="*", type=float, default=[], help="also score facemtl at these score thresholds"
+    )
     ap.add_argument("--json", default=None)
     ap.add_argument("--picture", default=None, help="draw the first crowd with facemtl's boxes here")
     args = ap.parse_args()
@@ -145,6 +148,10 @@ def main() -> None:
         methods[f"{label} (default, input side {default.max_side})"] = default
         for side in args.sides:
             methods[f"{label} (input side {side})"] = create_detector(spec, max_side=side)
+        for t in args.thresholds:
+            methods[f"{label} (input side {default.max_side}, threshold {t:g})"] = create_detector(
+                spec, score_threshold=t
+            )
         methods[asked(label)] = create_detector(spec, min_face=MIN_FACE)
         methods[f"{label} (input side 640)"] = create_detector(spec, max_side=640)
     methods["Haar (OpenCV cascades, at 640, faces ≥ 24 px)"] = create_detector("haar", max_side=640, min_face=MIN_FACE)
@@ -152,8 +159,8 @@ def main() -> None:
     print(
         f"\n{len(crowds)} composed crowds, 640×480: {sum(len(r) for r in refs)} teacher faces, {n_ref} of ≥ {MIN_FACE:.0f} px\n"
     )
-    print("| detector | recall (%) | precision (%) | ms per photo (median) |")
-    print("| --- | --- | --- | --- |")
+    print("| detector | recall (%) | precision (%) | F1 (%) | ms per photo (median) |")
+    print("| --- | --- | --- | --- | --- |")
     res: dict = {
         "photos": len(crowds),
         "teacher_faces": sum(len(r) for r in refs),
@@ -170,8 +177,9 @@ def main() -> None:
             a, b, c = match(dets, ref)
             tp, fp, fn = tp + a, fp + b, fn + c
         r = {"recall": 100 * tp / max(tp + fn, 1), "precision": 100 * tp / max(tp + fp, 1), "ms": statistics.median(ms)}
+        r["f1"] = 2 * r["recall"] * r["precision"] / max(r["recall"] + r["precision"], 1e-9)
         res["methods"][name] = r
-        print(f"| {name} | {r['recall']:.1f} | {r['precision']:.1f} | {r['ms']:.1f} |")
+        print(f"| {name} | {r['recall']:.1f} | {r['precision']:.1f} | {r['f1']:.1f} | {r['ms']:.1f} |")
     res["pool"] = args.pool
     res["recall_by_input_size"] = recall_by_input_size(crowds, refs, spec=args.detector[0])
     if args.picture:

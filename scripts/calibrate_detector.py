@@ -11,7 +11,8 @@ centre, largest if several), it records the landmark box's centre offset and its
 fractions of the detector box, per detection kind (mirrored profiles are flipped back), and prints
 the medians (for Haar and YuNet, the values of ``HAAR_BOX_RULES`` / ``YUNET_BOX_RULES``).
 ``--thresholds`` scores recall and precision on the validation scenes of the run that made the
-weights (its card records the recipe) and keeps the best F1; ``--max-side`` records the default
+weights (its card records the recipe) and keeps the best F1 (``--score-threshold`` records one chosen
+elsewhere instead, with ``--chosen-on`` saying where); ``--max-side`` records the default
 input side (chosen beforehand on crowds of the run's held-out photos) and fits the box rule at it. ``--out`` writes the weights with the
 fitted rule and threshold in their config (same tensors, card plus a ``calibration`` record), so
 the detector uses them by default. Training faces and validation scenes only: the test set is
@@ -103,6 +104,13 @@ def main() -> None:
     ap.add_argument("--thresholds", type=float, nargs="+", help="facemtl:WEIGHTS only: score thresholds to choose from")
     ap.add_argument("--out", type=Path, help="facemtl:WEIGHTS only: write the calibrated weights here")
     ap.add_argument(
+        "--score-threshold",
+        type=float,
+        help="facemtl:WEIGHTS only: the threshold to record instead of --thresholds' best F1 (say where it was chosen "
+        "with --chosen-on); --thresholds are still scored on the validation scenes for the record",
+    )
+    ap.add_argument("--chosen-on", help="where --score-threshold was chosen (recorded in the card)")
+    ap.add_argument(
         "--max-side",
         type=int,
         help="facemtl:WEIGHTS only: the default input side to record (chosen on crowds of held-out photos, "
@@ -112,7 +120,7 @@ def main() -> None:
     det = create_detector(args.detector, max_side=args.max_side)
     rules = fit_box_rules(det, args.annotations, args.limit, args.seed)
     print(json.dumps(rules))
-    if not (args.out or args.thresholds or args.max_side):
+    if not (args.out or args.thresholds or args.max_side or args.score_threshold is not None):
         return
     kind, _, weights = args.detector.partition(":")
     if kind != "facemtl" or not weights or not isinstance(det, NetFaceDetector):
@@ -125,10 +133,20 @@ def main() -> None:
         config = config.with_overrides(max_side=args.max_side)
         record["max_side"] = {"chosen_on": "crowds of the run's held-out photos (bench/crowd.py --pool validation)"}
         record["max_side"]["value"] = args.max_side
-    if args.thresholds:
-        threshold, scores = choose_threshold(Path(weights), args.thresholds)
+    if args.score_threshold is not None and not args.chosen_on:
+        raise SystemExit("--score-threshold needs --chosen-on: where the threshold was chosen")
+    if args.thresholds or args.score_threshold is not None:
+        threshold, scores = choose_threshold(Path(weights), args.thresholds) if args.thresholds else (None, {})
+        chosen_on = "the run's validation scenes (best F1)"
+        if args.score_threshold is not None:
+            threshold, chosen_on = args.score_threshold, args.chosen_on
         config = config.with_overrides(score_threshold=threshold)
-        record["score_threshold"] = {"split": "the run's validation scenes", "chosen": threshold, "scores": scores}
+        record["score_threshold"] = {
+            "split": "the run's validation scenes",
+            "chosen": threshold,
+            "chosen_on": chosen_on,
+            "scores": scores,
+        }
     if args.out:
         assert isinstance(det.model, FaceDetectorNet)
         model = create_model(config)
