@@ -185,6 +185,7 @@ def main() -> None:
     ).mean(1)
     res: dict = {
         "set": name,
+        "landmark_weights": str(args.weights or DEFAULT_LANDMARKS),
         "faces": len(samples),
         "shift_test": args.shift_test,
         "nme_gt_crop_all": float(e_gt.mean() * 100),

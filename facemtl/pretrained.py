@@ -114,13 +114,13 @@ PRETRAINED: dict[str, Pretrained] = {
         Pretrained(
             name="facemtl_det",
             file="facemtl_det.safetensors",
-            sha256="f7ce6b4a546f7f0f8937f07950482a325fbd457a7fae0c4676e4c865e75b8af1",
+            sha256="4e363d3e9afa82d1c332de31cf11333cd8c33cfe23394603dfa6045970d223c3",
             kind="detector",
             summary="face detector: score + box + 5 points, strides 8/16/32; teacher-labelled photos",
             headline=(
                 ("MTFL test found %", "mtfl_test_end_to_end.detectors.facemtl.detection_rate"),
                 (
-                    "end-to-end NME % (landmarks: facemtl_mtfl)",
+                    "end-to-end NME % (landmarks: facemtl_mtfl_celeba)",
                     "mtfl_test_end_to_end.detectors.facemtl.mirror.auto.nme",
                 ),
             ),

@@ -407,10 +407,11 @@ def test_detector_flip_test_gives_a_mirrored_photo_mirrored_faces():
 
     model = load_model("facemtl_det")
     extra = model.config.canvas_extra
+    # sides within the default input side (not downscaled) that are letterbox sides already (not padded)
     photo = cv2.resize(
-        cv2.imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)), (320 + extra, 288 + extra)
+        cv2.imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)), (288 + extra, 256 + extra)
     )
-    mirror = np.ascontiguousarray(photo[:, ::-1])  # sides are letterbox sides already: no padding to mirror
+    mirror = np.ascontiguousarray(photo[:, ::-1])
     w = photo.shape[1]
     plain = NetFaceDetector(model)
     flip = NetFaceDetector(model, flip_test=True)
