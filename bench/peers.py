@@ -23,12 +23,15 @@ for dlib's shape predictor, a box mapped from the landmark box by the median off
 dlib's own detections on 1,000 MTFL *training* faces.
 
 Speed: one thread for every method where it can be set (torch, OpenCV, ONNX Runtime; dlib is
-single-threaded; MediaPipe's graph runs its own threads). Medians of repeated runs after warm-up.
+single-threaded), and the whole process pinned to one CPU core (``--all-cores`` to leave it free), so
+that MediaPipe's graph, which runs its own threads, is held to one core too. Medians of repeated
+runs after warm-up.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -280,10 +283,14 @@ def main() -> None:
     ap.add_argument("--rule-faces", type=int, default=1000, help="training faces for dlib's box rule")
     ap.add_argument("--out", default=str(ROOT / "bench/results/peers"), help="writes OUT.md and OUT.json")
     ap.add_argument("--plot", default=str(ROOT / "docs/peers_scaling.png"))
+    ap.add_argument("--all-cores", action="store_true", help="do not pin the process to one CPU core")
     args = ap.parse_args()
     one_thread()
+    if not args.all_cores and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # before any peer starts its threads
     emit = Report()
     result: dict[str, object] = {"weights": {"landmarks": args.weights or DEFAULT_LANDMARKS, "detector": args.detector}}
+    result["one_core"] = not args.all_cores
 
     fm_model = load_model(args.weights)
     onnx_net = optional("facemtl's ONNX Runtime backend", lambda: OnnxNet.from_model(fm_model, threads=1))

@@ -114,7 +114,7 @@ PRETRAINED: dict[str, Pretrained] = {
         Pretrained(
             name="facemtl_det",
             file="facemtl_det.safetensors",
-            sha256="4e363d3e9afa82d1c332de31cf11333cd8c33cfe23394603dfa6045970d223c3",
+            sha256="1e50ede0530e4c13d0900a6ae0399bd56abfb9bbc244008ff85ca8cc66bf771c",
             kind="detector",
             summary="face detector: score + box + 5 points, strides 8/16/32; teacher-labelled photos",
             headline=(

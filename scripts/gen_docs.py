@@ -197,30 +197,67 @@ END_TO_END_ROWS = (
 #: The shipped detector with the mirror view: (row label, FaceAnalyzer's mirror mode), first rows.
 MIRROR_ROWS = (("facemtl (default: `--mirror auto`)", "auto"), ("facemtl, `--mirror always`", "always"))
 
+#: The third detector release against the second, same run (bench/results/end_to_end_small.json):
+#: (row label, detector key, first crop from or a mirror mode).
+PREVIOUS = "facemtl:runs/det_prev.safetensors"
+RELEASE_ROWS = (
+    ("facemtl (default: `--mirror auto`)", "facemtl", "auto"),
+    ("facemtl, `--mirror always`", "facemtl", "always"),
+    ("facemtl, one view (`--mirror never`)", "facemtl", "hybrid"),
+    ("facemtl, one view, `--seed points`", "facemtl", "points"),
+    ("facemtl, one view, `--seed box`", "facemtl", "box"),
+    ("second release (default: `--mirror auto`)", PREVIOUS, "auto"),
+    ("second release, one view", PREVIOUS, "hybrid"),
+    ("YuNet (teacher, reference)", "yunet", "hybrid"),
+    ("YuNet (teacher, reference)", "yunet", "box"),
+)
+E2E_HEADER = ["detector", "first crop from", "found (%)", "detector ms / image", "first crop", "1 re-crop"]
+E2E_HEADER += ["2 re-crops", "first crop + 1 re-crop, averaged", "all 3 averaged", "failure, default (%)"]
+
+
+def _e2e_row(label: str, d: dict, how: str) -> list[str]:
+    """One end-to-end row: a first crop's passes (``how`` = hybrid, points or box) or the default
+    passes merged with the mirror view (``how`` = auto or always)."""
+    if how in ("auto", "always"):
+        m = d["mirror"][how]
+        return [label, "hybrid", f"{d['detection_rate']:.1f}", "—", "", "", "", f"**{m['nme']:.2f}**", "",
+                f"{m['failure_rate']:.2f}"]  # fmt: skip
+    r = d[how]
+    keys = ("refine0", "refine1", "refine2", "mean1", "mean2")
+    cells = [f"**{r[f'nme_{k}']:.2f}**" if k == r["default"] else f"{r[f'nme_{k}']:.2f}" for k in keys]
+    return [label, how, f"{d['detection_rate']:.1f}", f"{d['detector_ms_per_image']:.1f}", *cells,
+            f"{r['failure_rate_' + r['default']]:.2f}"]  # fmt: skip
+
 
 def end_to_end_table() -> str:
     e2e = _json("bench/results/end_to_end.json")
     rows = [["ground-truth landmarks", "—", "100.0", "—", f"{e2e['nme_gt_crop_all']:.2f}", "", "", "", "", ""]]
-    for label, key, seed in END_TO_END_ROWS:
-        d = e2e["detectors"][key]
-        r = d[seed]
-        keys = ("refine0", "refine1", "refine2", "mean1", "mean2")
-        cells = [f"**{r[f'nme_{k}']:.2f}**" if k == r["default"] else f"{r[f'nme_{k}']:.2f}" for k in keys]
-        rows.append([
-            label, seed, f"{d['detection_rate']:.1f}", f"{d['detector_ms_per_image']:.1f}", *cells,
-            f"{r['failure_rate_' + r['default']]:.2f}",
-        ])  # fmt: skip
-    ours = e2e["detectors"]["facemtl"]
+    rows += [_e2e_row(label, e2e["detectors"][key], seed) for label, key, seed in END_TO_END_ROWS]
     for at, (label, mode) in enumerate(MIRROR_ROWS, start=1):
-        m = ours["mirror"][mode]
-        rows.insert(at, [
-            label, "hybrid", f"{ours['detection_rate']:.1f}", "—", "", "", "", f"**{m['nme']:.2f}**", "",
-            f"{m['failure_rate']:.2f}",
-        ])  # fmt: skip
-    header = ["detector", "first crop from", "found (%)", "detector ms / image", "first crop", "1 re-crop"]
-    return _table(
-        [*header, "2 re-crops", "first crop + 1 re-crop, averaged", "all 3 averaged", "failure, default (%)"], rows
-    )
+        rows.insert(at, _e2e_row(label, e2e["detectors"]["facemtl"], mode))
+    return _table(E2E_HEADER, rows)
+
+
+def end_to_end_release_table() -> str:
+    """The shipped detector (third release) against the second, same run, default landmark model."""
+    e2e = _json("bench/results/end_to_end_small.json")
+    rows = [["ground-truth landmarks", "—", "100.0", "—", f"{e2e['nme_gt_crop_all']:.2f}", "", "", "", "", ""]]
+    rows += [_e2e_row(label, e2e["detectors"][key], how) for label, key, how in RELEASE_ROWS]
+    return _table(E2E_HEADER, rows)
+
+
+def end_to_end_release_pose_table() -> str:
+    """Per head pose, the third release against the second: one view and the default (auto)."""
+    detectors = _json("bench/results/end_to_end_small.json")["detectors"]
+    new, old = detectors["facemtl"], detectors[PREVIOUS]
+    rows = [
+        [pose, f"{r['faces']:,}", f"{r['nme_gt_crop']:.2f}", f"{r['nme_default']:.2f}",
+         f"{old['by_pose'][pose]['nme_default']:.2f}", f"{new['mirror']['auto']['by_pose'][pose]['nme_default']:.2f}",
+         f"{old['mirror']['auto']['by_pose'][pose]['nme_default']:.2f}"]
+        for pose, r in new["by_pose"].items()
+    ]  # fmt: skip
+    header = ["head pose (MTFL label)", "faces found", "ground-truth crops", "one view", "second release, one view"]
+    return _table([*header, "default (auto)", "second release, default (auto)"], rows)
 
 
 def end_to_end_pose_table() -> str:
@@ -246,7 +283,7 @@ SEED_SETS = (
     ("faces whose photos the detector held out", "end_to_end_detector_validation"),
     ("the landmark model's validation faces", "end_to_end_validation"),
 )
-SEED_DETECTORS = (("first release", "facemtl:runs/det/best.safetensors"), ("shipped (fine-tuned)", "facemtl"))
+SEED_DETECTORS = (("first release", "facemtl:runs/det/best.safetensors"), ("second release (fine-tuned)", "facemtl"))
 
 
 def seed_choice_table() -> str:
@@ -413,6 +450,8 @@ BLOCKS = {
     "crowd-sizes": crowd_sizes_table,
     "end-to-end": end_to_end_table,
     "end-to-end-pose": end_to_end_pose_table,
+    "end-to-end-release": end_to_end_release_table,
+    "end-to-end-release-pose": end_to_end_release_pose_table,
     "mtfl-methods": mtfl_methods_table,
     "mtfl-landmarks": mtfl_landmarks_table,
     "mtfl-attributes": mtfl_attributes_table,

@@ -39,7 +39,7 @@ def flip_averaged(net: Net, x: torch.Tensor, tasks: TaskSet) -> NetOutputs:
     lm = out["landmarks"]
     mirrored = lm[b:, tasks.landmarks.flip_permutation()] * lm.new_tensor([-1.0, 1.0])
     permutations = {t.name: t.flip_permutation for t in tasks.attributes}
-    return _averaged(out, [lm[:b], mirrored], b, permutations)
+    return _averaged(out, torch.stack([lm[:b], mirrored]), permutations)
 
 
 def shift_offsets(shift: float, size: int) -> list[tuple[int, int]]:
@@ -69,8 +69,8 @@ def shift_averaged(net: Net, x: torch.Tensor, tasks: TaskSet, shift: float) -> N
     lm = out["landmarks"]
     unit = 2.0 / size  # one crop pixel in unit coordinates
     # moved back into the crop's frame (the offsets sum to zero, so this leaves their mean as it is)
-    moved = [lm[i * b : (i + 1) * b] + lm.new_tensor([dx * unit, dy * unit]) for i, (dx, dy) in enumerate(offsets)]
-    return _averaged(out, moved, b, {t.name: None for t in tasks.attributes})
+    moved = lm.reshape(len(offsets), b, *lm.shape[1:]) + lm.new_tensor(offsets)[:, None, None] * unit
+    return _averaged(out, moved, {t.name: None for t in tasks.attributes})
 
 
 def test_time_averaged(
@@ -82,20 +82,19 @@ def test_time_averaged(
     return shift_averaged(viewed, x, tasks, shift)
 
 
-def _averaged(
-    out: NetOutputs, landmarks: list[torch.Tensor], b: int, permutations: dict[str, tuple[int, ...] | None]
-) -> NetOutputs:
-    """The mean of ``len(landmarks)`` views run as one batch of ``b`` crops each: their landmarks
+def _averaged(out: NetOutputs, landmarks: torch.Tensor, permutations: dict[str, tuple[int, ...] | None]) -> NetOutputs:
+    """The mean of ``n`` views run as one batch of ``b`` crops each: their landmarks ``(n, b, K, 2)``
     (already back in the first view's frame) and their attribute probabilities (class order fixed
-    by ``permutations`` for every view after the first; log of the mean, valid logits)."""
-    n = len(landmarks)
-    result: NetOutputs = {"landmarks": torch.stack(landmarks).mean(0), "attributes": {}}
+    by ``permutations`` for every view after the first; log of the mean, valid logits). Whole-batch
+    tensor operations: this runs on every crop ``predict`` sees, where a loop of small ones costs
+    a noticeable share of a face's time."""
+    n, b = landmarks.shape[:2]
+    result: NetOutputs = {"landmarks": landmarks.mean(0), "attributes": {}}
     for name, perm in permutations.items():
-        p = torch.softmax(out["attributes"][name].float(), 1)
-        views = [p[:b]] + [
-            p[i * b : (i + 1) * b] if perm is None else p[i * b : (i + 1) * b, list(perm)] for i in range(1, n)
-        ]
-        result["attributes"][name] = torch.log(torch.stack(views).mean(0))
+        p = torch.softmax(out["attributes"][name].float(), 1).reshape(n, b, -1)
+        if perm is not None:
+            p = torch.cat([p[:1], p[1:, :, list(perm)]])
+        result["attributes"][name] = torch.log(p.mean(0))
     if "gates" in out:
         result["gates"] = {k: g[:b] for k, g in out["gates"].items()}
     return result
