@@ -114,7 +114,7 @@ PRETRAINED: dict[str, Pretrained] = {
         Pretrained(
             name="facemtl_det",
             file="facemtl_det.safetensors",
-            sha256="1e50ede0530e4c13d0900a6ae0399bd56abfb9bbc244008ff85ca8cc66bf771c",
+            sha256="dcb1e34e663d08fa71f0140555842caf31d98afdf05cb793d2c5e2a75f683825",
             kind="detector",
             summary="face detector: score + box + 5 points, strides 8/16/32; teacher-labelled photos",
             headline=(
