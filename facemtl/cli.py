@@ -199,7 +199,7 @@ def add_analyzer_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--max-side",
         type=int,
-        help="the detector sees the image downscaled to this longer side (facemtl's default 320; 640 finds faces down to ~12 px in a 640-px photo)",
+        help="the detector sees the image downscaled to this longer side (facemtl's default: its weights', 352; 640 finds faces down to ~12 px in a 640-px photo)",
     )
     p.add_argument(
         "--seed",
