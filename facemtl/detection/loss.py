@@ -1,8 +1,8 @@
 """The detector's multi-task loss: face score, box and 5 landmarks, with per-face masks.
 
 Assignment (FCOS-style, anchor-free): a location of stride ``s`` is a positive for a face when
-the face's size lies in the level's range and the location's centre lies within ``1.5 s`` of the
-face centre (and inside the box); a location claimed by several faces takes the smallest. Every
+the face's size lies in the level's range and the location's anchor point
+(:func:`~facemtl.models.detector.anchor_points`) lies within ``1.5 s`` of the face centre (and inside the box); a location claimed by several faces takes the smallest. Every
 face gets at least its nearest location on its best level, so tiny faces are never unassigned.
 Locations near an *ignored* face (teacher unsure, too small, cut off) count for nothing.
 

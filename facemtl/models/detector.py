@@ -7,7 +7,8 @@ stride, so one set of weights serves every scale — as in FCOS and YuNet). The 
 the raw map ``(B, N, 15)`` over every location of every level (score logit, 4 box distances as
 log-strides, 10 landmark offsets in strides); :func:`anchor_points` gives each location's anchor
 and stride, and :mod:`facemtl.detection.net` decodes them. Nothing here depends on the input size,
-so the same weights run on any image whose sides are multiples of ``max(strides)``.
+so the same weights run on any image; inference pads it to a side whose grid is its own mirror
+image (:attr:`DetectorConfig.canvas_extra`).
 """
 
 from __future__ import annotations
@@ -37,13 +38,15 @@ class DetectorConfig:
     """A detector preset. ``stages``: (channels, blocks) per stride 4, 8, 16, 32; ``neck``: FPN
     width; ``input_size``: the square training canvas (inference letterboxes to ``max_side``).
 
-    Three fields belong to trained weights, so a retrained detector brings its own:
-    ``score_threshold`` (chosen on the training run's validation scenes), ``box_rule``
+    These fields belong to trained weights, so a retrained detector brings its own:
+    ``score_threshold`` (chosen on validation data: scenes, or crowds and photos of the held-out photos), ``box_rule``
     (dx, dy, scale of :class:`~facemtl.detection.BoxRule`: detector box → landmark box, fitted on
     MTFL training faces by ``scripts/calibrate_detector.py``) and ``smallest_face``: the face side,
     in network-input pixels, from which the network finds most faces (84–97 % of 20–24-px faces
     at input sides 320–640 in ``bench/crowd.py``'s recall-by-size table); ``min_face`` sizes the
-    input by it."""
+    input by it. ``max_side`` too: the default input side chosen for the weights. ``anchors``:
+    where each location's regressions are measured from (:data:`ANCHORS`; weights saved before
+    the field have ``cell_centre``)."""
 
     name: str
     stem: int = 16
