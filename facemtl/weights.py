@@ -20,7 +20,13 @@ from safetensors.torch import load_file, safe_open, save_file
 from facemtl.models import AnyConfig, FaceDetectorNet, MultiTaskNet, config_from_dict, create_model
 from facemtl.pretrained import DEFAULT_LANDMARKS, resolve_weights
 
-FORMAT_VERSION = 1
+#: 2: the header's facemtl record is one metadata entry (:data:`META_KEY`); 1 (still read): three
+#: entries, ``format``, ``format_version`` and ``config``.
+FORMAT_VERSION = 2
+#: The safetensors metadata key holding ``{"format_version", "config"}`` as JSON. One key, because
+#: safetensors writes several metadata entries in a new order on every save (they pass through a
+#: hash map), so the same weights would get different bytes, and another SHA-256, each time.
+META_KEY = "facemtl"
 
 
 def atomic_write(path: str | Path, write: Callable[[str], object]) -> None:
@@ -49,7 +55,7 @@ def save_model(model: MultiTaskNet | FaceDetectorNet, path: str | Path, card: di
     """Write ``path`` (.safetensors) and its model card ``path`` with a .json suffix."""
     config = model.config.to_dict()
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    meta = {"format": "facemtl", "format_version": str(FORMAT_VERSION), "config": json.dumps(config)}
+    meta = {META_KEY: json.dumps({"format_version": FORMAT_VERSION, "config": config})}
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
     full_card = {"format_version": FORMAT_VERSION, "config": config} | (card or {})
     text = json.dumps(full_card, indent=2) + "\n"
@@ -65,9 +71,16 @@ def read_config(path: str | Path) -> AnyConfig:
             meta = f.metadata() or {}
     except Exception as e:  # safetensors raises its own error types for non-safetensors files
         raise ValueError(f"{path}: not a safetensors file ({e})") from None
-    if meta.get("format") != "facemtl" or "config" not in meta:
-        raise ValueError(f"{path}: safetensors file without a facemtl model config in its header")
-    return config_from_dict(json.loads(meta["config"]))
+    try:
+        if META_KEY in meta:
+            config = json.loads(meta[META_KEY])["config"]
+        elif meta.get("format") == "facemtl":  # format version 1
+            config = json.loads(meta["config"])
+        else:
+            raise KeyError(META_KEY)
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{path}: safetensors file without a facemtl model config in its header") from None
+    return config_from_dict(config)
 
 
 def load_model(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from facemtl import cli
 from facemtl.config import TrainConfig
@@ -128,6 +128,33 @@ def test_safetensors_round_trip(tmp_path, overrides):
     assert set(load_file(path)) == set(model.state_dict())
 
 
+def test_saving_the_same_weights_twice_writes_the_same_bytes(tmp_path):
+    """A shipped file is named by its SHA-256, so re-packaging unchanged weights must not change it
+    (safetensors reorders several metadata entries on every save; facemtl writes one)."""
+    import hashlib
+
+    model = create_model("facemtl_det")
+    digests = set()
+    for i in range(5):
+        save_model(model, tmp_path / f"d{i}.safetensors")
+        digests.add(hashlib.sha256((tmp_path / f"d{i}.safetensors").read_bytes()).hexdigest())
+    assert len(digests) == 1
+
+
+def test_weights_of_format_version_1_still_load(tmp_path):
+    """Files written before the header record became one entry (format 1: three entries) load as before."""
+    torch.manual_seed(0)
+    model = create_model("tcdcn").eval()
+    path = tmp_path / "v1.safetensors"
+    meta = {"format": "facemtl", "format_version": "1", "config": json.dumps(model.config.to_dict())}
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path), metadata=meta)
+    loaded = load_model(path)
+    assert loaded.config == model.config
+    x = torch.randn(2, 1, 40, 40)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x)["landmarks"], model(x)["landmarks"], rtol=0, atol=0)
+
+
 def test_load_model_rejects_foreign_files(tmp_path):
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"not a safetensors file")
@@ -135,6 +162,10 @@ def test_load_model_rejects_foreign_files(tmp_path):
         load_model(bad)
     with pytest.raises(FileNotFoundError, match="nope.safetensors"):
         load_model(tmp_path / "nope.safetensors")
+    plain = tmp_path / "plain.safetensors"  # a safetensors file, but not facemtl's
+    save_file({"w": torch.zeros(2)}, str(plain), metadata={"facemtl": "not json"})
+    with pytest.raises(ValueError, match="plain.safetensors: safetensors file without a facemtl model config"):
+        load_model(plain)
 
 
 def test_evaluate_cli_prints_table_and_json(mtfl_dir, tmp_path):
