@@ -74,29 +74,38 @@ def model_label(name: str) -> str:
     return f"{path.parent.name}/{path.stem}" if path.suffix else name
 
 
+def detector_label(spec: str, shipped: str = "facemtl") -> str:
+    """A facemtl detector's row label: ``shipped`` for the shipped one, else "facemtl RUN/FILE"."""
+    return shipped if spec == "facemtl" else f"facemtl {model_label(spec.partition(':')[2])}"
+
+
+def _recipe(weights: str | Path, default: str):
+    """The training recipe (:class:`facemtl.config.TrainConfig`) the card of ``weights`` (a shipped
+    name, ``default`` when empty, or a file) records."""
+    from facemtl.config import TrainConfig
+    from facemtl.pretrained import resolve_weights
+    from facemtl.weights import card_path
+
+    card = json.loads(card_path(resolve_weights(str(weights), default)).read_text())
+    return TrainConfig.from_dict(card["training"]["config"])
+
+
 def validation_samples(weights: str | Path) -> list:
     """The landmark-annotated faces the training run behind ``weights`` (a shipped name or a file) held
     out for model selection: its card records the recipe; CelebA's held-out faces carry attributes only."""
-    from facemtl.config import TrainConfig
     from facemtl.jobs.landmarks import train_val_samples
-    from facemtl.pretrained import DEFAULT_LANDMARKS, resolve_weights
-    from facemtl.weights import card_path
+    from facemtl.pretrained import DEFAULT_LANDMARKS
 
-    card = json.loads(card_path(resolve_weights(str(weights), DEFAULT_LANDMARKS)).read_text())
-    cfg = TrainConfig.from_dict(card["training"]["config"])
-    return [s for s in train_val_samples(cfg)[2] if s.landmarks is not None]
+    return [s for s in train_val_samples(_recipe(weights, DEFAULT_LANDMARKS))[2] if s.landmarks is not None]
 
 
 def detector_held_out(detector_weights: str | Path) -> list:
     """The photos (:class:`facemtl.data.photos.PhotoSample`) that the detector run behind
     ``detector_weights`` (a shipped name or a file; its card records the recipe) held out for validation."""
-    from facemtl.config import TrainConfig
     from facemtl.jobs.detector import load_photos
     from facemtl.jobs.landmarks import split_train_val
-    from facemtl.pretrained import DEFAULT_DETECTOR, resolve_weights
-    from facemtl.weights import card_path
+    from facemtl.pretrained import DEFAULT_DETECTOR
 
-    card = json.loads(card_path(resolve_weights(str(detector_weights), DEFAULT_DETECTOR)).read_text())
-    cfg = TrainConfig.from_dict(card["training"]["config"])
+    cfg = _recipe(detector_weights, DEFAULT_DETECTOR)
     photos = load_photos(cfg)
     return [photos[i] for i in split_train_val(photos, cfg.val_fraction, cfg.seed)[1]]

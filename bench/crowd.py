@@ -30,7 +30,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from common import detector_held_out, model_label, one_thread
+from common import detector_held_out, detector_label, one_thread
 from tqdm import tqdm
 
 from facemtl.data.celeba import celeba_photos
@@ -138,10 +138,7 @@ def main() -> None:
     teacher = create_detector(f"yunet:{args.teacher}")
     refs = [np.array([d.box for d in teacher.detect(c)], np.float64).reshape(-1, 4) for c in crowds]
     methods: dict[str, FaceDetector] = {}
-    labels = {
-        spec: "facemtl" if spec == "facemtl" else f"facemtl {model_label(spec.partition(':')[2])}"
-        for spec in args.detector
-    }
+    labels = {spec: detector_label(spec) for spec in args.detector}
     for spec, label in labels.items():
         default = create_detector(spec)
         assert isinstance(default, NetFaceDetector)

@@ -20,7 +20,7 @@ import argparse
 
 import numpy as np
 import torch
-from common import Report, detector_held_out, model_label
+from common import Report, detector_held_out, detector_label
 
 from facemtl.config import SceneConfig
 from facemtl.data.scenes import SceneDataset
@@ -100,7 +100,7 @@ def main() -> None:
     )
     report("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for spec in args.detectors:
-        label = "facemtl (shipped)" if spec == "facemtl" else f"facemtl {model_label(spec.partition(':')[2])}"
+        label = detector_label(spec, shipped="facemtl (shipped)")
         res = measure(create_detector(spec, max_side=256), scenes)
         figures["detectors"][label] = res
         for view, rows in res.items():

@@ -289,8 +289,10 @@ def main() -> None:
     if not args.all_cores and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # before any peer starts its threads
     emit = Report()
-    result: dict[str, object] = {"weights": {"landmarks": args.weights or DEFAULT_LANDMARKS, "detector": args.detector}}
-    result["one_core"] = not args.all_cores
+    result: dict[str, object] = {
+        "weights": {"landmarks": args.weights or DEFAULT_LANDMARKS, "detector": args.detector},
+        "one_core": not args.all_cores,
+    }
 
     fm_model = load_model(args.weights)
     onnx_net = optional("facemtl's ONNX Runtime backend", lambda: OnnxNet.from_model(fm_model, threads=1))

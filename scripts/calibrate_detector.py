@@ -118,23 +118,29 @@ def main() -> None:
     )
     args = ap.parse_args()
     det = create_detector(args.detector, max_side=args.max_side)
+    # the arguments are checked before the box rule's minutes of detection, not after
+    calibrating = args.out or args.thresholds or args.max_side or args.score_threshold is not None
+    kind, _, weights = args.detector.partition(":")
+    if calibrating and (kind != "facemtl" or not weights or not isinstance(det, NetFaceDetector)):
+        raise SystemExit(
+            "--thresholds, --score-threshold, --max-side and --out calibrate a facemtl detector file: "
+            "--detector facemtl:WEIGHTS"
+        )
+    if args.score_threshold is not None and not args.chosen_on:
+        raise SystemExit("--score-threshold needs --chosen-on: where the threshold was chosen")
     rules = fit_box_rules(det, args.annotations, args.limit, args.seed)
     print(json.dumps(rules))
-    if not (args.out or args.thresholds or args.max_side or args.score_threshold is not None):
+    if not calibrating:
         return
-    kind, _, weights = args.detector.partition(":")
-    if kind != "facemtl" or not weights or not isinstance(det, NetFaceDetector):
-        raise SystemExit(
-            "--thresholds, --max-side and --out calibrate a facemtl detector file: --detector facemtl:WEIGHTS"
-        )
+    assert isinstance(det, NetFaceDetector)
     config = det.config.with_overrides(box_rule=tuple(rules["net"]))
     record: dict = {"box_rule": {"faces": args.annotations, "limit": args.limit, "rule": rules["net"]}}
     if args.max_side:
         config = config.with_overrides(max_side=args.max_side)
-        record["max_side"] = {"chosen_on": "crowds of the run's held-out photos (bench/crowd.py --pool validation)"}
-        record["max_side"]["value"] = args.max_side
-    if args.score_threshold is not None and not args.chosen_on:
-        raise SystemExit("--score-threshold needs --chosen-on: where the threshold was chosen")
+        record["max_side"] = {
+            "value": args.max_side,
+            "chosen_on": "crowds of the run's held-out photos (bench/crowd.py --pool validation)",
+        }
     if args.thresholds or args.score_threshold is not None:
         threshold, scores = choose_threshold(Path(weights), args.thresholds) if args.thresholds else (None, {})
         chosen_on = "the run's validation scenes (best F1)"

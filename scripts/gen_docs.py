@@ -215,6 +215,11 @@ E2E_HEADER = ["detector", "first crop from", "found (%)", "detector ms / image",
 E2E_HEADER += ["2 re-crops", "first crop + 1 re-crop, averaged", "all 3 averaged", "failure, default (%)"]
 
 
+def _gt_row(e2e: dict) -> list[str]:
+    """The end-to-end tables' first row: the same network on ground-truth crops."""
+    return ["ground-truth landmarks", "—", "100.0", "—", f"{e2e['nme_gt_crop_all']:.2f}", "", "", "", "", ""]
+
+
 def _e2e_row(label: str, d: dict, how: str) -> list[str]:
     """One end-to-end row: a first crop's passes (``how`` = hybrid, points or box) or the default
     passes merged with the mirror view (``how`` = auto or always)."""
@@ -231,7 +236,7 @@ def _e2e_row(label: str, d: dict, how: str) -> list[str]:
 
 def end_to_end_table() -> str:
     e2e = _json("bench/results/end_to_end.json")
-    rows = [["ground-truth landmarks", "—", "100.0", "—", f"{e2e['nme_gt_crop_all']:.2f}", "", "", "", "", ""]]
+    rows = [_gt_row(e2e)]
     rows += [_e2e_row(label, e2e["detectors"][key], seed) for label, key, seed in END_TO_END_ROWS]
     for at, (label, mode) in enumerate(MIRROR_ROWS, start=1):
         rows.insert(at, _e2e_row(label, e2e["detectors"]["facemtl"], mode))
@@ -241,7 +246,7 @@ def end_to_end_table() -> str:
 def end_to_end_release_table() -> str:
     """The shipped detector (third release) against the second, same run, default landmark model."""
     e2e = _json("bench/results/end_to_end_small.json")
-    rows = [["ground-truth landmarks", "—", "100.0", "—", f"{e2e['nme_gt_crop_all']:.2f}", "", "", "", "", ""]]
+    rows = [_gt_row(e2e)]
     rows += [_e2e_row(label, e2e["detectors"][key], how) for label, key, how in RELEASE_ROWS]
     return _table(E2E_HEADER, rows)
 

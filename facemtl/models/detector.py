@@ -33,6 +33,11 @@ NUM_POINTS = 5
 ANCHORS = ("receptive_field", "cell_centre")
 
 
+def _check_anchors(anchors: str) -> None:
+    if anchors not in ANCHORS:
+        raise ValueError(f"anchors must be one of {', '.join(ANCHORS)}, got {anchors!r}")
+
+
 @dataclass(frozen=True)
 class DetectorConfig:
     """A detector preset. ``stages``: (channels, blocks) per stride 4, 8, 16, 32; ``neck``: FPN
@@ -64,8 +69,7 @@ class DetectorConfig:
     kind: str = "detector"
 
     def __post_init__(self) -> None:
-        if self.anchors not in ANCHORS:
-            raise ValueError(f"anchors must be one of {', '.join(ANCHORS)}, got {self.anchors!r}")
+        _check_anchors(self.anchors)
 
     @property
     def canvas_extra(self) -> int:
@@ -155,8 +159,7 @@ def anchor_points(height: int, width: int, strides: tuple[int, ...], anchors: st
     """Anchor (x, y) in input pixels (0-based pixel centres; cell j of stride s at s·j, or at
     s·j + (s−1)/2 with ``cell_centre`` anchors, :data:`ANCHORS`) and stride of every location, in
     the network's output order."""
-    if anchors not in ANCHORS:
-        raise ValueError(f"anchors must be one of {', '.join(ANCHORS)}, got {anchors!r}")
+    _check_anchors(anchors)
     centres, sizes = [], []
     for s, (h, w) in zip(strides, level_shapes(height, width, strides), strict=True):
         ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
