@@ -80,7 +80,10 @@ def read_config(path: str | Path) -> AnyConfig:
             raise KeyError(META_KEY)
     except (KeyError, TypeError, ValueError):
         raise ValueError(f"{path}: safetensors file without a facemtl model config in its header") from None
-    return config_from_dict(config)
+    try:
+        return config_from_dict(config)
+    except (KeyError, TypeError, ValueError) as e:  # a field a model config does not take, or a bad value
+        raise ValueError(f"{path}: its model config is not valid ({type(e).__name__}: {e})") from None
 
 
 def load_model(

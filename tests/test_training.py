@@ -166,6 +166,14 @@ def test_load_model_rejects_foreign_files(tmp_path):
     save_file({"w": torch.zeros(2)}, str(plain), metadata={"facemtl": "not json"})
     with pytest.raises(ValueError, match="plain.safetensors: safetensors file without a facemtl model config"):
         load_model(plain)
+    det = create_model("facemtl_det")  # a config value no detector takes
+    config = det.config.to_dict() | {"anchors": "corner"}
+    odd = tmp_path / "odd.safetensors"
+    save_file(
+        dict(det.state_dict()), str(odd), metadata={"facemtl": json.dumps({"format_version": 2, "config": config})}
+    )
+    with pytest.raises(ValueError, match=r"odd\.safetensors: its model config is not valid .*anchors must be one of"):
+        load_model(odd)
 
 
 def test_evaluate_cli_prints_table_and_json(mtfl_dir, tmp_path):
