@@ -223,8 +223,15 @@ def add_analyzer_arguments(p: argparse.ArgumentParser) -> None:
         type=float,
         default=0.05,
         metavar="FRACTION",
-        help="average each crop with copies shifted by this fraction of its side left, right, up and down "
-        "(5 views per crop; default 0.05, chosen on validation faces; 0: the crop alone)",
+        help="average each crop with copies shifted by this fraction of its side (default 0.05, chosen on "
+        "validation faces; 0: the crop alone)",
+    )
+    p.add_argument(
+        "--shift-views",
+        choices=["split", "cross", "plus"],
+        default="split",
+        help="the shifted copies each pass sees: split (default: left/right on the first crop, up/down on the "
+        "re-crop), cross (all four in every pass), plus (those and the crop itself: 5 views per crop)",
     )
     p.add_argument(
         "--mirror",
@@ -250,6 +257,7 @@ def analyzer_from_args(args: argparse.Namespace) -> FaceAnalyzer:
         backend=args.backend,
         flip_test=args.flip_test,
         shift_test=args.shift_test,
+        shift_views=args.shift_views,
         mirror=args.mirror,
     )
 

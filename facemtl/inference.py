@@ -21,7 +21,7 @@ from facemtl.geometry import Box, crop_box_from_landmarks, mirror_points
 from facemtl.imageio import read_image, to_bgr
 from facemtl.landmarker import Landmarker, Passes
 from facemtl.models import MultiTaskNet
-from facemtl.models.test_time import SHIFT_TEST
+from facemtl.models.test_time import DEFAULT_VIEWS, SHIFT_TEST, ViewSet
 from facemtl.passes import MIRROR_MODES, look_again, merge_views
 from facemtl.types import FaceRecord, ImageRecord
 from facemtl.weights import load_model
@@ -87,11 +87,14 @@ class FaceAnalyzer:
     box through the calibrated box rule (``seed="hybrid"``, the default: a box does not shrink
     with a turned head as the points' span does), from the points alone by the training crop rule
     (``seed="points"``), or from the box alone (``seed="box"``). ``refine``, ``average``,
-    ``flip_test`` and ``shift_test`` go to :attr:`landmarker` (a :class:`~facemtl.landmarker.Landmarker`, the network
-    on crops): ``refine`` re-crops from the predicted landmarks, and with ``average`` (the default)
-    the passes are averaged where they agree — their framing errors partly cancel, while a re-crop
-    alone drifts; with ``shift_test`` (default :data:`~facemtl.models.test_time.SHIFT_TEST`) every
-    crop is averaged with four copies shifted by that fraction of its side. A face whose first crop is a box's rough framing (``seed="box"``, or a detector
+    ``flip_test``, ``shift_test`` and ``shift_views`` go to :attr:`landmarker` (a
+    :class:`~facemtl.landmarker.Landmarker`, the network on crops): ``refine`` re-crops from the
+    predicted landmarks, and with ``average`` (the default) the passes are averaged where they agree —
+    their framing errors partly cancel, while a re-crop alone drifts; with ``shift_test`` (default
+    :data:`~facemtl.models.test_time.SHIFT_TEST`) every crop is averaged with copies shifted by that
+    fraction of its side: by default (``shift_views="split"``) the first crop with copies shifted left
+    and right, the re-crop with copies shifted up and down (``"cross"``: all four in every pass;
+    ``"plus"``: those and the crop itself, the first default). A face whose first crop is a box's rough framing (``seed="box"``, or a detector
     without points) gets its last pass, and the attributes are always the last pass's. The
     defaults (hybrid, one re-crop, averaged, the shift test, the mirror view where the passes disagree) were
     chosen on validation faces: those whose photos the detector's training held out and the
@@ -118,6 +121,7 @@ class FaceAnalyzer:
         refine: int = 1,
         flip_test: bool = False,
         shift_test: float = SHIFT_TEST,
+        shift_views: str | ViewSet = DEFAULT_VIEWS,
         seed: str = "hybrid",
         average: bool = True,
         mirror: str = "auto",
@@ -126,7 +130,9 @@ class FaceAnalyzer:
             raise ValueError(f"seed must be one of {', '.join(SEEDS)}, got {seed!r}")
         if mirror not in MIRROR_MODES:
             raise ValueError(f"mirror must be one of {', '.join(MIRROR_MODES)}, got {mirror!r}")
-        self.landmarker = Landmarker(model, refine=refine, average=average, flip_test=flip_test, shift_test=shift_test)
+        self.landmarker = Landmarker(
+            model, refine=refine, average=average, flip_test=flip_test, shift_test=shift_test, shift_views=shift_views
+        )
         self.detector = detector if detector is not None else create_detector("facemtl")
         self.seed = seed
         self.mirror = mirror

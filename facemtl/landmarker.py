@@ -18,7 +18,7 @@ import torch
 from facemtl.geometry import Box, CropTransform, crop_box_from_landmarks, from_unit
 from facemtl.models import MultiTaskNet
 from facemtl.models.config import ModelConfig
-from facemtl.models.test_time import shift_offsets, test_time_averaged
+from facemtl.models.test_time import DEFAULT_VIEWS, ViewSet, shift_offsets, test_time_averaged
 from facemtl.passes import combine_passes, pass_spread
 from facemtl.transforms import to_channels, to_tensor
 
@@ -45,7 +45,8 @@ class Landmarker:
     where the passes agree (:func:`~facemtl.passes.combine_passes`), for the faces the caller marks
     (a first crop framed by a box's rough rule is better left at its last pass). ``flip_test``
     averages each crop with its mirror image, ``shift_test`` with copies shifted by that fraction
-    of its side (:mod:`facemtl.models.test_time`). ``model`` is a
+    of its side, ``shift_views`` naming which copies each pass sees (:data:`~facemtl.models.test_time.SHIFT_VIEWS`;
+    :mod:`facemtl.models.test_time`). ``model`` is a
     :class:`MultiTaskNet` or an :class:`~facemtl.export.OnnxNet` (same outputs).
     """
 
@@ -57,39 +58,46 @@ class Landmarker:
         average: bool = True,
         flip_test: bool = False,
         shift_test: float = 0.0,
+        shift_views: str | ViewSet = DEFAULT_VIEWS,
     ):
-        shift_offsets(shift_test, model.config.input_size)  # a bad fraction fails here, not at the first photo
+        shift_offsets(shift_test, model.config.input_size, shift_views)  # a bad value fails here, not at the first photo
         self.model = model.eval()
         self.refine = refine
         self.average = average
         self.flip_test = flip_test
         self.shift_test = shift_test
+        self.shift_views = shift_views
         self.device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else model.device
 
     @property
     def config(self) -> ModelConfig:
         return self.model.config
 
-    def predict_boxes(self, image_bgr: np.ndarray, boxes: Sequence[Box]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Run the network on square crop boxes of one image, as one batch.
+    def predict_boxes(
+        self, image_bgr: np.ndarray, boxes: Sequence[Box], pass_index: int = 0
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Run the network on square crop boxes of one image, as one batch; ``pass_index`` (0: a
+        first crop) picks the shift test's views (:func:`~facemtl.models.test_time.shift_offsets`).
 
         Returns landmarks ``(N, K, 2)`` in image pixels and class probabilities per attribute task.
         """
-        return self._predict(to_channels(image_bgr, self.config.channels), boxes)
+        return self._predict(to_channels(image_bgr, self.config.channels), boxes, pass_index)
 
-    def recrop(self, image_bgr: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def recrop(
+        self, image_bgr: np.ndarray, landmarks: np.ndarray, pass_index: int = 1
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """One refinement pass: crop each face by the training rule from its landmarks ``(N, K, 2)``
-        and predict again."""
-        return self._recrop(to_channels(image_bgr, self.config.channels), landmarks)
+        and predict again (``pass_index``: which pass this is, 1 for the first re-crop)."""
+        return self._recrop(to_channels(image_bgr, self.config.channels), landmarks, pass_index)
 
     def passes(self, image_bgr: np.ndarray, boxes: Sequence[Box], average: np.ndarray | None = None) -> Passes:
         """The first crop (``boxes``) and ``refine`` re-crops of each face, combined where
         ``self.average`` for the faces ``average`` marks (default all)."""
         image = to_channels(image_bgr, self.config.channels)
-        landmarks, probs = self._predict(image, boxes)
+        landmarks, probs = self._predict(image, boxes, 0)
         passes = [landmarks]
-        for _ in range(self.refine):
-            landmarks, probs = self._recrop(image, landmarks)
+        for i in range(1, self.refine + 1):
+            landmarks, probs = self._recrop(image, landmarks, i)
             passes.append(landmarks)
         spec = self.config.tasks.landmarks
         if self.average:
@@ -98,7 +106,9 @@ class Landmarker:
         return Passes(landmarks, pass_spread(passes, spec), probs)
 
     @torch.inference_mode()
-    def _predict(self, image: np.ndarray, boxes: Sequence[Box]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def _predict(
+        self, image: np.ndarray, boxes: Sequence[Box], pass_index: int
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """:meth:`predict_boxes` on an image already in the model's channel layout."""
         cfg = self.config
         if not boxes:
@@ -107,12 +117,23 @@ class Landmarker:
         transforms = [CropTransform.from_box(b, cfg.input_size) for b in boxes]
         crops = np.stack([t.warp(image) for t in transforms])
         x = to_tensor(crops, cfg.mean, cfg.std).to(self.device)
-        out = test_time_averaged(self.model, x, cfg.tasks, flip=self.flip_test, shift=self.shift_test)
+        out = test_time_averaged(
+            self.model,
+            x,
+            cfg.tasks,
+            flip=self.flip_test,
+            shift=self.shift_test,
+            views=self.shift_views,
+            pass_index=pass_index,
+        )
         pts = from_unit(out["landmarks"].float().cpu().numpy(), cfg.input_size)
         landmarks = np.stack([t.invert(p) for t, p in zip(transforms, pts, strict=True)])
         probs = {name: torch.softmax(v.float(), 1).cpu().numpy() for name, v in out["attributes"].items()}
         return landmarks, probs
 
-    def _recrop(self, image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def _recrop(
+        self, image: np.ndarray, landmarks: np.ndarray, pass_index: int
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         five = self.config.tasks.landmarks.mtfl5  # the crop rule reads the five MTFL points of any markup
-        return self._predict(image, [crop_box_from_landmarks(five(lm), self.config.crop_scale) for lm in landmarks])
+        boxes = [crop_box_from_landmarks(five(lm), self.config.crop_scale) for lm in landmarks]
+        return self._predict(image, boxes, pass_index)
