@@ -19,7 +19,6 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import torch
 from common import Report, median_ms, one_thread, validation_samples
 from paired_validation import paired
 
@@ -28,7 +27,7 @@ from facemtl.data.mtfl import read_mtfl
 from facemtl.data.w300 import read_300w_folder
 from facemtl.evaluation import evaluate
 from facemtl.models import MultiTaskNet
-from facemtl.models.test_time import SHIFT_TEST, test_time_averaged
+from facemtl.models.test_time import SHIFT_TEST, array_net, test_time_averaged
 from facemtl.weights import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,12 +50,11 @@ def test_faces(num_points: int, mtfl: str, w300: str) -> tuple[str, list]:
     return "MTFL test", read_mtfl(mtfl)
 
 
-@torch.inference_mode()
 def per_face_ms(model: MultiTaskNet, flip: bool, shift: float) -> float:
     """The network with these views on one crop (eager PyTorch, the caller's threads)."""
-    cfg = model.config
-    crop = torch.zeros(1, cfg.channels, cfg.input_size, cfg.input_size)
-    return median_ms(lambda: test_time_averaged(model, crop, cfg.tasks, flip=flip, shift=shift))
+    cfg, net = model.config, array_net(model)
+    crop = np.zeros((1, cfg.channels, cfg.input_size, cfg.input_size), np.float32)
+    return median_ms(lambda: test_time_averaged(net, crop, cfg.tasks, flip=flip, shift=shift))
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ import torch
 from facemtl.detection import create_detector
 from facemtl.inference import FaceAnalyzer
 from facemtl.models import MultiTaskNet, create_model, get_config, list_models
-from facemtl.models.test_time import flip_averaged
+from facemtl.models.test_time import array_net, flip_averaged
 from facemtl.pretrained import PRETRAINED
 from facemtl.weights import load_model
 
@@ -81,7 +81,7 @@ def main() -> None:
             fn = make()
             with torch.inference_mode():
                 one = median_ms(lambda fn=fn: fn(x1))
-                flip = median_ms(lambda fn=fn: flip_averaged(fn, x1, tasks))
+                flip = median_ms(lambda net=array_net(fn): flip_averaged(net, x1.numpy(), tasks))
                 many = median_ms(lambda fn=fn: fn(x32), repeats=5, number=10)
         except Exception as e:  # a backend this machine cannot run is reported, not fatal
             result["backends"][name] = {"unavailable": f"{type(e).__name__}: {str(e).splitlines()[0][:80]}"}

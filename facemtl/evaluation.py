@@ -18,7 +18,7 @@ from facemtl.geometry import from_unit
 from facemtl.losses import MultiTaskLoss
 from facemtl.metrics import LandmarkReport, attribute_accuracy, landmark_report
 from facemtl.models import MultiTaskNet
-from facemtl.models.test_time import test_time_averaged
+from facemtl.models.test_time import array_net, test_time_averaged, to_tensors
 from facemtl.tasks import MTFL5
 from facemtl.types import batch_to
 
@@ -89,6 +89,7 @@ def predict_dataset(
     copies (:mod:`facemtl.models.test_time`)."""
     model.eval()
     device = next(model.parameters()).device
+    net = array_net(model)
     loss_fn = MultiTaskLoss(model.config.tasks, "l2")
     names = list(loss_fn.weights)
     lms: list[np.ndarray] = []
@@ -98,7 +99,13 @@ def predict_dataset(
     subset = data if indices is None else Subset(data, list(indices))
     for batch in DataLoader(subset, batch_size=batch_size, shuffle=False):
         batch = batch_to(batch, device)
-        out = test_time_averaged(model, batch["image"], model.config.tasks, flip=flip_test, shift=shift_test)
+        if flip_test or shift_test:
+            views = test_time_averaged(
+                net, batch["image"].cpu().numpy(), model.config.tasks, flip=flip_test, shift=shift_test
+            )
+            out = to_tensors(views, device)
+        else:
+            out = model(batch["image"])
         n = loss_fn.label_counts(batch).cpu().numpy()
         losses = loss_fn.task_losses(out, batch)
         sums += np.array([float(losses[k]) for k in names]) * n

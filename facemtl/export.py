@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from facemtl.models import DetectorConfig, FaceDetectorNet, ModelConfig, MultiTaskNet, config_from_dict
+from facemtl.models.test_time import ArrayOutputs
 from facemtl.types import NetOutputs
 from facemtl.weights import atomic_write
 
@@ -161,6 +162,11 @@ class OnnxNet(_OnnxSession):
         res = self._run(image)
         return {"landmarks": res.pop("landmarks"), "attributes": res}
 
+    def run_arrays(self, image: np.ndarray) -> ArrayOutputs:
+        """:meth:`__call__` on a float32 numpy batch, returning numpy arrays (no torch on the way)."""
+        res = dict(zip(self.names, self.session.run(None, {"image": image}), strict=True))
+        return {"landmarks": res.pop("landmarks"), "attributes": res}
+
 
 class OnnxDetectorNet(_OnnxSession):
     """An exported face detector run by ONNX Runtime: images ``(B, 3, H, W)`` → the raw map
@@ -174,3 +180,7 @@ class OnnxDetectorNet(_OnnxSession):
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
         return self._run(image)["raw"]
+
+    def run_arrays(self, image: np.ndarray) -> np.ndarray:
+        """:meth:`__call__` on a float32 numpy batch, returning the numpy raw map."""
+        return self.session.run(["raw"], {"image": image})[0]

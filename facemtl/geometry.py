@@ -12,6 +12,7 @@ crop, which is what makes the landmark round trip exact.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -121,6 +122,9 @@ class CropTransform:
             x1, y1 = min(w, max(x1, x0 + 1)), min(h, max(y1, y0 + 1))
             if x0 >= w or y0 >= h:  # the crop lies wholly outside: read the nearest edge
                 x0, y0 = min(x0, w - 1), min(y0, h - 1)
+            else:  # sides a multiple of the area factor where the image allows: OpenCV's fast path
+                k = area_factor(scale)
+                (x0, x1), (y0, y1) = _multiple_span(x0, x1, k, w), _multiple_span(y0, y1, k, h)
             image, m = area_prescaled(image[y0:y1, x0:x1], m, scale, origin=(x0, y0))
         return cv2.warpAffine(
             image,
@@ -131,14 +135,35 @@ class CropTransform:
         )
 
 
+def area_factor(scale: float) -> int:
+    """The whole factor ``k`` by which :func:`area_prescaled` shrinks an image before a warp of
+    ``scale``: the least that leaves the warp shrinking by at most 2 (``scale·k ≥ ½``), so the warp
+    shrinks by 1 to 2 and does not alias. Whole factors take OpenCV's fast area path (about 5 µs
+    for a 300-px face region, against 130 µs for the same resize by a fractional factor)."""
+    return max(1, math.ceil(0.5 / scale - 1e-9))
+
+
+def _multiple_span(lo: int, hi: int, k: int, size: int) -> tuple[int, int]:
+    """``[lo, hi)`` widened to a length that is a multiple of ``k`` within ``[0, size)`` where it
+    fits (extended on the right, else on the left), else as it is; a one-pixel edge (what a crop
+    lying wholly off that side reads) stays itself."""
+    n = -(-(hi - lo) // k) * k
+    if hi - lo <= 1:
+        return lo, hi
+    if lo + n <= size:
+        return lo, lo + n
+    return (hi - n, hi) if hi - n >= 0 else (lo, hi)
+
+
 def area_prescaled(
     image: np.ndarray, matrix: np.ndarray, scale: float, origin: tuple[int, int] = (0, 0)
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``image`` area-resized to twice the affine ``matrix``'s ``scale`` (where that shrinks it),
-    and the matrix that maps the resized pixels where ``matrix`` mapped the original's — so a
-    following bilinear warp shrinks by at most 2 and does not alias. ``origin``: where ``image``
-    (a region) starts in the frame ``matrix`` reads, so only the part a warp reads is resized."""
-    f = min(1.0, 2.0 * scale)
+    """``image`` area-resized by the whole factor :func:`area_factor` of the affine ``matrix``'s
+    ``scale`` (where that shrinks it), and the matrix that maps the resized pixels where ``matrix``
+    mapped the original's — so a following bilinear warp shrinks by at most 2 and does not alias.
+    ``origin``: where ``image`` (a region) starts in the frame ``matrix`` reads, so only the part a
+    warp reads is resized."""
+    f = 1.0 / area_factor(scale)
     x0, y0 = origin
     h, w = image.shape[:2]
     nw, nh = max(1, round(w * f)), max(1, round(h * f))

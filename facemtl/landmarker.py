@@ -18,9 +18,9 @@ import torch
 from facemtl.geometry import Box, CropTransform, crop_box_from_landmarks, from_unit
 from facemtl.models import MultiTaskNet
 from facemtl.models.config import ModelConfig
-from facemtl.models.test_time import DEFAULT_VIEWS, ViewSet, shift_offsets, test_time_averaged
+from facemtl.models.test_time import DEFAULT_VIEWS, ViewSet, array_net, shift_offsets, softmax, test_time_averaged
 from facemtl.passes import combine_passes, pass_spread
-from facemtl.transforms import to_channels, to_tensor
+from facemtl.transforms import to_array, to_channels
 
 if TYPE_CHECKING:
     from facemtl.export import OnnxNet
@@ -60,8 +60,11 @@ class Landmarker:
         shift_test: float = 0.0,
         shift_views: str | ViewSet = DEFAULT_VIEWS,
     ):
-        shift_offsets(shift_test, model.config.input_size, shift_views)  # a bad value fails here, not at the first photo
+        shift_offsets(
+            shift_test, model.config.input_size, shift_views
+        )  # a bad value fails here, not at the first photo
         self.model = model.eval()
+        self._net = array_net(self.model)
         self.refine = refine
         self.average = average
         self.flip_test = flip_test
@@ -105,7 +108,6 @@ class Landmarker:
             landmarks = np.where(mask[:, None, None], combine_passes(passes, spec), landmarks)
         return Passes(landmarks, pass_spread(passes, spec), probs)
 
-    @torch.inference_mode()
     def _predict(
         self, image: np.ndarray, boxes: Sequence[Box], pass_index: int
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -116,20 +118,18 @@ class Landmarker:
             return np.empty((0, k, 2)), {t.name: np.empty((0, t.num_classes)) for t in cfg.tasks.attributes}
         transforms = [CropTransform.from_box(b, cfg.input_size) for b in boxes]
         crops = np.stack([t.warp(image) for t in transforms])
-        x = to_tensor(crops, cfg.mean, cfg.std).to(self.device)
         out = test_time_averaged(
-            self.model,
-            x,
+            self._net,
+            to_array(crops, cfg.mean, cfg.std),
             cfg.tasks,
             flip=self.flip_test,
             shift=self.shift_test,
             views=self.shift_views,
             pass_index=pass_index,
         )
-        pts = from_unit(out["landmarks"].float().cpu().numpy(), cfg.input_size)
+        pts = from_unit(out["landmarks"], cfg.input_size)
         landmarks = np.stack([t.invert(p) for t, p in zip(transforms, pts, strict=True)])
-        probs = {name: torch.softmax(v.float(), 1).cpu().numpy() for name, v in out["attributes"].items()}
-        return landmarks, probs
+        return landmarks, {name: softmax(v.astype(np.float64)) for name, v in out["attributes"].items()}
 
     def _recrop(
         self, image: np.ndarray, landmarks: np.ndarray, pass_index: int

@@ -42,11 +42,15 @@ def to_channels(image_bgr: np.ndarray, channels: int) -> np.ndarray:
     raise ValueError(f"channels must be 1 or 3, got {channels}")
 
 
+def to_array(crops: np.ndarray, mean: float, std: float) -> np.ndarray:
+    """uint8 crops ``(N, H, W)`` or ``(N, H, W, C)`` → normalised float32 ``(N, C, H, W)``."""
+    x = (crops.astype(np.float32) / np.float32(255.0) - np.float32(mean)) / np.float32(std)
+    return np.ascontiguousarray(x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2))
+
+
 def to_tensor(crops: np.ndarray, mean: float, std: float) -> torch.Tensor:
-    """uint8 crops ``(N, H, W)`` or ``(N, H, W, C)`` → normalised float ``(N, C, H, W)``."""
-    t = torch.from_numpy(np.ascontiguousarray(crops)).float()
-    t = t.unsqueeze(1) if t.ndim == 3 else t.permute(0, 3, 1, 2)
-    return (t / 255.0 - mean) / std
+    """:func:`to_array` as a tensor."""
+    return torch.from_numpy(to_array(crops, mean, std))
 
 
 def hflip(

@@ -51,6 +51,24 @@ def test_decoding_a_hand_made_map():
     np.testing.assert_allclose(pts[0], np.array([32.0, 16.0]) + np.array(offsets), atol=1e-4)
 
 
+def test_inference_decodes_as_training_does():
+    """Run-time decoding (numpy) and training's ``decode_raw`` (torch) are one formula: on a random
+    map, every location above the threshold decodes to the same box, score and points."""
+    from facemtl.models.detector import anchor_points, decode_raw
+
+    torch.manual_seed(0)
+    centres, strides = anchor_points(97, 161, (8, 16, 32), "receptive_field")
+    raw = torch.randn(len(centres), 15) * 2
+    boxes, scores, pts = decode(raw, centres, strides, 0.9, 1.01)  # an IoU above 1: NMS keeps every box
+    ref = decode_raw(raw[None], centres, strides)
+    keep = ref["scores"][0] > 0.9
+    order = np.argsort(-ref["scores"][0][keep].numpy(), kind="stable")
+    assert 0 < len(boxes) == int(keep.sum())
+    np.testing.assert_allclose(scores, ref["scores"][0][keep].numpy()[order], rtol=1e-6)
+    np.testing.assert_allclose(boxes, ref["boxes"][0][keep].numpy()[order], rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(pts, ref["landmarks"][0][keep].numpy()[order], rtol=1e-5, atol=1e-4)
+
+
 @pytest.mark.parametrize("anchors, h, w", [("cell_centre", 96, 160), ("receptive_field", 97, 161)])
 def test_a_raw_map_turned_back_from_the_mirror_decodes_to_mirrored_faces(anchors, h, w):
     """On a letterboxed canvas (32k, or 32k + 1 with receptive-field anchors) every level's grid is

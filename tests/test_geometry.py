@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from facemtl.geometry import Box, CropTransform, crop_box_from_landmarks, from_unit, to_unit
+from facemtl.geometry import Box, CropTransform, area_factor, crop_box_from_landmarks, from_unit, to_unit
 
 
 def _dot_image(h, w, x, y):
@@ -63,7 +63,7 @@ def test_downscaled_warp_reads_only_its_region(box):
     ys, xs = np.mgrid[:800, :800]
     img = (127 + 100 * np.sin(xs / 37.0) * np.cos(ys / 53.0)).astype(np.uint8)
     t = CropTransform.from_box(box, 64)
-    f = 2 * t.scale
+    f = 1 / area_factor(t.scale)
     whole = cv2.resize(img, (round(800 * f), round(800 * f)), interpolation=cv2.INTER_AREA)
     fx = 800 / whole.shape[1]
     pre = np.array([[fx, 0, 0.5 * fx - 0.5], [0, fx, 0.5 * fx - 0.5], [0, 0, 1]])
@@ -88,3 +88,12 @@ def test_landmark_crop_rule():
     lm = np.array([[10, 10], [30, 10], [20, 20], [12, 30], [28, 30]], float)
     b = crop_box_from_landmarks(lm, 2.0)
     assert (b.cx, b.cy, b.size) == (20.0, 20.0, 40.0)
+
+
+@pytest.mark.parametrize("scale", [0.49, 0.337, 0.25, 0.2, 0.126, 0.05])
+def test_area_factor_leaves_the_warp_shrinking_by_one_to_two(scale):
+    """The whole area factor before a strong shrink: after it the bilinear warp shrinks by at most
+    2 (no aliasing) and never enlarges (no resolution thrown away)."""
+    k = area_factor(scale)
+    assert 0.5 <= scale * k < 1.0
+    assert area_factor(0.5) == area_factor(0.7) == 1

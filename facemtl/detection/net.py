@@ -2,7 +2,7 @@
 
 The network (:class:`facemtl.models.detector.FaceDetectorNet`, or its ONNX export run by ONNX
 Runtime) predicts a score, a box and 5 landmarks at every location of strides 8, 16, 32; here
-they are decoded with the same formula training used (:func:`~facemtl.models.detector.decode_raw`),
+they are decoded with the formula training uses (:func:`~facemtl.models.detector.decode_raw`),
 thresholded, non-maximum suppressed and mapped back to the original image's pixels.
 """
 
@@ -25,7 +25,6 @@ from facemtl.models.detector import (
     DetectorConfig,
     FaceDetectorNet,
     anchor_points,
-    decode_raw,
     level_shapes,
 )
 from facemtl.tasks import MTFL5
@@ -72,15 +71,24 @@ def unmirror(raw: torch.Tensor, height: int, width: int, strides: tuple[int, ...
 
 
 def decode(
-    raw: torch.Tensor, centres: torch.Tensor, strides: torch.Tensor, score_threshold: float, nms_iou: float
+    raw: np.ndarray | torch.Tensor,
+    centres: np.ndarray | torch.Tensor,
+    strides: np.ndarray | torch.Tensor,
+    score_threshold: float,
+    nms_iou: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One image's raw map ``(N, 15)`` → boxes ``(K, 4)``, scores ``(K,)`` and points ``(K, 5, 2)``
-    in canvas pixels, after thresholding and NMS, best first."""
-    keep = raw[:, 0] > float(np.log(score_threshold / (1 - score_threshold)))
-    if not bool(keep.any()):
-        return np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2))
-    d = decode_raw(raw[keep][None], centres[keep], strides[keep])
-    boxes, scores, pts = (d[k][0].double().numpy() for k in ("boxes", "scores", "landmarks"))
+    in canvas pixels, after thresholding and NMS, best first. The locations above the threshold are
+    decoded as training's :func:`~facemtl.models.detector.decode_raw` does (tested equal), in numpy:
+    on the few that pass, torch's per-call overhead would be most of the time."""
+    raw, centres, strides = (np.asarray(a) for a in (raw, centres, strides))
+    keep = raw[:, 0] > np.log(score_threshold / (1 - score_threshold))
+    r = raw[keep].astype(np.float64)
+    s, c = strides[keep].astype(np.float64)[:, None], centres[keep].astype(np.float64)
+    ltrb = np.exp(np.minimum(r[:, BOX], 8.0)) * s
+    boxes = np.concatenate([c - ltrb[:, :2], c + ltrb[:, 2:]], 1)
+    scores = 1.0 / (1.0 + np.exp(-r[:, 0]))
+    pts = r[:, POINTS].reshape(-1, NUM_POINTS, 2) * s[..., None] + c[:, None]
     order = nms(boxes, scores, nms_iou)
     return boxes[order], scores[order], pts[order]
 
@@ -122,12 +130,19 @@ class NetFaceDetector:
         self.min_face = min_face
         self.flip_test = flip_test
         self.box_rules = {"net": BoxRule(*self.config.box_rule)} if box_rules is None else dict(box_rules)
-        self._anchors: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._anchors: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
-    def _grid(self, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _grid(self, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
         if (h, w) not in self._anchors:
-            self._anchors[(h, w)] = anchor_points(h, w, self.config.strides, self.config.anchors)
+            centres, strides = anchor_points(h, w, self.config.strides, self.config.anchors)
+            self._anchors[(h, w)] = centres.numpy(), strides.numpy()
         return self._anchors[(h, w)]
+
+    def _raw(self, blob: np.ndarray) -> np.ndarray:
+        """The network's raw maps ``(B, N, 15)`` for a float32 batch."""
+        if isinstance(self.model, torch.nn.Module):
+            return self.model(torch.from_numpy(blob)).float().cpu().numpy()
+        return self.model.run_arrays(blob)  # ONNX Runtime: numpy in, numpy out
 
     def input_side(self, height: int, width: int) -> int:
         """The longer side an image of this size is processed at: ``max_side``, or more where a
@@ -144,12 +159,12 @@ class NetFaceDetector:
         canvas, f = _letterbox_bgr(image_bgr, self.input_side(*image_bgr.shape[:2]), max(c.strides), c.canvas_extra)
         # (RGB / 255 − mean) / std as one (1, 3, H, W) float32 blob: OpenCV does it in one pass
         blob = cv2.dnn.blobFromImage(canvas, scalefactor=1.0 / (255.0 * c.std), mean=(255.0 * c.mean,) * 3, swapRB=True)
-        x = torch.from_numpy(np.asarray(blob, np.float32))
+        x = np.asarray(blob, np.float32)
         if self.flip_test:
-            both = self.model(torch.cat([x, x.flip(3)])).float().cpu()
-            raw = (both[0] + unmirror(both[1], canvas.shape[0], canvas.shape[1], c.strides)) / 2
+            both = torch.from_numpy(self._raw(np.concatenate([x, np.ascontiguousarray(x[..., ::-1])])))
+            raw = ((both[0] + unmirror(both[1], canvas.shape[0], canvas.shape[1], c.strides)) / 2).numpy()
         else:
-            raw = self.model(x)[0].float().cpu()
+            raw = self._raw(x)[0]
         boxes, scores, pts = decode(raw, *self._grid(*canvas.shape[:2]), self.score_threshold, self.nms_threshold)
         boxes = from_downscaled(boxes.reshape(-1, 2, 2), f).reshape(-1, 4)
         pts = from_downscaled(pts, f)

@@ -7,23 +7,45 @@ framing by more than their bias, so the mean over crops shifted a few pixels eac
 the truth than any one of them (validation faces: 3.42 → 3.21 % on ground-truth crops;
 docs/results.md). The model learned with random flips and shifts, so every view is
 in-distribution; the views run as one batch.
+
+It works on numpy arrays around one network call (:func:`array_net` adapts a PyTorch model or an
+ONNX Runtime session): on a photo's few crops, numpy's small-array operations cost a fraction of
+torch's, and cutting and averaging the views was a third of a face's time after the networks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, TypedDict
 
+import numpy as np
 import torch
-from torch.nn import functional as F
 
 from facemtl.tasks import TaskSet
 from facemtl.types import NetOutputs
 
-Net = Callable[[torch.Tensor], NetOutputs]
+
+class _ArrayOutputs(TypedDict):
+    landmarks: np.ndarray  # (N, K, 2) unit crop coordinates
+    attributes: dict[str, np.ndarray]  # task → (N, classes) logits
+
+
+class ArrayOutputs(_ArrayOutputs, total=False):
+    """:class:`~facemtl.types.NetOutputs` as float32 numpy arrays."""
+
+    gates: dict[str, np.ndarray]  # MMoE only
+
+
+#: A landmark network on float32 numpy crops ``(B, C, S, S)``.
+ArrayNet = Callable[[np.ndarray], ArrayOutputs]
+
 
 #: :class:`~facemtl.inference.FaceAnalyzer`'s shift (a fraction of the crop side: 3 px of a 64-px
 #: crop), chosen among 0.03 / 0.05 / 0.07 on validation faces (docs/results.md).
 SHIFT_TEST = 0.05
+
+#: A view set: per pass, the views' offsets ``(dx, dy)`` in units of the shift.
+ViewSet = tuple[tuple[tuple[int, int], ...], ...]
 
 #: The shift test's view sets by name: for each pass over a face (the first crop, then each re-crop,
 #: cycling through the entries), its views' offsets in units of the shift. ``plus``: the crop and its
@@ -32,9 +54,6 @@ SHIFT_TEST = 0.05
 #: copies on the first crop and up/down copies on the re-crop — four network views per face instead of
 #: ten. Chosen on validation faces (docs/results.md, "The shift test's views"): the crop itself adds
 #: nothing to its four copies, and splitting them over the two passes keeps most of the gain.
-#: A view set: per pass, the views' offsets ``(dx, dy)`` in units of the shift.
-ViewSet = tuple[tuple[tuple[int, int], ...], ...]
-
 SHIFT_VIEWS: dict[str, ViewSet] = {
     "plus": (((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)),),
     "cross": (((1, 0), (-1, 0), (0, 1), (0, -1)),),
@@ -44,7 +63,57 @@ SHIFT_VIEWS: dict[str, ViewSet] = {
 DEFAULT_VIEWS = "split"
 
 
-def flip_averaged(net: Net, x: torch.Tensor, tasks: TaskSet) -> NetOutputs:
+def to_arrays(out: NetOutputs) -> ArrayOutputs:
+    """A network's torch outputs as float32 numpy arrays (on the CPU)."""
+
+    def arr(t: torch.Tensor) -> np.ndarray:
+        return t.detach().float().cpu().numpy()
+
+    res: ArrayOutputs = {
+        "landmarks": arr(out["landmarks"]),
+        "attributes": {k: arr(v) for k, v in out["attributes"].items()},
+    }
+    if "gates" in out:
+        res["gates"] = {k: arr(v) for k, v in out["gates"].items()}
+    return res
+
+
+def to_tensors(out: ArrayOutputs, device: torch.device | str = "cpu") -> NetOutputs:
+    """:func:`to_arrays` undone: the outputs as tensors on ``device``."""
+
+    def ten(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a)).to(device)
+
+    res: NetOutputs = {
+        "landmarks": ten(out["landmarks"]),
+        "attributes": {k: ten(v) for k, v in out["attributes"].items()},
+    }
+    if "gates" in out:
+        res["gates"] = {k: ten(v) for k, v in out["gates"].items()}
+    return res
+
+
+def array_net(model: Any) -> ArrayNet:
+    """``model`` — a PyTorch landmark network (run in inference mode on its own device) or anything
+    with a ``run_arrays`` method (:class:`~facemtl.export.OnnxNet`) — as an :data:`ArrayNet`."""
+    if not isinstance(model, torch.nn.Module):
+        return model.run_arrays
+    device = next(model.parameters()).device
+
+    def run(x: np.ndarray) -> ArrayOutputs:
+        with torch.inference_mode():
+            return to_arrays(model(torch.from_numpy(x).to(device)))
+
+    return run
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Class probabilities of logits ``(..., C)``."""
+    e = np.exp(logits - logits.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def flip_averaged(net: ArrayNet, x: np.ndarray, tasks: TaskSet) -> ArrayOutputs:
     """``net``'s output format for crops ``x`` ``(B, C, S, S)``, averaged over ``x`` and its mirror.
 
     Mirrored landmarks come back to the original frame (x negated in unit crop coordinates, whose
@@ -53,16 +122,14 @@ def flip_averaged(net: Net, x: torch.Tensor, tasks: TaskSet) -> NetOutputs:
     probabilities, valid logits for softmax/argmax. MMoE gates are those of the unflipped view.
     """
     b = x.shape[0]
-    out = net(torch.cat([x, x.flip(-1)]))
+    out = net(np.concatenate([x, x[..., ::-1]]))
     lm = out["landmarks"]
-    mirrored = lm[b:, tasks.landmarks.flip_permutation()] * lm.new_tensor([-1.0, 1.0])
+    mirrored = lm[b:, list(tasks.landmarks.flip_permutation())] * np.array([-1.0, 1.0], lm.dtype)
     permutations = {t.name: t.flip_permutation for t in tasks.attributes}
-    return _averaged(out, torch.stack([lm[:b], mirrored]), permutations)
+    return _averaged(out, np.stack([lm[:b], mirrored]), permutations)
 
 
-def shift_offsets(
-    shift: float, size: int, views: str | ViewSet = "plus", pass_index: int = 0
-) -> list[tuple[int, int]]:
+def shift_offsets(shift: float, size: int, views: str | ViewSet = "plus", pass_index: int = 0) -> list[tuple[int, int]]:
     """The shift test's views of an ``size``-pixel crop in pass ``pass_index`` (0: the first crop) of
     the view set ``views`` (a name of :data:`SHIFT_VIEWS` or a :data:`ViewSet`), as pixel offsets
     ``(dx, dy)`` of ``round(shift × size)`` pixels; only the crop itself when that rounds to 0. A shift
@@ -79,8 +146,8 @@ def shift_offsets(
 
 
 def shift_averaged(
-    net: Net, x: torch.Tensor, tasks: TaskSet, shift: float, views: str | ViewSet = "plus", pass_index: int = 0
-) -> NetOutputs:
+    net: ArrayNet, x: np.ndarray, tasks: TaskSet, shift: float, views: str | ViewSet = "plus", pass_index: int = 0
+) -> ArrayOutputs:
     """``net``'s output format for crops ``x`` ``(B, C, S, S)``, averaged over the views of
     :func:`shift_offsets` (the crop's edge pixels repeated into the gap a shift leaves).
 
@@ -90,47 +157,46 @@ def shift_averaged(
     offsets = shift_offsets(shift, size, views, pass_index)
     if offsets == [(0, 0)]:
         return net(x)
-    t = max(max(abs(dx), abs(dy)) for dx, dy in offsets)
-    padded = F.pad(x, (t, t, t, t), mode="replicate")
-    crops = [padded[..., t + dy : t + dy + size, t + dx : t + dx + size] for dx, dy in offsets]
-    out = net(torch.cat(crops))
+    idx = np.arange(size)
+    # view pixel (u, v) = crop pixel (u + dx, v + dy), clamped to the crop: its edge repeated
+    crops = [x[..., np.clip(idx + dy, 0, size - 1)[:, None], np.clip(idx + dx, 0, size - 1)] for dx, dy in offsets]
+    out = net(np.concatenate(crops))
     lm = out["landmarks"]
     unit = 2.0 / size  # one crop pixel in unit coordinates
-    # moved back into the crop's frame
-    moved = lm.reshape(len(offsets), b, *lm.shape[1:]) + lm.new_tensor(offsets)[:, None, None] * unit
+    moved = lm.reshape(len(offsets), b, *lm.shape[1:]) + np.array(offsets, lm.dtype)[:, None, None] * unit
     return _averaged(out, moved, {t.name: None for t in tasks.attributes})
 
 
 def test_time_averaged(
-    net: Net,
-    x: torch.Tensor,
+    net: ArrayNet,
+    x: np.ndarray,
     tasks: TaskSet,
     *,
     flip: bool = False,
     shift: float = 0.0,
     views: str | ViewSet = "plus",
     pass_index: int = 0,
-) -> NetOutputs:
+) -> ArrayOutputs:
     """``net`` on crops ``x`` with the chosen test-time views: every shifted view (``shift``, a
     fraction of the crop side, 0 = none; ``views`` and ``pass_index``: :func:`shift_offsets`) also
     mirrored (``flip``)."""
-    viewed: Net = (lambda v: flip_averaged(net, v, tasks)) if flip else net
+    viewed: ArrayNet = (lambda v: flip_averaged(net, v, tasks)) if flip else net
     return shift_averaged(viewed, x, tasks, shift, views, pass_index)
 
 
-def _averaged(out: NetOutputs, landmarks: torch.Tensor, permutations: dict[str, tuple[int, ...] | None]) -> NetOutputs:
+def _averaged(
+    out: ArrayOutputs, landmarks: np.ndarray, permutations: dict[str, tuple[int, ...] | None]
+) -> ArrayOutputs:
     """The mean of ``n`` views run as one batch of ``b`` crops each: their landmarks ``(n, b, K, 2)``
     (already back in the first view's frame) and their attribute probabilities (class order fixed
-    by ``permutations`` for every view after the first; log of the mean, valid logits). Whole-batch
-    tensor operations: this runs on every crop ``predict`` sees, where a loop of small ones costs
-    a noticeable share of a face's time."""
+    by ``permutations`` for every view after the first; log of the mean, valid logits)."""
     n, b = landmarks.shape[:2]
-    result: NetOutputs = {"landmarks": landmarks.mean(0), "attributes": {}}
+    result: ArrayOutputs = {"landmarks": landmarks.mean(0), "attributes": {}}
     for name, perm in permutations.items():
-        p = torch.softmax(out["attributes"][name].float(), 1).reshape(n, b, -1)
+        p = softmax(out["attributes"][name]).reshape(n, b, -1)
         if perm is not None:
-            p = torch.cat([p[:1], p[1:, :, list(perm)]])
-        result["attributes"][name] = torch.log(p.mean(0))
+            p = np.concatenate([p[:1], p[1:][..., list(perm)]])
+        result["attributes"][name] = np.log(p.mean(0))
     if "gates" in out:
         result["gates"] = {k: g[:b] for k, g in out["gates"].items()}
     return result
