@@ -47,7 +47,7 @@ from facemtl.imageio import read_image
 from facemtl.inference import SEEDS, FaceAnalyzer
 from facemtl.landmarker import Landmarker
 from facemtl.metrics import point_errors
-from facemtl.models.test_time import SHIFT_TEST
+from facemtl.models.test_time import DEFAULT_VIEWS, SHIFT_TEST, SHIFT_VIEWS
 from facemtl.passes import MIRROR_AGREE, MIRROR_MODES, combine_passes, look_again, merge_views, pass_spread
 from facemtl.pretrained import DEFAULT_LANDMARKS, get_pretrained
 from facemtl.tasks import LandmarkSpec
@@ -155,6 +155,12 @@ def main() -> None:
         default=SHIFT_TEST,
         help=f"average each crop with copies shifted by this fraction of its side (default {SHIFT_TEST}, predict's)",
     )
+    ap.add_argument(
+        "--shift-views",
+        default=DEFAULT_VIEWS,
+        choices=list(SHIFT_VIEWS),
+        help=f"the shifted copies each pass sees (default {DEFAULT_VIEWS}, predict's)",
+    )
     ap.add_argument("--limit", type=int, default=0, help="only the first N faces (a quick pass)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--threads", type=int, default=1)
@@ -179,7 +185,8 @@ def main() -> None:
         gt.append(s.landmarks + border)
     gt = np.stack(gt)
     pose = np.array([s.attributes.get("pose", -1) for s in samples])
-    ref = Landmarker(model, refine=0, flip_test=args.flip_test, shift_test=args.shift_test)
+    # ground-truth crops: one pass, with the one-pass view set (evaluate's, the cards' shift-test figures)
+    ref = Landmarker(model, refine=0, flip_test=args.flip_test, shift_test=args.shift_test, shift_views="plus")
     e_gt = point_errors(
         np.stack([ref.recrop(img, t[None])[0][0] for img, t in zip(images, gt, strict=True)]), gt, spec
     ).mean(1)
@@ -188,6 +195,7 @@ def main() -> None:
         "landmark_weights": str(args.weights or DEFAULT_LANDMARKS),
         "faces": len(samples),
         "shift_test": args.shift_test,
+        "shift_views": args.shift_views,
         "nme_gt_crop_all": float(e_gt.mean() * 100),
         "detectors": {},
     }
@@ -199,14 +207,14 @@ def main() -> None:
         detectors.append((label, create_detector(det_spec)))
     if args.detector_flip_test:
         detectors.append(("facemtl, detector flip test", create_detector("facemtl", flip_test=True)))
+    views = {"shift_test": args.shift_test, "shift_views": args.shift_views}
     for label, det in detectors:
         analyzers = {
-            seed: FaceAnalyzer(model, det, refine=0, seed=seed, flip_test=args.flip_test, shift_test=args.shift_test)
-            for seed in SEEDS
+            seed: FaceAnalyzer(model, det, refine=0, seed=seed, flip_test=args.flip_test, **views) for seed in SEEDS
         }
         passes = {k: [[], [], []] for k in analyzers}  # refine = 0, 1, 2; NaN where not found
         mirror = (
-            FaceAnalyzer(model, det, flip_test=args.flip_test, shift_test=args.shift_test)
+            FaceAnalyzer(model, det, flip_test=args.flip_test, **views)
             if isinstance(det, NetFaceDetector) and not det.flip_test
             else None
         )  # facemtl's networks, as FaceAnalyzer runs them
@@ -229,10 +237,10 @@ def main() -> None:
                         p.append(np.full_like(truth, np.nan))
                     continue
                 has_points |= dets[i].landmarks is not None
-                lm, _ = an.landmarker.predict_boxes(img, [an.crop_box(dets[i])])
+                lm, _ = an.landmarker.predict_boxes(img, [an.crop_box(dets[i])], 0)
                 passes[seed][0].append(lm[0])
-                for p in passes[seed][1:]:
-                    lm, _ = an.landmarker.recrop(img, lm)
+                for k, p in enumerate(passes[seed][1:], 1):
+                    lm, _ = an.landmarker.recrop(img, lm, k)
                     p.append(lm[0])
         found = np.array(found)
         r = {
