@@ -60,9 +60,8 @@ class Landmarker:
         shift_test: float = 0.0,
         shift_views: str | ViewSet = DEFAULT_VIEWS,
     ):
-        shift_offsets(
-            shift_test, model.config.input_size, shift_views
-        )  # a bad value fails here, not at the first photo
+        # a bad shift or view set fails here, not at the first photo
+        shift_offsets(shift_test, model.config.input_size, shift_views)
         self.model = model.eval()
         self._net = array_net(self.model)
         self.refine = refine

@@ -138,6 +138,7 @@ def models_page() -> str:
 #: The peers' rows of the README's headline table, in order (names as bench/peers.py writes them).
 HEADLINE_ROWS = (
     "facemtl (ONNX Runtime)",
+    "facemtl, shift views plus (ONNX Runtime)",
     "facemtl, no shift test (ONNX Runtime)",
     "facemtl + flip test (ONNX Runtime)",
     "facemtl, mirror always (ONNX Runtime)",
