@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from facemtl.balancing import LossBalancer, create_balancer
 from facemtl.losses import LossOutput, TaskLoss
-from facemtl.models.detector import anchor_points, decode_raw
+from facemtl.models.detector import DEFAULT_ANCHORS, anchor_points, decode_raw
 from facemtl.types import SceneBatch
 
 #: Face sizes (√area, input px) each stride is responsible for; neighbouring ranges overlap.
@@ -100,7 +100,7 @@ class DetectionLoss(TaskLoss):
         strides: tuple[int, ...],
         weights: dict[str, float] | None = None,
         balancing: str = "fixed",
-        anchors: str = "receptive_field",
+        anchors: str = DEFAULT_ANCHORS,
     ):
         super().__init__()
         self.strides = tuple(strides)

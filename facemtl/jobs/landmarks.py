@@ -30,6 +30,7 @@ from facemtl.imageio import read_image
 from facemtl.jobs import TrainData, Validation, freeze, recipe_model_config, start_from
 from facemtl.losses import MultiTaskLoss
 from facemtl.models import ModelConfig, MultiTaskNet, create_model
+from facemtl.models.test_time import DEFAULT_VIEWS, SHIFT_TEST
 from facemtl.pretrained import DEFAULT_DETECTOR, get_pretrained
 from facemtl.tasks import spec_for_points
 from facemtl.transforms import TrainAugment
@@ -106,7 +107,7 @@ def locate_landmarks(images: list[Path], model: str) -> list[np.ndarray | None]:
     """A shipped landmark model's points on the surest face in each photo, through the
     default :class:`~facemtl.inference.FaceAnalyzer` (detector, first crop, re-crop, mirror view) —
     pseudo-labels for photos without landmark annotation — or ``None`` where no face is found
-    (cached, :func:`_located`, per detector and landmark weights)."""
+    (cached, :func:`_located`, per detector and landmark weights and shift-test settings)."""
     from facemtl.inference import FaceAnalyzer
 
     def make() -> Callable[[np.ndarray], list | None]:
@@ -119,7 +120,8 @@ def locate_landmarks(images: list[Path], model: str) -> list[np.ndarray | None]:
         return locate
 
     shas = get_pretrained(DEFAULT_DETECTOR).sha256[:8] + get_pretrained(model).sha256[:8]
-    return _located(images, f"landmarks-{shas}.json", "locating landmarks", make)
+    # the shift test's settings name the cache too: a change of predict's defaults relabels, not reuses
+    return _located(images, f"landmarks-{shas}-shift{SHIFT_TEST}-{DEFAULT_VIEWS}.json", "locating landmarks", make)
 
 
 def split_train_val(samples: list, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

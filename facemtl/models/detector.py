@@ -31,6 +31,8 @@ NUM_POINTS = 5
 #: (s − 1)/2 px right of and below what it sees, which the network has to learn to make up for,
 #: and which differs between a photo and its mirror image (facemtl_det's first two releases).
 ANCHORS = ("receptive_field", "cell_centre")
+#: The convention new detectors train with.
+DEFAULT_ANCHORS = "receptive_field"
 
 
 def _check_anchors(anchors: str) -> None:
@@ -65,7 +67,7 @@ class DetectorConfig:
     score_threshold: float = 0.4
     box_rule: tuple[float, float, float] = (0.0063, 0.0594, 0.5251)
     smallest_face: float = 20.0
-    anchors: str = "receptive_field"
+    anchors: str = DEFAULT_ANCHORS
     kind: str = "detector"
 
     def __post_init__(self) -> None:
