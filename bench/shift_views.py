@@ -32,7 +32,7 @@ from facemtl.imageio import read_image
 from facemtl.inference import FaceAnalyzer
 from facemtl.metrics import point_errors
 from facemtl.models.test_time import SHIFT_TEST, SHIFT_VIEWS, ViewSet
-from facemtl.passes import combine_passes
+from facemtl.passes import AVERAGE_WITHIN, combine_passes, pass_spread
 from facemtl.pretrained import DEFAULT_DETECTOR, DEFAULT_LANDMARKS, get_pretrained
 from facemtl.weights import load_model
 
@@ -49,6 +49,12 @@ CANDIDATES: list[tuple[str, ViewSet | str]] = [
     ("plus, then the re-crop alone", (SHIFT_VIEWS["plus"][0], C)),
     ("no shift test", (C,)),
 ]
+
+
+#: Where a face's attributes come from (the table after the landmarks').
+ATTRIBUTE_SOURCES = ("re-crop", "both passes")
+#: The view sets whose attributes are tabled.
+ATTRIBUTE_ROWS = ("plus", "cross", "split", "no shift test")
 
 
 def views_per_face(views: ViewSet | str) -> int:
@@ -75,6 +81,12 @@ def main() -> None:
     analyzers = {label: FaceAnalyzer(model, detector, shift_views=views) for label, views in CANDIDATES}
     report, figures = Report(), {"shift": SHIFT_TEST, "sets": {}, "photo_512_ms": {}}
     errors: dict[str, dict[str, list[float]]] = {}
+    tasks = [t.name for t in model.config.tasks.attributes]
+    # per view set and attribute source (the re-crop alone, or both passes where they agree): right or not, per task
+    right: dict[tuple[str, str], dict[str, list[bool]]] = {
+        (label, source): {t: [] for t in tasks} for label in analyzers for source in ATTRIBUTE_SOURCES
+    }
+    nll: dict[tuple[str, str], list[float]] = {key: [] for key in right}  # −log p(true class), every task
     for set_name, samples in sets.items():
         samples = samples[: args.limit] if args.limit else samples
         errors[set_name] = {label: [] for label in analyzers}
@@ -87,10 +99,19 @@ def main() -> None:
                 continue
             for label, an in analyzers.items():
                 box = an.crop_box(dets[i])
-                first, _ = an.landmarker.predict_boxes(img, [box], 0)
-                second, _ = an.landmarker.recrop(img, first, 1)
+                first, p1 = an.landmarker.predict_boxes(img, [box], 0)
+                second, p2 = an.landmarker.recrop(img, first, 1)
                 both = combine_passes([first, second], spec)
                 errors[set_name][label].append(float(point_errors(both, truth[None], spec).mean()))
+                agree = bool(pass_spread([first, second], spec)[0] <= AVERAGE_WITHIN)
+                for t in tasks:
+                    y = s.attributes.get(t, -1)
+                    if y is None or y < 0:
+                        continue
+                    averaged = (p1[t][0] + p2[t][0]) / 2 if agree else p2[t][0]
+                    for source, p in (("re-crop", p2[t][0]), ("both passes", averaged)):
+                        right[(label, source)][t].append(int(p.argmax()) == y)
+                        nll[(label, source)].append(float(-np.log(max(p[y], 1e-12))))
     onnx = OnnxNet.from_model(model)
     onnx_detector = create_detector("facemtl", backend="onnx")
     photo = cv2.resize(cv2.imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)), (512, 512))
@@ -114,6 +135,24 @@ def main() -> None:
             }
             cells.append(f"{e.mean() * 100:.3f} | {d.mean() * 100:+.3f} ± {d.std() / np.sqrt(len(d)) * 100:.3f}")
         report(f"| {label} | {views_per_face(views)} | {' | '.join(cells)} | {figures['photo_512_ms'][label]:.2f} |")
+    report()
+    report(
+        "Attributes on the same faces (both sets, accuracy %): from the re-crop alone, or averaged over both "
+        "passes where their landmarks agree (as the landmarks are)"
+    )
+    report()
+    report(f"| view set | attributes from | {' | '.join(tasks)} | mean | NLL of the true class (all tasks) |")
+    report("| --- | --- |" + " --- |" * (len(tasks) + 2))
+    figures["attributes"] = {}
+    for (label, source), by_task in right.items():
+        if label not in ATTRIBUTE_ROWS:
+            continue
+        acc = {t: float(np.mean(v) * 100) for t, v in by_task.items()}
+        acc["mean"] = float(np.mean(list(acc.values())))
+        acc["nll"] = float(np.mean(nll[(label, source)]))
+        figures["attributes"].setdefault(label, {})[source] = acc | {"faces": len(by_task[tasks[0]])}
+        cells = " | ".join(f"{acc[t]:.2f}" for t in [*tasks, "mean"])
+        report(f"| {label} | {source} | {cells} | {acc['nll']:.4f} |")
     md, js = report.save(args.out, figures)
     print(f"\nwrote {md}, {js}")
 
