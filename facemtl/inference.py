@@ -95,7 +95,8 @@ class FaceAnalyzer:
     fraction of its side: by default (``shift_views="split"``) the first crop with copies shifted left
     and right, the re-crop with copies shifted up and down (``"cross"``: all four in every pass;
     ``"plus"``: those and the crop itself, the first default). A face whose first crop is a box's rough framing (``seed="box"``, or a detector
-    without points) gets its last pass, and the attributes are always the last pass's. The
+    without points) gets its last pass; a face's attributes are averaged over its passes where its
+    landmarks are, else the last pass's (on validation faces both are better that way). The
     defaults (hybrid, one re-crop, averaged, the shift test, the mirror view where the passes disagree) were
     chosen on validation faces: those whose photos the detector's training held out and the
     landmark model's own validation split (``bench/end_to_end.py --detector-validation`` /

@@ -19,7 +19,7 @@ from facemtl.geometry import Box, CropTransform, crop_box_from_landmarks, from_u
 from facemtl.models import MultiTaskNet
 from facemtl.models.config import ModelConfig
 from facemtl.models.test_time import DEFAULT_VIEWS, ViewSet, array_net, shift_offsets, softmax, test_time_averaged
-from facemtl.passes import combine_passes, pass_spread
+from facemtl.passes import AVERAGE_WITHIN, combine_passes, pass_spread
 from facemtl.transforms import to_array, to_channels
 
 if TYPE_CHECKING:
@@ -29,8 +29,9 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Passes:
     """What the passes over a photo's faces give: landmarks ``(N, K, 2)`` in image pixels, how far
-    the passes disagree per face (``(N,)``, a fraction of the eye distance) and the last pass's class
-    probabilities per attribute task."""
+    the passes disagree per face (``(N,)``, a fraction of the eye distance) and the class
+    probabilities per attribute task (averaged over the passes where the landmarks are, else the
+    last pass's)."""
 
     landmarks: np.ndarray
     spread: np.ndarray
@@ -43,7 +44,8 @@ class Landmarker:
     ``refine`` extra passes re-crop each face from its predicted landmarks (the exact training crop
     rule) and predict again; with ``average`` the landmarks returned are the mean of every pass's
     where the passes agree (:func:`~facemtl.passes.combine_passes`), for the faces the caller marks
-    (a first crop framed by a box's rough rule is better left at its last pass). ``flip_test``
+    (a first crop framed by a box's rough rule is better left at its last pass), and so are their
+    attribute probabilities (else the last pass's). ``flip_test``
     averages each crop with its mirror image, ``shift_test`` with copies shifted by that fraction
     of its side, ``shift_views`` naming which copies each pass sees (:data:`~facemtl.models.test_time.SHIFT_VIEWS`;
     :mod:`facemtl.models.test_time`). ``model`` is a
@@ -97,15 +99,20 @@ class Landmarker:
         ``self.average`` for the faces ``average`` marks (default all)."""
         image = to_channels(image_bgr, self.config.channels)
         landmarks, probs = self._predict(image, boxes, 0)
-        passes = [landmarks]
+        passes, pass_probs = [landmarks], [probs]
         for i in range(1, self.refine + 1):
             landmarks, probs = self._recrop(image, landmarks, i)
             passes.append(landmarks)
+            pass_probs.append(probs)
         spec = self.config.tasks.landmarks
+        spread = pass_spread(passes, spec)
         if self.average:
             mask = np.ones(len(boxes), bool) if average is None else average
             landmarks = np.where(mask[:, None, None], combine_passes(passes, spec), landmarks)
-        return Passes(landmarks, pass_spread(passes, spec), probs)
+            # where the landmarks are averaged, so are the attributes: every pass framed the face well
+            agree = mask & (spread <= AVERAGE_WITHIN)
+            probs = {k: np.where(agree[:, None], np.mean([p[k] for p in pass_probs], 0), v) for k, v in probs.items()}
+        return Passes(landmarks, spread, probs)
 
     def _predict(
         self, image: np.ndarray, boxes: Sequence[Box], pass_index: int

@@ -116,6 +116,10 @@ class DriftModel(BlobModel):
         h = 1.0 / get_config("facemtl_s").crop_scale  # half the side of the points' box, in crop units
         shape = torch.tensor([[-h, -h], [h, -h], [0.0, 0.0], [-0.6 * h, h], [0.6 * h, h]])
         out["landmarks"] = (shape + torch.tensor([self.drift, 0.0])).expand(x.shape[0], 5, 2)
+        m = x.mean((1, 2, 3))  # attributes that depend on the crop: passes framed differently differ
+        out["attributes"] = {
+            t.name: torch.stack([m * k for k in range(t.num_classes)], 1) for t in self.config.tasks.attributes
+        }
         return out
 
 
@@ -124,8 +128,9 @@ class DriftModel(BlobModel):
 def test_landmarks_are_the_mean_of_agreeing_passes_else_the_last_one(refine, drift, averaged):
     """Passes within AVERAGE_WITHIN (5 %) × the eye distance of the last are averaged (here 0.005 crop
     units ≈ 0.6 % of it per pass); a first crop far off (0.1 ≈ 11 %) gives the last pass, and so
-    does a box seed, whose first crop is only a rough framing."""
-    image = np.zeros((300, 400, 3), np.uint8)
+    does a box seed, whose first crop is only a rough framing. The attribute probabilities follow
+    the landmarks: the passes' mean where they are averaged, else the last pass's."""
+    image = np.repeat(np.tile(np.linspace(0, 255, 400, dtype=np.uint8), (300, 1))[..., None], 3, 2)
     points = np.array([[130.0, 140], [170, 140], [150, 160], [138, 180], [162, 180]])
     det = [Detection((100, 100, 200, 220), 1.0, "given", points)]
     rules = {"given": BoxRule(0, 0, 0.5)}
@@ -133,12 +138,21 @@ def test_landmarks_are_the_mean_of_agreeing_passes_else_the_last_one(refine, dri
     last = FaceAnalyzer(
         DriftModel(drift), HaarFaceDetector(box_rules=rules), refine=refine, seed="points", average=False
     )
-    passes = [last.landmarker.predict_boxes(image, [last.crop_box(det[0])])[0]]
-    for _ in range(refine):
-        passes.append(last.landmarker.recrop(image, passes[-1])[0])
+    first = last.landmarker.predict_boxes(image, [last.crop_box(det[0])])
+    passes, probs = [first[0]], [first[1]["smile"]]
+    for k in range(1, refine + 1):
+        lm, p = last.landmarker.recrop(image, passes[-1], k)
+        passes.append(lm)
+        probs.append(p["smile"])
     assert len({round(float(p[0, 0, 0]), 3) for p in passes}) == refine + 1  # every pass moved the face
+    assert len({round(float(p[0, 1]), 6) for p in probs}) == refine + 1  # and saw a different crop
     expected = np.mean(passes, axis=0) if averaged else passes[-1]
-    np.testing.assert_allclose(mean.analyze(image, detections=det)[0].landmarks, expected[0], atol=1e-9)
+    face = mean.analyze(image, detections=det)[0]
+    np.testing.assert_allclose(face.landmarks, expected[0], atol=1e-9)
+    smile = (np.mean(probs, axis=0) if averaged else probs[-1])[0]
+    np.testing.assert_allclose(
+        [face.attributes["smile"].probs[c] for c in ("smiling", "not_smiling")], smile, atol=1e-6
+    )
     np.testing.assert_allclose(last.analyze(image, detections=det)[0].landmarks, passes[-1][0], atol=1e-9)
     no_points = [Detection(det[0].box, 1.0, "given")]
     np.testing.assert_allclose(
