@@ -16,7 +16,7 @@ torch's, and cutting and averaging the views was a third of a face's time after 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 import numpy as np
 import torch
@@ -63,34 +63,22 @@ SHIFT_VIEWS: dict[str, ViewSet] = {
 DEFAULT_VIEWS = "split"
 
 
+def _each(out: Any, fn: Callable[[Any], Any]) -> dict[str, Any]:
+    """A network's outputs (either form) with ``fn`` applied to every array in them."""
+    res = {"landmarks": fn(out["landmarks"]), "attributes": {k: fn(v) for k, v in out["attributes"].items()}}
+    if "gates" in out:
+        res["gates"] = {k: fn(v) for k, v in out["gates"].items()}
+    return res
+
+
 def to_arrays(out: NetOutputs) -> ArrayOutputs:
     """A network's torch outputs as float32 numpy arrays (on the CPU)."""
-
-    def arr(t: torch.Tensor) -> np.ndarray:
-        return t.detach().float().cpu().numpy()
-
-    res: ArrayOutputs = {
-        "landmarks": arr(out["landmarks"]),
-        "attributes": {k: arr(v) for k, v in out["attributes"].items()},
-    }
-    if "gates" in out:
-        res["gates"] = {k: arr(v) for k, v in out["gates"].items()}
-    return res
+    return cast(ArrayOutputs, _each(out, lambda t: t.detach().float().cpu().numpy()))
 
 
 def to_tensors(out: ArrayOutputs, device: torch.device | str = "cpu") -> NetOutputs:
     """:func:`to_arrays` undone: the outputs as tensors on ``device``."""
-
-    def ten(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(a)).to(device)
-
-    res: NetOutputs = {
-        "landmarks": ten(out["landmarks"]),
-        "attributes": {k: ten(v) for k, v in out["attributes"].items()},
-    }
-    if "gates" in out:
-        res["gates"] = {k: ten(v) for k, v in out["gates"].items()}
-    return res
+    return cast(NetOutputs, _each(out, lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)))
 
 
 def array_net(model: Any) -> ArrayNet:
