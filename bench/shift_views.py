@@ -32,7 +32,7 @@ from facemtl.imageio import read_image
 from facemtl.inference import FaceAnalyzer
 from facemtl.metrics import point_errors
 from facemtl.models.test_time import SHIFT_TEST, SHIFT_VIEWS, ViewSet
-from facemtl.passes import AVERAGE_WITHIN, combine_passes, pass_spread
+from facemtl.passes import combine_passes, pass_spread
 from facemtl.pretrained import DEFAULT_DETECTOR, DEFAULT_LANDMARKS, get_pretrained
 from facemtl.weights import load_model
 
@@ -103,12 +103,12 @@ def main() -> None:
                 second, p2 = an.landmarker.recrop(img, first, 1)
                 both = combine_passes([first, second], spec)
                 errors[set_name][label].append(float(point_errors(both, truth[None], spec).mean()))
-                agree = bool(pass_spread([first, second], spec)[0] <= AVERAGE_WITHIN)
+                spread = pass_spread([first, second], spec)
                 for t in tasks:
                     y = s.attributes.get(t, -1)
                     if y is None or y < 0:
                         continue
-                    averaged = (p1[t][0] + p2[t][0]) / 2 if agree else p2[t][0]
+                    averaged = combine_passes([p1[t], p2[t]], spec, spread=spread)[0]  # as Landmarker.passes does
                     for source, p in (("re-crop", p2[t][0]), ("both passes", averaged)):
                         right[(label, source)][t].append(int(p.argmax()) == y)
                         nll[(label, source)].append(float(-np.log(max(p[y], 1e-12))))

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from facemtl.models import DetectorConfig, FaceDetectorNet, ModelConfig, MultiTaskNet, config_from_dict
-from facemtl.models.test_time import ArrayOutputs
+from facemtl.models.test_time import ArrayOutputs, to_tensors
 from facemtl.types import NetOutputs
 from facemtl.weights import atomic_write
 
@@ -135,9 +135,13 @@ class _OnnxSession:
     def eval(self: Session) -> Session:
         return self
 
-    def _run(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        outs = self.session.run(None, {"image": image.detach().cpu().numpy().astype(np.float32, copy=False)})
-        return dict(zip(self.names, (torch.from_numpy(o) for o in outs), strict=True))
+    def _outputs(self, image: np.ndarray) -> dict[str, np.ndarray]:
+        """Every output by name for a float32 numpy batch: the one place the session runs."""
+        return dict(zip(self.names, self.session.run(None, {"image": image}), strict=True))
+
+    @staticmethod
+    def _array(image: torch.Tensor) -> np.ndarray:
+        return image.detach().cpu().numpy().astype(np.float32, copy=False)
 
 
 Session = TypeVar("Session", bound=_OnnxSession)
@@ -159,12 +163,11 @@ class OnnxNet(_OnnxSession):
         return cast(ModelConfig, self._config)
 
     def __call__(self, image: torch.Tensor) -> NetOutputs:
-        res = self._run(image)
-        return {"landmarks": res.pop("landmarks"), "attributes": res}
+        return to_tensors(self.run_arrays(self._array(image)))
 
     def run_arrays(self, image: np.ndarray) -> ArrayOutputs:
         """:meth:`__call__` on a float32 numpy batch, returning numpy arrays (no torch on the way)."""
-        res = dict(zip(self.names, self.session.run(None, {"image": image}), strict=True))
+        res = self._outputs(image)
         return {"landmarks": res.pop("landmarks"), "attributes": res}
 
 
@@ -179,8 +182,8 @@ class OnnxDetectorNet(_OnnxSession):
         return cast(DetectorConfig, self._config)
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
-        return self._run(image)["raw"]
+        return torch.from_numpy(self.run_arrays(self._array(image)))
 
     def run_arrays(self, image: np.ndarray) -> np.ndarray:
         """:meth:`__call__` on a float32 numpy batch, returning the numpy raw map."""
-        return self.session.run(["raw"], {"image": image})[0]
+        return self._outputs(image)["raw"]

@@ -147,9 +147,9 @@ def _multiple_span(lo: int, hi: int, k: int, size: int) -> tuple[int, int]:
     """``[lo, hi)`` widened to a length that is a multiple of ``k`` within ``[0, size)`` where it
     fits (extended on the right, else on the left), else as it is; a one-pixel edge (what a crop
     lying wholly off that side reads) stays itself."""
-    n = -(-(hi - lo) // k) * k
     if hi - lo <= 1:
         return lo, hi
+    n = -(-(hi - lo) // k) * k
     if lo + n <= size:
         return lo, lo + n
     return (hi - n, hi) if hi - n >= 0 else (lo, hi)

@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from facemtl.geometry import Box, CropTransform, crop_box_from_landmarks, from_unit
 from facemtl.models import MultiTaskNet
 from facemtl.models.config import ModelConfig
 from facemtl.models.test_time import DEFAULT_VIEWS, ViewSet, array_net, shift_offsets, softmax, test_time_averaged
-from facemtl.passes import AVERAGE_WITHIN, combine_passes, pass_spread
+from facemtl.passes import combine_passes, pass_spread
 from facemtl.transforms import to_array, to_channels
 
 if TYPE_CHECKING:
@@ -71,7 +70,6 @@ class Landmarker:
         self.flip_test = flip_test
         self.shift_test = shift_test
         self.shift_views = shift_views
-        self.device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else model.device
 
     @property
     def config(self) -> ModelConfig:
@@ -108,10 +106,12 @@ class Landmarker:
         spread = pass_spread(passes, spec)
         if self.average:
             mask = np.ones(len(boxes), bool) if average is None else average
-            landmarks = np.where(mask[:, None, None], combine_passes(passes, spec), landmarks)
+            landmarks = np.where(mask[:, None, None], combine_passes(passes, spec, spread=spread), landmarks)
             # where the landmarks are averaged, so are the attributes: every pass framed the face well
-            agree = mask & (spread <= AVERAGE_WITHIN)
-            probs = {k: np.where(agree[:, None], np.mean([p[k] for p in pass_probs], 0), v) for k, v in probs.items()}
+            probs = {
+                k: np.where(mask[:, None], combine_passes([p[k] for p in pass_probs], spec, spread=spread), v)
+                for k, v in probs.items()
+            }
         return Passes(landmarks, spread, probs)
 
     def _predict(

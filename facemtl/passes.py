@@ -48,12 +48,21 @@ def pass_spread(passes: Sequence[np.ndarray], spec: LandmarkSpec) -> np.ndarray:
     return np.max([np.linalg.norm(p - last, axis=-1).mean(-1) for p in passes[:-1]], axis=0) / iod
 
 
-def combine_passes(passes: Sequence[np.ndarray], spec: LandmarkSpec, within: float = AVERAGE_WITHIN) -> np.ndarray:
+def combine_passes(
+    passes: Sequence[np.ndarray],
+    spec: LandmarkSpec,
+    within: float = AVERAGE_WITHIN,
+    *,
+    spread: np.ndarray | None = None,
+) -> np.ndarray:
     """The landmarks of several passes over the same faces, each ``(N, K, 2)``: their mean where
     every pass lies within ``within`` × the inter-ocular distance of the last, else the last pass
-    (passes that disagree mean a first crop framed far off, and the re-crop is the better estimate)."""
-    spread = pass_spread(passes, spec)
-    return np.where((spread <= within)[:, None, None], np.mean(passes, axis=0), passes[-1])
+    (passes that disagree mean a first crop framed far off, and the re-crop is the better estimate).
+    With the landmarks' :func:`pass_spread` given as ``spread``, ``passes`` may be any per-face
+    estimates ``(N, ...)`` (e.g. class probabilities), combined by the landmarks' agreement."""
+    spread = pass_spread(passes, spec) if spread is None else spread
+    agree = (spread <= within).reshape(-1, *[1] * (np.ndim(passes[-1]) - 1))
+    return np.where(agree, np.mean(passes, axis=0), passes[-1])
 
 
 def merge_views(
