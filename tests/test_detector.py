@@ -51,6 +51,24 @@ def test_decoding_a_hand_made_map():
     np.testing.assert_allclose(pts[0], np.array([32.0, 16.0]) + np.array(offsets), atol=1e-4)
 
 
+def test_small_boxes_pass_at_their_own_threshold():
+    """``small_face=(side, t)``: a box under ``side`` px passes at ``t``; a larger box with the same
+    score is still held to the main threshold."""
+    offsets = [[0, 0]] * 5
+    logit = float(np.log(0.4 / 0.6))  # score 0.4
+    small, c, s = _raw_with_face(64, 96, 8, [35.5, 27.5], [6.0, 6.0, 6.0, 6.0], offsets, logit=logit)
+    large, _, _ = _raw_with_face(64, 96, 16, [39.5, 23.5], [14.0, 14.0, 14.0, 14.0], offsets, logit=logit)
+    for raw, side in ((small, 12.0), (large, 28.0)):
+        assert decode(raw, c, s, 0.5, 0.4)[0].shape == (0, 4)  # one threshold: neither passes
+        boxes, scores, _ = decode(raw, c, s, 0.5, 0.4, small_face=(20.0, 0.35))
+        assert len(boxes) == (side < 20.0)
+        if len(boxes):
+            assert scores[0] == pytest.approx(0.4) and boxes[0, 2] - boxes[0, 0] == pytest.approx(side)
+    # the small-face threshold never lets a larger box through, and can be stricter than the main one
+    assert decode(small, c, s, 0.3, 0.4, small_face=(20.0, 0.45))[0].shape == (0, 4)
+    assert decode(large, c, s, 0.3, 0.4, small_face=(20.0, 0.45))[0].shape == (1, 4)
+
+
 def test_inference_decodes_as_training_does():
     """Run-time decoding (numpy) and training's ``decode_raw`` (torch) are one formula: on a random
     map, every location above the threshold decodes to the same box, score and points."""
@@ -328,6 +346,16 @@ def test_detector_weights_carry_their_threshold_and_box_rule(tmp_path):
     assert create_detector(f"facemtl:{w}", score_threshold=0.3).score_threshold == 0.3
     with pytest.raises(ValueError, match=r"score_threshold must be in \(0, 1\)"):
         create_detector(f"facemtl:{w}", score_threshold=1.5)
+    # a small-face threshold travels with the weights too; a caller's one threshold applies to all sizes
+    save_model(create_model(net.config.with_overrides(score_threshold=0.55, small_face_threshold=0.4)), w)
+    det = create_detector(f"facemtl:{w}")
+    assert (det.score_threshold, det.small_face_threshold) == (0.55, 0.4)
+    det = create_detector(f"facemtl:{w}", score_threshold=0.3)
+    assert (det.score_threshold, det.small_face_threshold) == (0.3, 0.3)
+    det = create_detector(f"facemtl:{w}", small_face_threshold=0.35)
+    assert (det.score_threshold, det.small_face_threshold) == (0.55, 0.35)
+    with pytest.raises(ValueError, match=r"small_face_threshold must be in \(0, 1\)"):
+        create_detector(f"facemtl:{w}", small_face_threshold=1.0)
 
 
 def test_onnx_detector_matches_pytorch(tmp_path):

@@ -23,6 +23,7 @@ def create_detector(
     spec: str = "facemtl",
     *,
     score_threshold: float | None = None,
+    small_face_threshold: float | None = None,
     min_face: float = 0.0,
     max_side: int | None = None,
     backend: str = "torch",
@@ -31,7 +32,8 @@ def create_detector(
     """A detector by name: ``facemtl`` (the shipped network; ``facemtl:NAME`` another shipped
     one, ``facemtl:FILE`` your own weights), ``haar``
     (OpenCV's cascades), or ``yunet:PATH`` (a user-supplied YuNet ONNX run by OpenCV).
-    ``score_threshold``, ``min_face`` (px) and ``max_side`` (the longer side the image is
+    ``score_threshold``, ``small_face_threshold`` (facemtl's: boxes under the network's
+    ``smallest_face``), ``min_face`` (px) and ``max_side`` (the longer side the image is
     downscaled to) default to each detector's own; ``backend="onnx"`` runs facemtl's network
     with ONNX Runtime; ``flip_test`` averages facemtl's network over the image and its mirror."""
     kind, _, arg = spec.partition(":")
@@ -51,7 +53,12 @@ def create_detector(
         else:
             net = model
         return NetFaceDetector(
-            net, min_face=min_face, max_side=max_side, score_threshold=score_threshold, flip_test=flip_test
+            net,
+            min_face=min_face,
+            max_side=max_side,
+            score_threshold=score_threshold,
+            small_face_threshold=small_face_threshold,
+            flip_test=flip_test,
         )
     if kind == "haar" and not arg:
         return HaarFaceDetector(

@@ -70,23 +70,34 @@ def unmirror(raw: torch.Tensor, height: int, width: int, strides: tuple[int, ...
     return torch.cat([out[:, SCORE], ltrb, pts.flatten(1)], 1)
 
 
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
 def decode(
     raw: np.ndarray | torch.Tensor,
     centres: np.ndarray | torch.Tensor,
     strides: np.ndarray | torch.Tensor,
     score_threshold: float,
     nms_iou: float,
+    small_face: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One image's raw map ``(N, 15)`` → boxes ``(K, 4)``, scores ``(K,)`` and points ``(K, 5, 2)``
-    in canvas pixels, after thresholding and NMS, best first. The locations above the threshold are
-    decoded as training's :func:`~facemtl.models.detector.decode_raw` does (tested equal), in numpy:
-    on the few that pass, torch's per-call overhead would be most of the time."""
+    in canvas pixels, after thresholding and NMS, best first. ``small_face`` = ``(side, threshold)``:
+    boxes whose longer side is under ``side`` px pass at ``threshold`` instead. The locations above
+    the threshold are decoded as training's :func:`~facemtl.models.detector.decode_raw` does (tested
+    equal), in numpy: on the few that pass, torch's per-call overhead would be most of the time."""
     raw, centres, strides = (np.asarray(a) for a in (raw, centres, strides))
-    keep = raw[:, 0] > np.log(score_threshold / (1 - score_threshold))
+    lowest = score_threshold if small_face is None else min(score_threshold, small_face[1])
+    keep = raw[:, 0] > _logit(lowest)
     r = raw[keep].astype(np.float64)
     s, c = strides[keep].astype(np.float64)[:, None], centres[keep].astype(np.float64)
     ltrb = np.exp(np.minimum(r[:, BOX], 8.0)) * s
     boxes = np.concatenate([c - ltrb[:, :2], c + ltrb[:, 2:]], 1)
+    if small_face is not None:
+        side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+        passes = r[:, 0] > np.where(side < small_face[0], _logit(small_face[1]), _logit(score_threshold))
+        r, s, c, boxes = r[passes], s[passes], c[passes], boxes[passes]
     scores = 1.0 / (1.0 + np.exp(-r[:, 0]))
     pts = r[:, POINTS].reshape(-1, NUM_POINTS, 2) * s[..., None] + c[:, None]
     order = nms(boxes, scores, nms_iou)
@@ -100,7 +111,9 @@ class NetFaceDetector:
     ``max_side``: images are downscaled so their longer side is at most this (default: the
     model's); raise it to find smaller faces in large photos, at a cost in time.
     ``score_threshold``: minimum face probability (default: the one chosen for the weights, in
-    their config); ``min_face``: the smallest face to find, box side in original pixels — smaller
+    their config); ``small_face_threshold``: the same for boxes under the network's
+    ``smallest_face`` on its input (default: the weights' own with their ``score_threshold``, else
+    ``score_threshold``); ``min_face``: the smallest face to find, box side in original pixels — smaller
     boxes are dropped, and where ``max_side`` would shrink such a face below the network's
     ``smallest_face`` the image is processed larger (:meth:`input_side`). Detections carry
     the network's 5 points (MTFL order); ``box_rules`` default to the weights' fitted rule.
@@ -114,6 +127,7 @@ class NetFaceDetector:
         model: FaceDetectorNet | OnnxDetectorNet,
         *,
         score_threshold: float | None = None,
+        small_face_threshold: float | None = None,
         nms_threshold: float = 0.4,
         max_side: int | None = None,
         min_face: float = 0.0,
@@ -122,10 +136,15 @@ class NetFaceDetector:
     ):
         self.model = model.eval()
         self.config: DetectorConfig = model.config
+        if small_face_threshold is None:  # the weights' pair, or one threshold as the caller asked
+            small_face_threshold = score_threshold or self.config.small_face_threshold
         score_threshold = self.config.score_threshold if score_threshold is None else score_threshold
-        if not 0 < score_threshold < 1:
-            raise ValueError(f"score_threshold must be in (0, 1), got {score_threshold}")
+        small_face_threshold = small_face_threshold or score_threshold
+        for name, value in (("score_threshold", score_threshold), ("small_face_threshold", small_face_threshold)):
+            if not 0 < value < 1:
+                raise ValueError(f"{name} must be in (0, 1), got {value}")
         self.score_threshold, self.nms_threshold = score_threshold, nms_threshold
+        self.small_face_threshold = small_face_threshold
         self.max_side = max_side or self.config.max_side
         self.min_face = min_face
         self.flip_test = flip_test
@@ -165,7 +184,10 @@ class NetFaceDetector:
             raw = ((both[0] + unmirror(both[1], canvas.shape[0], canvas.shape[1], c.strides)) / 2).numpy()
         else:
             raw = self._raw(x)[0]
-        boxes, scores, pts = decode(raw, *self._grid(*canvas.shape[:2]), self.score_threshold, self.nms_threshold)
+        small = None if self.small_face_threshold == self.score_threshold else (c.smallest_face, self.small_face_threshold)
+        boxes, scores, pts = decode(
+            raw, *self._grid(*canvas.shape[:2]), self.score_threshold, self.nms_threshold, small
+        )
         boxes = from_downscaled(boxes.reshape(-1, 2, 2), f).reshape(-1, 4)
         pts = from_downscaled(pts, f)
         out = []

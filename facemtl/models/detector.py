@@ -51,7 +51,10 @@ class DetectorConfig:
     MTFL training faces by ``scripts/calibrate_detector.py``) and ``smallest_face``: the face side,
     in network-input pixels, from which the network finds most faces (84–97 % of 20–24-px faces
     at input sides 320–640 in ``bench/crowd.py``'s recall-by-size table); ``min_face`` sizes the
-    input by it. ``max_side`` too: the default input side chosen for the weights. ``anchors``:
+    input by it. ``small_face_threshold``: the score threshold of boxes whose longer side on the
+    network input is under ``smallest_face`` (None: ``score_threshold``): a score is trained towards
+    its box's IoU, and a pixel costs a small box more IoU, so small faces score lower.
+    ``max_side`` too: the default input side chosen for the weights. ``anchors``:
     where each location's regressions are measured from (:data:`ANCHORS`; weights saved before
     the field have ``cell_centre``)."""
 
@@ -67,6 +70,7 @@ class DetectorConfig:
     score_threshold: float = 0.4
     box_rule: tuple[float, float, float] = (0.0063, 0.0594, 0.5251)
     smallest_face: float = 20.0
+    small_face_threshold: float | None = None
     anchors: str = DEFAULT_ANCHORS
     kind: str = "detector"
 
