@@ -184,7 +184,9 @@ class NetFaceDetector:
             raw = ((both[0] + unmirror(both[1], canvas.shape[0], canvas.shape[1], c.strides)) / 2).numpy()
         else:
             raw = self._raw(x)[0]
-        small = None if self.small_face_threshold == self.score_threshold else (c.smallest_face, self.small_face_threshold)
+        small = (
+            None if self.small_face_threshold == self.score_threshold else (c.smallest_face, self.small_face_threshold)
+        )
         boxes, scores, pts = decode(
             raw, *self._grid(*canvas.shape[:2]), self.score_threshold, self.nms_threshold, small
         )
