@@ -162,7 +162,8 @@ def main() -> None:
         nargs="*",
         type=float,
         default=[],
-        help="also score facemtl at these thresholds for boxes under its smallest_face (the rest at its own)",
+        help="also score the first facemtl detector at these thresholds for boxes under its smallest_face "
+        "(the rest at its own)",
     )
     ap.add_argument("--json", default=None)
     ap.add_argument("--picture", default=None, help="draw the first crowd with facemtl's boxes here")
@@ -189,7 +190,7 @@ def main() -> None:
             methods[f"{label} (input side {default.max_side}, threshold {t:g})"] = create_detector(
                 spec, score_threshold=t
             )
-        for t in args.small_thresholds:
+        for t in args.small_thresholds if spec == args.detector[0] else ():
             methods[f"{label} (input side {default.max_side}, small-face threshold {t:g})"] = create_detector(
                 spec, small_face_threshold=t
             )

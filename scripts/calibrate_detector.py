@@ -13,7 +13,9 @@ the medians (for Haar and YuNet, the values of ``HAAR_BOX_RULES`` / ``YUNET_BOX_
 ``--thresholds`` scores recall and precision on the validation scenes of the run that made the
 weights (its card records the recipe) and keeps the best F1 (``--score-threshold`` records one chosen
 elsewhere instead, with ``--chosen-on`` saying where); ``--max-side`` records the default
-input side (chosen beforehand on crowds of the run's held-out photos) and fits the box rule at it. ``--out`` writes the weights with the
+input side (chosen beforehand on crowds of the run's held-out photos) and fits the box rule at it;
+``--small-face-threshold`` records the threshold of boxes under the weights' ``smallest_face``
+(chosen on the same crowds and photos). ``--out`` writes the weights with the
 fitted rule and threshold in their config (same tensors, card plus a ``calibration`` record), so
 the detector uses them by default. Training faces and validation scenes only: the test set is
 never used to tune anything.
@@ -111,6 +113,13 @@ def main() -> None:
     )
     ap.add_argument("--chosen-on", help="where --score-threshold was chosen (recorded in the card)")
     ap.add_argument(
+        "--small-face-threshold",
+        type=float,
+        help="facemtl:WEIGHTS only: the threshold for boxes under the weights' smallest_face to record "
+        "(say where it was chosen with --small-chosen-on)",
+    )
+    ap.add_argument("--small-chosen-on", help="where --small-face-threshold was chosen (recorded in the card)")
+    ap.add_argument(
         "--max-side",
         type=int,
         help="facemtl:WEIGHTS only: the default input side to record (chosen on crowds of held-out photos, "
@@ -119,15 +128,24 @@ def main() -> None:
     args = ap.parse_args()
     det = create_detector(args.detector, max_side=args.max_side)
     # the arguments are checked before the box rule's minutes of detection, not after
-    calibrating = args.out or args.thresholds or args.max_side or args.score_threshold is not None
+    calibrating = (
+        args.out
+        or args.thresholds
+        or args.max_side
+        or args.score_threshold is not None
+        or args.small_face_threshold is not None
+    )
     kind, _, weights = args.detector.partition(":")
     if calibrating and (kind != "facemtl" or not weights or not isinstance(det, NetFaceDetector)):
         raise SystemExit(
-            "--thresholds, --score-threshold, --max-side and --out calibrate a facemtl detector file: "
+            "--thresholds, --score-threshold, --small-face-threshold, --max-side and --out calibrate a facemtl "
+            "detector file: "
             "--detector facemtl:WEIGHTS"
         )
     if args.score_threshold is not None and not args.chosen_on:
         raise SystemExit("--score-threshold needs --chosen-on: where the threshold was chosen")
+    if args.small_face_threshold is not None and not args.small_chosen_on:
+        raise SystemExit("--small-face-threshold needs --small-chosen-on: where the threshold was chosen")
     rules = fit_box_rules(det, args.annotations, args.limit, args.seed)
     print(json.dumps(rules))
     if not calibrating:
@@ -153,11 +171,20 @@ def main() -> None:
             "chosen_on": chosen_on,
             "scores": scores,
         }
+    if args.small_face_threshold is not None:
+        config = config.with_overrides(small_face_threshold=args.small_face_threshold)
+        record["small_face_threshold"] = {
+            "value": args.small_face_threshold,
+            "applies_to": f"boxes under smallest_face ({config.smallest_face:g} px) on the network input",
+            "chosen_on": args.small_chosen_on,
+        }
     if args.out:
         assert isinstance(det.model, FaceDetectorNet)
         model = create_model(config)
         model.load_state_dict(det.model.state_dict())
         card = json.loads(card_path(weights).read_text())
+        # a second calibration of calibrated weights keeps the records of what it does not redo
+        record = card.get("calibration", {}) | record
         card = {k: v for k, v in card.items() if k not in ("format_version", "config")} | {"calibration": record}
         save_model(model, args.out, card)
         print(f"wrote {args.out}")

@@ -168,10 +168,19 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "".join("| " + " | ".join(r) + " |\n" for r in lines)
 
 
-def crowd_table() -> str:
-    methods = _json("bench/results/crowd.json")["methods"]
-    rows = [[name, f"{m['recall']:.1f}", f"{m['precision']:.1f}", f"{m['ms']:.1f}"] for name, m in methods.items()]
-    return _table(["detector", "recall, faces ≥ 24 px (%)", "precision (%)", "ms per photo (median)"], rows)
+def crowd_table(stem: str = "crowd") -> str:
+    """``bench/crowd.py``'s detection table; on the validation pool with F1 and the held-out photos whole."""
+    results = _json(f"bench/results/{stem}.json")
+    held = results.get("held_out_photos", {})
+    header = ["detector", "recall, faces ≥ 24 px (%)", "precision (%)"]
+    header += ["F1 (%)", "held-out photos: false detections", "their faces found (%)"] if held else []
+    rows = []
+    for name, m in results["methods"].items():
+        row = [name, f"{m['recall']:.1f}", f"{m['precision']:.1f}"]
+        if held:
+            row += [f"{m['f1']:.1f}", str(held[name]["false_detections"]), f"{held[name]['recall']:.1f}"]
+        rows.append([*row, f"{m['ms']:.1f}"])
+    return _table([*header, "ms per photo (median)"], rows)
 
 
 def crowd_sizes_table() -> str:
@@ -454,6 +463,7 @@ BLOCKS = {
     "peers-headline": peers_headline,
     "crowd": crowd_table,
     "crowd-sizes": crowd_sizes_table,
+    "crowd-validation-small": lambda: crowd_table("crowd_validation_small"),
     "end-to-end": end_to_end_table,
     "end-to-end-pose": end_to_end_pose_table,
     "end-to-end-release": end_to_end_release_table,
