@@ -195,7 +195,12 @@ def add_analyzer_arguments(p: argparse.ArgumentParser) -> None:
         default=0.0,
         help="the smallest face to find, px: smaller ones are dropped, and facemtl's detector looks at a large photo at the size that finds such faces (slower)",
     )
-    p.add_argument("--score-threshold", type=float, help="detector confidence threshold (default: the detector's)")
+    p.add_argument(
+        "--score-threshold",
+        type=float,
+        help="detector confidence threshold, for faces of every size (default: the detector's own; facemtl's "
+        "holds faces small on its input to a second one, its weights' small_face_threshold)",
+    )
     p.add_argument(
         "--max-side",
         type=int,

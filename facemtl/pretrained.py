@@ -114,7 +114,7 @@ PRETRAINED: dict[str, Pretrained] = {
         Pretrained(
             name="facemtl_det",
             file="facemtl_det.safetensors",
-            sha256="dcb1e34e663d08fa71f0140555842caf31d98afdf05cb793d2c5e2a75f683825",
+            sha256="5c85e3cdd8780faee82393820abb01cbca49ce91a4531e5145e59f437a531c3a",
             kind="detector",
             summary="face detector: score + box + 5 points, strides 8/16/32; teacher-labelled photos",
             headline=(
