@@ -464,6 +464,7 @@ BLOCKS = {
     "crowd": crowd_table,
     "crowd-sizes": crowd_sizes_table,
     "crowd-validation-small": lambda: crowd_table("crowd_validation_small"),
+    "crowd-seed1": lambda: crowd_table("crowd_seed1"),
     "end-to-end": end_to_end_table,
     "end-to-end-pose": end_to_end_pose_table,
     "end-to-end-release": end_to_end_release_table,
