@@ -136,10 +136,12 @@ class NetFaceDetector:
     ):
         self.model = model.eval()
         self.config: DetectorConfig = model.config
-        if small_face_threshold is None:  # the weights' pair, or one threshold as the caller asked
-            small_face_threshold = score_threshold or self.config.small_face_threshold
-        score_threshold = self.config.score_threshold if score_threshold is None else score_threshold
-        small_face_threshold = small_face_threshold or score_threshold
+        if score_threshold is None:  # the weights' pair; a caller's threshold holds for every size
+            score_threshold = self.config.score_threshold
+            if small_face_threshold is None:
+                small_face_threshold = self.config.small_face_threshold
+        if small_face_threshold is None:
+            small_face_threshold = score_threshold
         for name, value in (("score_threshold", score_threshold), ("small_face_threshold", small_face_threshold)):
             if not 0 < value < 1:
                 raise ValueError(f"{name} must be in (0, 1), got {value}")
