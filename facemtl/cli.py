@@ -198,8 +198,8 @@ def add_analyzer_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--score-threshold",
         type=float,
-        help="detector confidence threshold, for faces of every size (default: the detector's own; facemtl's "
-        "holds faces small on its input to a second one, its weights' small_face_threshold)",
+        help="detector confidence threshold, one for faces of every size (default: the detector's own; facemtl's "
+        "weights carry two: score_threshold, and small_face_threshold for faces under 20 px on its input)",
     )
     p.add_argument(
         "--max-side",
