@@ -123,6 +123,8 @@ PRETRAINED: dict[str, Pretrained] = {
                     "end-to-end NME % (landmarks: facemtl_mtfl_celeba)",
                     "mtfl_test_end_to_end.detectors.facemtl.mirror.auto.nme",
                 ),
+                ("crowd recall % (faces ≥ 24 px)", "crowds.methods.facemtl (default, input side 352).recall"),
+                ("crowd precision %", "crowds.methods.facemtl (default, input side 352).precision"),
             ),
         ),
     )
