@@ -14,10 +14,13 @@ faces are ~14 to ~110 px and scattered without overlap over a blurred photo back
 The reference faces are the teacher's (YuNet 2023mar at full resolution, score ≥ 0.6). Recall =
 reference faces ≥ 24 px that a detector finds (IoU ≥ 0.5); precision = its detections that match
 a reference face (one matching a teacher face under 24 px counts neither way). Every detector
-runs on one thread; facemtl's at its default input side (320), asked for faces of ≥ 24 px
+runs on one thread; facemtl's at its default input side and thresholds, asked for faces of ≥ 24 px
 (``min_face=24``: the input side that brings them to the network's ``smallest_face``) and at the
-photo's own side (640). A second table gives facemtl's recall by face size *on the network input*
-at several input sides: the measurement behind the weights' ``smallest_face``.
+photo's own side (640); ``--sides``, ``--thresholds`` and ``--small-thresholds`` (boxes under
+``smallest_face`` on the network input) add rows. A second table gives facemtl's recall by face
+size *on the network input* at several input sides: the measurement behind the weights'
+``smallest_face``. On ``--pool validation`` a third scores every row on the held-out photos whole
+(false detections, recall of their faces), which crowds do not measure.
 """
 
 from __future__ import annotations
