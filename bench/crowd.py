@@ -44,6 +44,7 @@ from facemtl.detection import (
     NetFaceDetector,
     box_iou,
     create_detector,
+    longer_sides,
     match_detections,
 )
 from facemtl.imageio import read_image
@@ -81,7 +82,7 @@ def compose_crowd(rng: np.random.Generator, pool: list[Path], size=(640, 480)) -
 def match(dets: list[Detection], ref: np.ndarray) -> tuple[int, int, int]:
     """Greedy IoU ≥ 0.5 matching, surest detection first: true and false positives, misses
     (reference faces under ``MIN_FACE`` neither count as missed nor make a false positive)."""
-    small = np.maximum(ref[:, 2] - ref[:, 0], ref[:, 3] - ref[:, 1]) < MIN_FACE
+    small = longer_sides(ref) < MIN_FACE
     m = match_detections(np.array([d.box for d in dets]).reshape(-1, 4), ref, small)
     return m.true_positives, m.false_positives, m.misses
 
@@ -110,7 +111,7 @@ def recall_by_input_size(
             m = match_detections(boxes, ref, np.zeros(len(ref), bool))
             hit = np.zeros(len(ref), bool)
             hit[m.matched[m.matched >= 0]] = True
-            size = np.maximum(ref[:, 2] - ref[:, 0], ref[:, 3] - ref[:, 1]) * f
+            size = longer_sides(ref) * f
             b = np.digitize(size, edges) - 1
             ok = b >= 0  # faces under the first bin are left out
             np.add.at(total, b[ok], 1)
@@ -140,7 +141,7 @@ def whole_photos(methods: dict[str, FaceDetector], photos: list) -> dict:
                 false += int((box_iou(boxes, p.boxes).max(1) < 0.3).sum())
             else:
                 false += len(boxes)
-            skip = p.ignore | (np.maximum(p.boxes[:, 2] - p.boxes[:, 0], p.boxes[:, 3] - p.boxes[:, 1]) < MIN_FACE)
+            skip = p.ignore | (longer_sides(p.boxes) < MIN_FACE)
             m = match_detections(boxes, p.boxes, skip)
             tp, fn = tp + m.true_positives, fn + m.misses
         out[name] = {"false_detections": false, "recall": 100 * tp / max(tp + fn, 1)}
@@ -200,7 +201,7 @@ def main() -> None:
         methods[asked(label)] = create_detector(spec, min_face=MIN_FACE)
         methods[f"{label} (input side 640)"] = create_detector(spec, max_side=640)
     methods["Haar (OpenCV cascades, at 640, faces ≥ 24 px)"] = create_detector("haar", max_side=640, min_face=MIN_FACE)
-    n_ref = sum(int((np.maximum(r[:, 2] - r[:, 0], r[:, 3] - r[:, 1]) >= MIN_FACE).sum()) for r in refs)
+    n_ref = sum(int((longer_sides(r) >= MIN_FACE).sum()) for r in refs)
     print(
         f"\n{len(crowds)} composed crowds, 640×480: {sum(len(r) for r in refs)} teacher faces, {n_ref} of ≥ {MIN_FACE:.0f} px\n"
     )

@@ -85,6 +85,13 @@ class FaceDetector(Protocol):
     def detect(self, image_bgr: np.ndarray) -> list[Detection]: ...
 
 
+def longer_sides(boxes: np.ndarray) -> np.ndarray:
+    """Each xyxy box's longer side ``(N,)``: the face size ``min_face`` and ``smallest_face`` speak of
+    (as YuNet's own size filter measures it)."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    return np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+
+
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU of every xyxy box of ``a`` (N, 4) with every box of ``b`` (M, 4): (N, M)."""
     a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import torch
 
-from facemtl.detection.base import BoxRule, Detection, as_box, nms
+from facemtl.detection.base import BoxRule, Detection, as_box, longer_sides, nms
 from facemtl.geometry import downscale, from_downscaled
 from facemtl.models.detector import (
     BOX,
@@ -95,8 +95,7 @@ def decode(
     ltrb = np.exp(np.minimum(r[:, BOX], 8.0)) * s
     boxes = np.concatenate([c - ltrb[:, :2], c + ltrb[:, 2:]], 1)
     if small_face is not None:
-        side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
-        passes = r[:, 0] > np.where(side < small_face[0], _logit(small_face[1]), _logit(score_threshold))
+        passes = r[:, 0] > np.where(longer_sides(boxes) < small_face[0], _logit(small_face[1]), _logit(score_threshold))
         r, s, c, boxes = r[passes], s[passes], c[passes], boxes[passes]
     scores = 1.0 / (1.0 + np.exp(-r[:, 0]))
     pts = r[:, POINTS].reshape(-1, NUM_POINTS, 2) * s[..., None] + c[:, None]
@@ -186,16 +185,14 @@ class NetFaceDetector:
             raw = ((both[0] + unmirror(both[1], canvas.shape[0], canvas.shape[1], c.strides)) / 2).numpy()
         else:
             raw = self._raw(x)[0]
-        small = (
-            None if self.small_face_threshold == self.score_threshold else (c.smallest_face, self.small_face_threshold)
-        )
+        small = (c.smallest_face, self.small_face_threshold)
         boxes, scores, pts = decode(
             raw, *self._grid(*canvas.shape[:2]), self.score_threshold, self.nms_threshold, small
         )
         boxes = from_downscaled(boxes.reshape(-1, 2, 2), f).reshape(-1, 4)
         pts = from_downscaled(pts, f)
-        out = []
-        for b, s, p in zip(boxes, scores, pts, strict=True):
-            if max(b[2] - b[0], b[3] - b[1]) >= self.min_face:  # the longer side, as YuNet's filter
-                out.append(Detection(as_box(b), float(s), "net", p))
-        return out
+        big_enough = longer_sides(boxes) >= self.min_face
+        return [
+            Detection(as_box(b), float(s), "net", p)
+            for b, s, p in zip(boxes[big_enough], scores[big_enough], pts[big_enough], strict=True)
+        ]
