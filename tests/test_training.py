@@ -174,6 +174,12 @@ def test_load_model_rejects_foreign_files(tmp_path):
     )
     with pytest.raises(ValueError, match=r"odd\.safetensors: its model config is not valid .*anchors must be one of"):
         load_model(odd)
+    config = det.config.to_dict() | {"small_face_threshold": 1.5}  # a threshold no detector takes
+    save_file(
+        dict(det.state_dict()), str(odd), metadata={"facemtl": json.dumps({"format_version": 2, "config": config})}
+    )
+    with pytest.raises(ValueError, match=r"odd\.safetensors: .*small_face_threshold must be in \(0, 1\), got 1\.5"):
+        load_model(odd)
 
 
 def test_evaluate_cli_prints_table_and_json(mtfl_dir, tmp_path):

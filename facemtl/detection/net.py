@@ -25,6 +25,7 @@ from facemtl.models.detector import (
     DetectorConfig,
     FaceDetectorNet,
     anchor_points,
+    check_threshold,
     level_shapes,
 )
 from facemtl.tasks import MTFL5
@@ -141,9 +142,8 @@ class NetFaceDetector:
                 small_face_threshold = self.config.small_face_threshold
         if small_face_threshold is None:
             small_face_threshold = score_threshold
-        for name, value in (("score_threshold", score_threshold), ("small_face_threshold", small_face_threshold)):
-            if not 0 < value < 1:
-                raise ValueError(f"{name} must be in (0, 1), got {value}")
+        check_threshold("score_threshold", score_threshold)
+        check_threshold("small_face_threshold", small_face_threshold)
         self.score_threshold, self.nms_threshold = score_threshold, nms_threshold
         self.small_face_threshold = small_face_threshold
         self.max_side = max_side or self.config.max_side

@@ -40,6 +40,12 @@ def _check_anchors(anchors: str) -> None:
         raise ValueError(f"anchors must be one of {', '.join(ANCHORS)}, got {anchors!r}")
 
 
+def check_threshold(name: str, value: float) -> None:
+    """A score threshold is a probability strictly between 0 and 1 (0 would keep every location)."""
+    if not 0 < value < 1:
+        raise ValueError(f"{name} must be in (0, 1), got {value}")
+
+
 @dataclass(frozen=True)
 class DetectorConfig:
     """A detector preset. ``stages``: (channels, blocks) per stride 4, 8, 16, 32; ``neck``: FPN
@@ -76,6 +82,9 @@ class DetectorConfig:
 
     def __post_init__(self) -> None:
         _check_anchors(self.anchors)
+        check_threshold("score_threshold", self.score_threshold)
+        if self.small_face_threshold is not None:
+            check_threshold("small_face_threshold", self.small_face_threshold)
 
     @property
     def canvas_extra(self) -> int:
