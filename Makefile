@@ -20,7 +20,7 @@ setup: .venv/.dev
 # Main job: draw landmarks + attributes on a bundled photo (matplotlib's public-domain
 # portrait of Grace Hopper) with the shipped weights; writes demo/grace_hopper.jpg.
 demo: .venv/.dev
-	$(PY) scripts/draw_landmarks.py "$$($(PY) -c 'import matplotlib.cbook as c; print(c.get_sample_data("grace_hopper.jpg", asfileobj=False))')" --out demo --json
+	$(PY) scripts/draw_landmarks.py --overwrite "$$($(PY) -c 'import matplotlib.cbook as c; print(c.get_sample_data("grace_hopper.jpg", asfileobj=False))')" --out demo --json
 	@echo "annotated image: demo/grace_hopper.jpg"
 
 # The type checker, then the whole suite (`make test-fast`: the tier without data or subprocess

@@ -105,19 +105,28 @@ def _train(args: argparse.Namespace) -> int:
 
     d = distributed.Dist.from_env()  # set by torchrun; a single process otherwise
     distributed.init(d, distributed.resolve_device(args.device, d.local_rank))
+    trainer = None
     try:
         trainer = Trainer(cfg, args.out, device=args.device, dist=d)
         t0 = time.perf_counter()
         launcher = ["torchrun", f"--nproc_per_node={d.world}", "-m", "facemtl"] if d.enabled else ["facemtl"]
         card = {"command": " ".join([*launcher, *sys.argv[1:]])}
-        result = trainer.fit(resume=args.resume, card=card)  # ends with a barrier: safe to tear down
+        result = trainer.fit(resume=args.resume, overwrite=args.overwrite, card=card)  # ends with a barrier
     except RecipeError as e:
         raise RecipeError(f"{args.config or 'the recipe (command-line flags)'}: {e}") from None
+    except KeyboardInterrupt:
+        saved = (
+            f"{trainer.folder.checkpoint} holds epoch {trainer.epoch}"
+            if trainer and trainer.epoch
+            else "no epoch was saved"
+        )
+        print(f"facemtl train: interrupted; {saved} (continue with --resume)", file=sys.stderr)
+        return 130
     finally:
         distributed.shutdown()
     if d.is_main:
         print(
-            f"best {trainer.job.metric_name} {result.best_metric:.4g} at epoch {result.best_epoch}; weights: {result.best_weights}"
+            f"best {result.metric_name} {result.best_metric:.4g} at epoch {result.best_epoch}; weights: {result.best_weights}"
         )
         print(f"wall time {time.perf_counter() - t0:.0f} s")
     if d.enabled:
@@ -267,22 +276,45 @@ def analyzer_from_args(args: argparse.Namespace) -> FaceAnalyzer:
     )
 
 
-def _predict(args: argparse.Namespace) -> int:
+def _input_error(e: BaseException) -> str:
+    """One input's failure as one line: a named error says what it is; anything else (a fault of
+    facemtl's, or no memory left for a huge photo) says its type, and the batch goes on."""
     from facemtl.imageio import ImageReadError
-    from facemtl.inference import image_record
+
+    if isinstance(e, (ImageReadError, OSError)):
+        return str(e)
+    if isinstance(e, MemoryError):
+        return f"out of memory ({e or 'MemoryError'})"
+    return f"{type(e).__name__}: {e}"
+
+
+def _batch_end(command: str, done: int, failed: int) -> int:
+    """The exit status of a batch: 0 when every input was done, 1 when some failed; a batch where
+    nothing was done says so on stderr."""
+    if not done:
+        what = f"all {failed} input(s) failed" if failed else "no input"
+        print(f"facemtl {command}: nothing done: {what}", file=sys.stderr)
+    elif failed:
+        print(f"facemtl {command}: {failed} of {done + failed} input(s) failed", file=sys.stderr)
+    return 1 if failed or not done else 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from facemtl.inference import image_record, json_line
     from facemtl.inputs import expand_inputs
 
     analyzer = analyzer_from_args(args)
-    failed = 0
+    done = failed = 0
     for path in expand_inputs(args.images):
         try:
             faces = analyzer.analyze(path)
             record = image_record(str(path), faces)
-        except ImageReadError as e:
+            done += 1
+        except Exception as e:  # noqa: BLE001  # one input's failure never ends the batch
             failed += 1
-            record = {"image": str(path), "error": str(e)}
+            record = {"image": str(path), "error": _input_error(e)}
         if args.json:
-            print(json.dumps(record), flush=True)
+            print(json_line(record), flush=True)
         elif "error" in record:
             print(f"{path}: error: {record['error']}", file=sys.stderr)
         else:
@@ -293,27 +325,30 @@ def _predict(args: argparse.Namespace) -> int:
                     f"{n}=({x:.1f},{y:.1f})" for n, (x, y) in zip(f.landmark_names, f.landmarks, strict=True)
                 )
                 print(f"  box {[round(v, 1) for v in f.box]} score {f.score:.1f}: {pts}; {attrs}")
-    return 1 if failed else 0
+    return _batch_end("predict", done, failed)
 
 
 def _draw(args: argparse.Namespace) -> int:
-    from facemtl.annotate import annotate
-    from facemtl.imageio import ImageReadError
-    from facemtl.inputs import expand_inputs
+    from facemtl.annotate import annotate, output_suffix
+    from facemtl.inputs import expand_inputs, plan_outputs
 
-    analyzer = analyzer_from_args(args)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    failed = 0
-    for path in expand_inputs(args.inputs):
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: --out names a file, not a folder")
+    inputs = expand_inputs(args.inputs)
+    protected = {p.resolve() for p in inputs}
+    analyzer = analyzer_from_args(args)
+    done = failed = 0
+    for path, target in plan_outputs(inputs, out, output_suffix):
         try:
-            print(f"{path} -> {annotate(analyzer, path, out, args.json)}")
-        except (ImageReadError, OSError) as e:
+            print(
+                f"{path} -> {annotate(analyzer, path, target, args.json, overwrite=args.overwrite, inputs=protected)}"
+            )
+            done += 1
+        except Exception as e:  # noqa: BLE001  # one input's failure never ends the batch
             failed += 1
-            print(f"facemtl draw: error: {e}", file=sys.stderr)
-    if failed:
-        print(f"{failed} input(s) failed", file=sys.stderr)
-    return 1 if failed else 0
+            print(f"facemtl draw: error: {_input_error(e)}", file=sys.stderr)
+    return _batch_end("draw", done, failed)
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -363,10 +398,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="train a model (recipe file and/or flags)",
         description="Train a landmark model or a face detector. Every recipe field has a flag; flags override --config.",
     )
-    t.add_argument("--config", help="JSON training recipe (see configs/)")
+    t.add_argument(
+        "--config",
+        help="JSON training recipe: a file, or the name of a recipe shipped with facemtl (e.g. facemtl_mtfl; "
+        "see configs/ in a checkout)",
+    )
     t.add_argument("--out", required=True, help="output folder: checkpoints, history, best.safetensors")
     t.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     t.add_argument("--resume", action="store_true", help="continue from OUT/last.ckpt")
+    t.add_argument(
+        "--overwrite", action="store_true", help="start again in an OUT that holds a run (its files are replaced)"
+    )
     add_recipe_arguments(t)
     t.set_defaults(func=_train)
 
@@ -403,6 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("inputs", nargs="+", help="images, folders of images, or .mp4/.avi videos")
     d.add_argument("--out", default="annotated", help="output folder (default: annotated/)")
     d.add_argument("--json", action="store_true", help="also write each input's predictions as OUT/NAME.json")
+    d.add_argument("--overwrite", action="store_true", help="replace outputs that exist already (never an input)")
     add_analyzer_arguments(d)
     d.set_defaults(func=_draw)
 
@@ -422,13 +465,18 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (FileNotFoundError, ValueError, KeyError, ImportError) as e:
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"facemtl {args.command}: error: {msg}", file=sys.stderr)
-        return 2
     except BrokenPipeError:  # the reader left early (`facemtl models | head`): not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's exit flush must not fail again
         return 0
+    except KeyboardInterrupt:
+        print(f"facemtl {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (OSError, ValueError, KeyError, ImportError, MemoryError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        if isinstance(e, MemoryError):
+            msg = f"out of memory ({e or 'MemoryError'})"
+        print(f"facemtl {args.command}: error: {msg}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

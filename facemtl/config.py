@@ -11,9 +11,11 @@ line stays instant.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
+
+from facemtl.fields import check_fields, from_json, option
 
 SOURCE_KINDS = ("mtfl", "300w", "photos", "celeba")
 #: Parts of a source: a 300-W folder's fixed parts (:func:`facemtl.data.w300.in_holdout`), CelebA's
@@ -28,52 +30,6 @@ BALANCING = ("fixed", "uncertainty", "dwa")
 TRUNK_NAMES = ("shared", "mmoe")
 LANDMARK_LOSS_NAMES = ("l2", "l1", "wing")
 LANDMARK_NORMS = ("none", "iod")
-
-
-def option(
-    default: Any = None,
-    help: str = "",
-    *,
-    choices: tuple[Any, ...] | None = None,
-    low: float | None = None,
-    high: float | None = None,
-    factory: Any = None,
-) -> Any:
-    """A recipe field: its default, its help text and its allowed values (checked on creation)."""
-    meta = {"help": help, "choices": choices, "low": low, "high": high}
-    if factory is not None:
-        return field(default_factory=factory, metadata=meta)
-    return field(default=default, metadata=meta)
-
-
-#: Declared scalar field types → the values they accept (an int is a valid float; a bool is neither).
-_SCALARS: dict[str, tuple[type, ...]] = {
-    "int": (int,),
-    "float": (int, float),
-    "str": (str,),
-    "bool": (bool,),
-    "float | None": (int, float, type(None)),
-}
-
-
-def _check_fields(obj: Any, section: str = "") -> None:
-    """Check every field against its declared choices and range; the error names the field."""
-    for f in fields(obj):
-        value, meta = getattr(obj, f.name), f.metadata
-        name = section + f.name
-        expected = _SCALARS.get(str(f.type))
-        if expected and not (isinstance(value, expected) and (bool in expected or not isinstance(value, bool))):
-            raise ValueError(f"{name} must be {str(f.type).replace(' | None', '')}; got {value!r}")
-        values = value if isinstance(value, tuple) else (value,)
-        if meta.get("choices") is not None and value is not None and value not in meta["choices"]:
-            raise ValueError(f"{name} must be one of {', '.join(map(str, meta['choices']))}; got {value!r}")
-        for v in values:
-            if not isinstance(v, (int, float)) or isinstance(v, bool):
-                continue
-            if meta.get("low") is not None and v < meta["low"]:
-                raise ValueError(f"{name} must be ≥ {meta['low']}; got {value}")
-            if meta.get("high") is not None and v > meta["high"]:
-                raise ValueError(f"{name} must be ≤ {meta['high']}; got {value}")
 
 
 @dataclass(frozen=True)
@@ -94,7 +50,7 @@ class AugmentConfig:
     )
 
     def __post_init__(self) -> None:
-        _check_fields(self, self.SECTION)
+        check_fields(self, self.SECTION)
         if self.scale[0] > self.scale[1]:
             raise ValueError(f"augment.scale must be (low, high) with low ≤ high; got {self.scale}")
 
@@ -123,7 +79,7 @@ class SceneConfig:
     min_visible: float = option(0.5, "faces less visible than this fraction are ignored regions", low=0, high=1)
 
     def __post_init__(self) -> None:
-        _check_fields(self, self.SECTION)
+        check_fields(self, self.SECTION)
         if self.size % 32:
             raise ValueError(f"scenes.size must be a multiple of 32, got {self.size}")
         if self.grid[0] > self.grid[1]:
@@ -161,6 +117,7 @@ class DatasetSpec:
     pseudo_landmarks: bool | str = False
 
     def __post_init__(self) -> None:
+        check_fields(self, "train source.")
         where = f"train source {self.path!r}"
         if self.pseudo_landmarks and self.kind != "celeba":
             raise ValueError(f"{where}: pseudo_landmarks applies to celeba sources (the others are annotated)")
@@ -200,13 +157,43 @@ class DatasetSpec:
             return PSEUDO_LABELLER
         return self.pseudo_landmarks
 
+    @staticmethod
+    def parse(text: str) -> DatasetSpec:
+        """A source's text form (``KIND:PATH``), as a recipe's ``train`` list may give it."""
+        return parse_source(text)
 
-def _dataset_spec(s: DatasetSpec | dict[str, Any] | str) -> DatasetSpec:
-    if isinstance(s, DatasetSpec):
-        return s
-    if isinstance(s, dict):
-        return DatasetSpec(**s)
-    return parse_source(s)
+
+#: Where the shipped recipes are: ``configs/`` in a checkout, the data-only package
+#: ``facemtl.recipes`` in the wheel (see ``pyproject.toml``).
+_CHECKOUT_RECIPES = Path(__file__).resolve().parents[1] / "configs"
+
+
+def recipes_dir() -> Path:
+    """The folder of the recipes shipped with facemtl."""
+    from importlib import util
+
+    spec = util.find_spec("facemtl.recipes")  # a data-only package: no __init__.py
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        if Path(folder).is_dir():
+            return Path(folder)
+    return _CHECKOUT_RECIPES
+
+
+def recipe_path(name: str | Path) -> Path:
+    """A recipe file as given, or a shipped recipe by name (``facemtl_mtfl`` → its ``.json``), so
+    ``facemtl train --config NAME`` works after a pip install as in a checkout."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, not a recipe file")
+    shipped = recipes_dir() / f"{path.name.removesuffix('.json')}.json"
+    if path.parent == Path(".") and shipped.is_file():
+        return shipped
+    names = sorted(p.stem for p in recipes_dir().glob("*.json"))
+    raise FileNotFoundError(
+        f"{name}: no such recipe file, nor a shipped recipe (shipped: {', '.join(names) or 'none'})"
+    )
 
 
 def parse_source(text: str) -> DatasetSpec:
@@ -227,6 +214,7 @@ class TrainConfig:
     """One training recipe: model, data, losses, optimisation and run settings."""
 
     SECTION: ClassVar[str] = ""
+    LABEL: ClassVar[str] = "training config"  # how errors name it
 
     model: str = option("facemtl_s", "registered model name (facemtl models lists the shipped ones)")
     landmarks: int = option(
@@ -288,7 +276,7 @@ class TrainConfig:
     limit: int = option(0, "use only the first N training faces (quick runs, tests); 0 = all", low=0)
 
     def __post_init__(self) -> None:
-        _check_fields(self)
+        check_fields(self)
         trunk = self.model_overrides.get("trunk", "shared")
         if trunk not in TRUNK_NAMES:
             raise ValueError(f"model_overrides.trunk must be one of {', '.join(TRUNK_NAMES)}; got {trunk!r}")
@@ -306,13 +294,16 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        """A recipe from plain JSON values; unknown keys, here or in a section, are errors."""
-        return _build(cls, d)
+        """A recipe from plain JSON values; unknown keys, here or in a section, and values of the
+        wrong type (a number for a section, a string for a list) are errors naming the field."""
+        return from_json(cls, d)
 
     @classmethod
     def from_json(cls, path: str | Path) -> TrainConfig:
+        """A recipe file, or the name of a recipe shipped with facemtl (:func:`recipe_path`)."""
+        path = recipe_path(path)
         try:
-            data = json.loads(Path(path).read_text())
+            data = json.loads(path.read_text())
         except json.JSONDecodeError as e:
             raise ValueError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from None
         if not isinstance(data, dict):
@@ -324,22 +315,3 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _build(cls: Any, d: dict[str, Any]) -> Any:
-    """``cls(**d)`` with JSON lists turned into tuples and sub-sections into their dataclasses."""
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(d) - set(known))
-    if unknown:
-        what = "training config" if not cls.SECTION else f"{cls.SECTION.rstrip('.')} section"
-        raise ValueError(f"unknown {what} key(s): {unknown}")
-    values = dict(d)
-    for name, value in d.items():
-        default = known[name].default
-        if name == "train":
-            values[name] = tuple(_dataset_spec(s) for s in value)
-        elif is_dataclass(default) and isinstance(value, dict):
-            values[name] = _build(type(default), value)
-        elif isinstance(value, list):
-            values[name] = tuple(value)
-    return cls(**values)

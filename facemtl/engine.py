@@ -61,6 +61,9 @@ class TrainResult:
     best_metric: float  # the job's validation metric (landmarks: NME %; detector: validation loss)
     history: list[dict[str, Any]]
     best_weights: Path
+    #: What :attr:`best_metric` is: ``val`` + the job's metric, or the last epoch's training loss
+    #: where there was no validation data (``val_fraction`` 0: the last epoch is kept).
+    metric_name: str = "val metric"
 
     @property
     def best_nme(self) -> float:
@@ -213,10 +216,14 @@ class Trainer:
         gates = {k: (distributed.all_reduce_sum(v) / n).tolist() for k, v in gate_sums.items()}
         return stats, gates
 
-    def fit(self, *, resume: bool = False, card: dict[str, Any] | None = None, log=print) -> TrainResult:
+    def fit(
+        self, *, resume: bool = False, overwrite: bool = False, card: dict[str, Any] | None = None, log=print
+    ) -> TrainResult:
+        """Train to ``cfg.epochs``. A folder holding an earlier run needs ``resume`` (continue it)
+        or ``overwrite`` (start again)."""
         if not self.dist.is_main:
             log = _silent
-        self.folder.create()
+        self.folder.create(resume=resume, overwrite=overwrite)
         if resume:
             self.load_checkpoint()
             log(f"resumed from {self.folder.checkpoint} after epoch {self.epoch}")
@@ -239,7 +246,8 @@ class Trainer:
             if validation is not None:
                 record["val"] = validation.record
             record |= self.job.end_epoch(self.epoch, validation)
-            metric = validation.metric if validation is not None else train_stats[next(iter(self.loss.weights))]
+            # Without validation data nothing tells epochs apart: best.safetensors follows the last one.
+            metric = validation.metric if validation is not None else -float(self.epoch)
             record["lambda"] = dict(self.loss.weights)
             record["balance"] = self.loss.balancer.task_weights()  # the multipliers on λ this epoch
             self.loss.balancer.end_epoch(train_stats)
@@ -255,7 +263,10 @@ class Trainer:
         # every rank finishes its collectives (and rank 0 its writes) before any returns, so none
         # tears the group down under a peer ("terminate called without an active exception")
         distributed.barrier()
-        return TrainResult(self.best[1], self.best[0], self.history, self.folder.best)
+        if self.val_data is None:
+            final = self.history[-1]["train"]["loss"] if self.history else float("nan")
+            return TrainResult(self.epoch, final, self.history, self.folder.best, "training loss (no validation data)")
+        return TrainResult(self.best[1], self.best[0], self.history, self.folder.best, f"val {self.job.metric_name}")
 
     @property
     def scored(self) -> MultiTaskNet | FaceDetectorNet:

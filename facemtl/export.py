@@ -22,10 +22,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from facemtl.files import atomic_write
 from facemtl.models import DetectorConfig, FaceDetectorNet, ModelConfig, MultiTaskNet, config_from_dict
 from facemtl.models.test_time import ArrayOutputs, to_tensors
 from facemtl.types import NetOutputs
-from facemtl.weights import atomic_write
 
 OPSET = 17
 CONFIG_KEY = "facemtl_config"

@@ -8,6 +8,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
+from facemtl.inputs import describe_folder
+
 #: Pixel budget before a clear refusal (about 16 000 × 16 000); bigger files are not photos.
 MAX_PIXELS = 16_000 * 16_000
 
@@ -27,7 +29,7 @@ def read_image(path: str | Path) -> np.ndarray:
     if not p.exists():
         raise ImageReadError(f"{p}: no such file")
     if p.is_dir():
-        raise ImageReadError(f"{p}: is a directory, not an image")
+        raise ImageReadError(describe_folder(p))
     if p.stat().st_size == 0:
         raise ImageReadError(f"{p}: file is empty (0 bytes)")
     try:

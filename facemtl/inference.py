@@ -8,7 +8,9 @@ Landmarks are returned in the 0-based pixel convention (the first pixel's centre
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,6 +69,23 @@ class Face:
 def image_record(image: str, faces: Sequence[Face]) -> ImageRecord:
     """One line of ``facemtl predict --json``: an input's name and its faces."""
     return {"image": image, "faces": [f.to_dict() for f in faces]}
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def json_line(record: Mapping[str, Any]) -> str:
+    """A record as one line of strict JSON. A number that is not finite becomes ``null``: Python's
+    ``json`` would write a bare ``NaN``, which no JSON reader accepts (and the next line too would
+    be lost to a reader that stops at the first error)."""
+    return json.dumps(_finite(record), allow_nan=False)
 
 
 def load_input(image: ImageInput, color: str = "bgr") -> np.ndarray:

@@ -11,8 +11,9 @@ from typing import Any
 import torch
 
 from facemtl.config import TrainConfig
+from facemtl.files import atomic_write
 from facemtl.models import FaceDetectorNet, MultiTaskNet
-from facemtl.weights import atomic_write, save_model
+from facemtl.weights import save_model
 
 CHECKPOINT = "last.ckpt"
 BEST = "best.safetensors"
@@ -38,8 +39,34 @@ class RunFolder:
     def best(self) -> Path:
         return self.path / BEST
 
-    def create(self) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
+    @property
+    def run_files(self) -> list[Path]:
+        """The files of a run already in the folder (empty for a new run)."""
+        return [
+            p for p in (self.checkpoint, self.best, self.best.with_suffix(".json"), self.path / HISTORY) if p.exists()
+        ]
+
+    def create(self, *, resume: bool = False, overwrite: bool = False) -> None:
+        """Make the folder, refusing to start a new run over an earlier one's files: ``resume``
+        continues it, ``overwrite`` deletes them first (so a new run never mixes with an old one)."""
+        if self.path.exists() and not self.path.is_dir():
+            raise ValueError(f"{self.path}: is a file, not a run folder (choose another --out)")
+        existing = self.run_files
+        if existing and not resume:
+            if not overwrite:
+                names = ", ".join(p.name for p in existing)
+                raise FileExistsError(
+                    f"{self.path}: holds a training run ({names}); pass --resume to continue it or "
+                    "--overwrite to start again (its files are replaced)"
+                )
+            if self.writes:
+                for p in existing:
+                    p.unlink()
+        if self.writes:
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise OSError(e.errno, f"{self.path}: cannot make the run folder ({e.strerror or e})") from None
 
     def save_checkpoint(self, state: dict[str, Any]) -> None:
         if self.writes:
@@ -50,8 +77,14 @@ class RunFolder:
         path = Path(path) if path else self.checkpoint
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no checkpoint to resume from")
-        state = torch.load(path, map_location=device, weights_only=True)  # no code is unpickled
-        saved = TrainConfig.from_dict(state["config"]).to_dict()  # fields added since take their defaults
+        try:
+            state = torch.load(path, map_location=device, weights_only=True)  # no code is unpickled
+            saved = TrainConfig.from_dict(state["config"]).to_dict()  # fields added since take their defaults
+        except Exception as e:  # noqa: BLE001  # zip, pickle and key errors of a truncated or foreign file alike
+            raise ValueError(
+                f"{path}: not a readable facemtl checkpoint ({type(e).__name__}: {str(e)[:200]}); a killed run leaves "
+                "the previous complete one, so this file was cut or replaced: start again with --overwrite"
+            ) from None
         now = cfg.to_dict()
         diff = sorted(k for k in saved if saved[k] != now[k] and k not in EXECUTION_FIELDS)
         if diff:

@@ -9,11 +9,17 @@ coordinate on an upright face seen in the photo — the subject's right eye is `
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from enum import IntEnum
 from typing import Any
 
 import numpy as np
+
+from facemtl.fields import check_fields, from_json, option
+
+#: Bounds on a markup read from a file (a weights header is untrusted input).
+MAX_POINTS = 1000
+MAX_CLASSES = 1000
 
 
 class Landmark5(IntEnum):
@@ -44,11 +50,28 @@ class LandmarkSpec:
     ``contours`` are the index chains a drawing joins (closed when the last index repeats the first).
     """
 
-    names: tuple[str, ...]
-    flip_pairs: tuple[tuple[int, int], ...]
-    iod_groups: tuple[tuple[int, ...], tuple[int, ...]]
-    to_mtfl5: tuple[tuple[int, ...], ...] | None = None
-    contours: tuple[tuple[int, ...], ...] = ()
+    names: tuple[str, ...] = option(items=(1, MAX_POINTS))
+    flip_pairs: tuple[tuple[int, int], ...] = option(low=0, high=MAX_POINTS)
+    iod_groups: tuple[tuple[int, ...], tuple[int, ...]] = option(low=0, high=MAX_POINTS)
+    to_mtfl5: tuple[tuple[int, ...], ...] | None = option(None, low=0, high=MAX_POINTS)
+    contours: tuple[tuple[int, ...], ...] = option((), low=0, high=MAX_POINTS)
+
+    def __post_init__(self) -> None:
+        check_fields(self, "tasks.landmarks.")
+        k = len(self.names)
+        groups = {"flip_pairs": self.flip_pairs, "iod_groups": self.iod_groups, "contours": self.contours}
+        groups["to_mtfl5"] = self.to_mtfl5 or ()
+        for name, group in groups.items():
+            if any(i >= k for g in group for i in g):
+                raise ValueError(f"tasks.landmarks.{name}: a point index ≥ the {k} points")
+        if not all(self.iod_groups):
+            raise ValueError("tasks.landmarks.iod_groups: each of the two groups needs a point")
+        if self.to_mtfl5 is not None and (len(self.to_mtfl5) != 5 or not all(self.to_mtfl5)):
+            raise ValueError("tasks.landmarks.to_mtfl5 must be 5 non-empty groups of points")
+        if self.to_mtfl5 is None and k != 5:
+            raise ValueError(
+                f"tasks.landmarks: {k} points need to_mtfl5 (the groups whose means are the 5 MTFL points)"
+            )
 
     @property
     def num_points(self) -> int:
@@ -71,15 +94,8 @@ class LandmarkSpec:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> LandmarkSpec:
-        groups = d.get("to_mtfl5")
-        return cls(
-            names=tuple(d["names"]),
-            flip_pairs=tuple((int(a), int(b)) for a, b in d["flip_pairs"]),
-            iod_groups=(tuple(d["iod_groups"][0]), tuple(d["iod_groups"][1])),
-            to_mtfl5=None if groups is None else tuple(tuple(g) for g in groups),
-            contours=tuple(tuple(c) for c in d.get("contours", ())),
-        )
+    def from_dict(cls, d: dict[str, Any], section: str = "tasks.landmarks.") -> LandmarkSpec:
+        return from_json(cls, d, section)
 
 
 def _stack(parts: list[Any], like: Any) -> Any:
@@ -162,9 +178,17 @@ class AttributeTask:
     """
 
     name: str
-    labels: tuple[str, ...]
-    weight: float = 1.0
-    flip_permutation: tuple[int, ...] | None = None
+    labels: tuple[str, ...] = option(items=(2, MAX_CLASSES))
+    weight: float = option(1.0, low=0, high=1e6)
+    flip_permutation: tuple[int, ...] | None = option(None)
+
+    def __post_init__(self) -> None:
+        check_fields(self, f"tasks.attributes.{self.name}." if isinstance(self.name, str) else "tasks.attributes.")
+        perm = self.flip_permutation
+        if perm is not None and sorted(perm) != list(range(len(self.labels))):
+            raise ValueError(
+                f"tasks.attributes.{self.name}.flip_permutation must reorder its {len(self.labels)} classes"
+            )
 
     @property
     def num_classes(self) -> int:
@@ -189,8 +213,14 @@ class TaskSet:
     """The main landmark task plus any number of auxiliary attribute tasks."""
 
     landmarks: LandmarkSpec
-    attributes: tuple[AttributeTask, ...] = field(default_factory=tuple)
-    landmark_weight: float = 1.0
+    attributes: tuple[AttributeTask, ...] = option((), items=(0, 64))
+    landmark_weight: float = option(1.0, low=0, high=1e6)
+
+    def __post_init__(self) -> None:
+        check_fields(self, "tasks.")
+        names = self.attribute_names
+        if len(set(names)) != len(names) or "landmarks" in names:
+            raise ValueError(f"tasks.attributes: names must be unique and not 'landmarks'; got {list(names)}")
 
     @property
     def attribute_names(self) -> tuple[str, ...]:
@@ -227,18 +257,8 @@ class TaskSet:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TaskSet:
-        spec = LandmarkSpec.from_dict(d["landmarks"])
-        attrs = tuple(
-            AttributeTask(
-                a["name"],
-                tuple(a["labels"]),
-                float(a.get("weight", 1.0)),
-                tuple(a["flip_permutation"]) if a.get("flip_permutation") is not None else None,
-            )
-            for a in d.get("attributes", [])
-        )
-        return cls(spec, attrs, float(d.get("landmark_weight", 1.0)))
+    def from_dict(cls, d: dict[str, Any], section: str = "tasks.") -> TaskSet:
+        return from_json(cls, d, section)
 
 
 MTFL_TASKS = TaskSet(MTFL5, MTFL_ATTRIBUTES)

@@ -178,9 +178,9 @@ def test_every_shipped_recipe_loads():
 @pytest.mark.parametrize(
     "recipe, message",
     [
-        ({"epochs": "ten"}, "epochs must be int; got 'ten'"),
-        ({"cache": "yes"}, "cache must be bool; got 'yes'"),
-        ({"augment": {"photometric": 1}}, "augment.photometric must be bool; got 1"),
+        ({"epochs": "ten"}, "epochs must be an integer; got 'ten'"),
+        ({"cache": "yes"}, "cache must be true or false; got 'yes'"),
+        ({"augment": {"photometric": 1}}, "augment.photometric must be true or false; got 1"),
         ({"scenes": {"grid": [3, 2]}}, "scenes.grid must be (low, high)"),
     ],
 )

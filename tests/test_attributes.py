@@ -161,8 +161,11 @@ def test_colour_model_fine_tuned_from_gray_weights_sees_what_the_gray_model_saw(
     save_model(gray, w)
     colour = create_model("facemtl_m").eval()
     assert get_config("facemtl_m").channels == 3
-    copied, total = init_from(colour, w)
-    assert copied == total - 1  # all but the shared FC layer's weight (a 6×6 map at 96 px, not 4×4)
+    report = init_from(colour, w)
+    assert report.copied == report.total - 1  # all but the shared FC layer's weight (a 6×6 map at 96 px, not 4×4)
+    assert len(report.skipped) == 1 and "shape" in report.skipped[0]
+    assert any(g.startswith("input_size 64") for g in report.geometry)  # said loudly in the run log
+    assert "WARNING" in report.describe("gray")
     crop = np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8)
     with torch.no_grad():
         seen_gray = gray.trunk.convs[:3](to_tensor(to_channels(crop, 1)[None], 0.5, 0.5))

@@ -162,8 +162,13 @@ def test_init_copies_every_tensor_that_fits(tmp_path):
     save_model(five, w)
     torch.manual_seed(1)
     many = create_model("facemtl_s", tasks=TASKS68)
-    copied, total = init_from(many, w)
-    assert (copied, total) == (len(five.state_dict()) - 2, len(many.state_dict()))  # all but the landmark head
+    report = init_from(many, w)
+    assert (report.copied, report.total) == (
+        len(five.state_dict()) - 2,
+        len(many.state_dict()),
+    )  # all but the landmark head
+    assert {s.split(" ")[0] for s in report.skipped} == {"heads.landmarks.weight", "heads.landmarks.bias"}
+    assert not report.geometry  # same input: only the head differs
     assert torch.equal(many.trunk.convs[0].weight, five.trunk.convs[0].weight)
     assert torch.equal(many.heads["smile"].weight, five.heads["smile"].weight)
     det = tmp_path / "det.safetensors"

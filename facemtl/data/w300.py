@@ -15,10 +15,26 @@ PTS_PIXEL_OFFSET = 1.0
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
+def _point(path: Path, number: int, line: str) -> tuple[float, float]:
+    parts = line.split()
+    try:
+        x, y = (float(v) for v in parts)
+    except ValueError:
+        raise AnnotationError(f"{path}:{number}: expected 'x y', got {line.strip()!r}") from None
+    if not (np.isfinite(x) and np.isfinite(y)):
+        raise AnnotationError(f"{path}:{number}: a point must be finite, got {line.strip()!r}")
+    return x, y
+
+
 def read_pts(path: str | Path) -> np.ndarray:
-    """Read a ``.pts`` file as a 0-based ``(N, 2)`` float32 array."""
+    """Read a ``.pts`` file as a 0-based ``(N, 2)`` float32 array: the 300-W format (``version``,
+    ``n_points: N``, ``{``, N ``x y`` lines, ``}``), or bare ``x y`` lines alone, as some copies of
+    Helen ship. Errors name the file and line."""
     path = Path(path)
-    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError:
+        raise AnnotationError(f"{path}: not a text file (a .pts file is text)") from None
     n_points = None
     start = None
     for i, line in enumerate(lines):
@@ -28,20 +44,24 @@ def read_pts(path: str | Path) -> np.ndarray:
                 n_points = int(s.split(":")[1])
             except (IndexError, ValueError):
                 raise AnnotationError(f"{path}:{i + 1}: bad n_points line {s!r}") from None
+            if not 0 < n_points <= 10_000:
+                raise AnnotationError(f"{path}:{i + 1}: n_points must be 1 to 10000, got {n_points}")
         elif s == "{":
             start = i + 1
             break
+    if n_points is None and start is None:  # no header: every non-blank line is a point
+        body = [(i + 1, line) for i, line in enumerate(lines) if line.strip()]
+        if not body:
+            raise AnnotationError(f"{path}: empty .pts file")
+        pts = [_point(path, number, line) for number, line in body]
+        return np.asarray(pts, dtype=np.float32) - PTS_PIXEL_OFFSET
     if n_points is None or start is None:
-        raise AnnotationError(f"{path}: not a .pts file (missing 'n_points:' or '{{')")
-    pts: list[tuple[float, float]] = []
+        raise AnnotationError(f"{path}: not a .pts file (a header needs both 'n_points:' and '{{')")
+    pts = []
     for j in range(start, start + n_points):
         if j >= len(lines):
             raise AnnotationError(f"{path}: ends after {len(pts)} of {n_points} points")
-        try:
-            x, y = (float(v) for v in lines[j].split())
-        except ValueError:
-            raise AnnotationError(f"{path}:{j + 1}: expected 'x y', got {lines[j].strip()!r}") from None
-        pts.append((x, y))
+        pts.append(_point(path, j + 1, lines[j]))
     end = start + n_points
     if end >= len(lines) or lines[end].strip() != "}":
         raise AnnotationError(f"{path}:{end + 1}: expected '}}' after {n_points} points")

@@ -70,8 +70,12 @@ class RecipeError(ValueError):
 
 
 def recipe_model_config(cfg: TrainConfig, kind: type[Config]) -> Config:
-    """The recipe's model config: the registry preset with ``model_overrides`` applied, of ``kind``."""
-    base = get_config(cfg.model).with_overrides(**cfg.model_overrides)
+    """The recipe's model config: the registry preset with ``model_overrides`` applied, of ``kind``
+    (an unknown field or a bad value is a :class:`RecipeError` naming it)."""
+    try:
+        base = get_config(cfg.model).with_overrides(**cfg.model_overrides)
+    except (TypeError, ValueError) as e:
+        raise RecipeError(f"model_overrides: {e}") from None
     if not isinstance(base, kind):
         raise ValueError(f"{cfg.model}: a {base.kind} model, not a {kind.__name__}")
     return base
@@ -82,8 +86,7 @@ def start_from(model: torch.nn.Module, init: str) -> str:
     returns what the run log says about it ("" when nothing was copied)."""
     if not init:
         return ""
-    copied, total = init_from(model, init)
-    return f"; {copied} of {total} tensors from {init}"
+    return "; " + init_from(model, init).describe(init)
 
 
 def freeze(model: torch.nn.Module, parts: tuple[str, ...]) -> str:

@@ -26,6 +26,7 @@ from facemtl.data.sampling import mixture_probabilities, pose_weights, withhold_
 from facemtl.data.w300 import read_300w_folder
 from facemtl.detection import create_detector
 from facemtl.evaluation import evaluate
+from facemtl.files import atomic_write
 from facemtl.imageio import read_image
 from facemtl.jobs import TrainData, Validation, freeze, recipe_model_config, start_from
 from facemtl.losses import MultiTaskLoss
@@ -34,7 +35,6 @@ from facemtl.models.test_time import DEFAULT_VIEWS, SHIFT_TEST
 from facemtl.pretrained import DEFAULT_DETECTOR, get_pretrained
 from facemtl.tasks import spec_for_points
 from facemtl.transforms import TrainAugment
-from facemtl.weights import atomic_write
 
 
 def load_samples(cfg: TrainConfig) -> tuple[list[FaceSample], np.ndarray]:

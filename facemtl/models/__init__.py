@@ -107,7 +107,12 @@ def create_model(
 
 
 def config_from_dict(d: dict[str, Any]) -> AnyConfig:
-    """A model config back from its JSON form (safetensors header, model card, ONNX metadata)."""
+    """A model config back from its JSON form (safetensors header, model card, ONNX metadata);
+    every field is checked (ValueError naming it), as the form may come from an untrusted file."""
+    if not isinstance(d, dict):
+        raise ValueError(f"a model config must be a JSON object; got {type(d).__name__}")
+    if d.get("kind", "landmarks") not in ("landmarks", "detector"):
+        raise ValueError(f"kind must be landmarks or detector; got {d.get('kind')!r}")
     return DetectorConfig.from_dict(d) if d.get("kind") == "detector" else ModelConfig.from_dict(d)
 
 

@@ -6,11 +6,18 @@ beside the weights), so inference can never silently use another crop rule or no
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from facemtl.fields import check_fields, from_json, option
 from facemtl.geometry import DEFAULT_CROP_SCALE
 from facemtl.tasks import MTFL_TASKS, TaskSet
+
+#: Sharing strategies of the landmark network's trunk.
+TRUNKS = ("shared", "mmoe")
+#: The largest landmark-network input side a config may ask for. A weights file is untrusted
+#: input: its header must not make facemtl allocate gigabytes (an FC layer grows with the side²).
+MAX_INPUT_SIZE = 512
 
 
 @dataclass(frozen=True)
@@ -18,11 +25,14 @@ class ConvSpec:
     """One conv layer of the backbone: ``out`` channels, square ``kernel``, ``stride``,
     ``padding`` ("same" or "valid") and whether a 2×2 max-pool follows."""
 
-    out: int
-    kernel: int = 3
-    stride: int = 1
-    padding: str = "same"
-    pool: bool = False
+    out: int = option(16, low=1, high=2048)
+    kernel: int = option(3, low=1, high=15)
+    stride: int = option(1, low=1, high=4)
+    padding: str = option("same", choices=("same", "valid"))
+    pool: bool = option(False)
+
+    def __post_init__(self) -> None:
+        check_fields(self, "convs[].")
 
 
 @dataclass(frozen=True)
@@ -40,26 +50,38 @@ class ModelConfig:
     """
 
     name: str
-    convs: tuple[ConvSpec, ...]
-    feature_dim: int = 256
-    batch_norm: bool = True
-    feature_norm: bool = False
-    dropout: float = 0.0
-    input_size: int = 40
-    channels: int = 1
-    mean: float = 0.5
-    std: float = 0.5
-    crop_scale: float = DEFAULT_CROP_SCALE
-    tasks: TaskSet = field(default_factory=lambda: MTFL_TASKS)
-    trunk: str = "shared"
-    experts: int = 4
-    kind: str = "landmarks"
+    convs: tuple[ConvSpec, ...] = option(items=(1, 32))
+    feature_dim: int = option(256, low=1, high=8192)
+    batch_norm: bool = option(True)
+    feature_norm: bool = option(False)
+    dropout: float = option(0.0, low=0, high=0.99)
+    input_size: int = option(40, low=8, high=MAX_INPUT_SIZE)
+    channels: int = option(1, choices=(1, 3))
+    mean: float = option(0.5, low=-1e3, high=1e3)
+    std: float = option(0.5, above=0, high=1e3)
+    crop_scale: float = option(DEFAULT_CROP_SCALE, above=0, high=10)
+    tasks: TaskSet = option(factory=lambda: MTFL_TASKS)
+    trunk: str = option("shared", choices=TRUNKS)
+    experts: int = option(4, low=1, high=64)
+    kind: str = option("landmarks", choices=("landmarks",))
     #: Attribute task → temperature its logits are divided by (:mod:`facemtl.calibration`); absent = 1.
-    temperatures: dict[str, float] = field(default_factory=dict)
+    temperatures: dict[str, float] = option(factory=dict, above=0, high=1e3)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        unknown = set(self.temperatures) - set(self.tasks.attribute_names)
+        if unknown:
+            raise ValueError(f"temperatures name no attribute task of the model: {sorted(unknown)}")
 
     def with_overrides(self, **kw: Any) -> ModelConfig:
+        """A copy with fields changed (a recipe's ``model_overrides``): unknown fields and values of
+        the wrong type or range are ValueErrors naming the field."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(kw) - known)
+        if unknown:
+            raise ValueError(f"unknown model config field(s) {unknown}; known: {', '.join(sorted(known))}")
         if "convs" in kw:
-            kw["convs"] = tuple(c if isinstance(c, ConvSpec) else ConvSpec(**c) for c in kw["convs"])
+            kw["convs"] = from_json(_Convs, {"convs": kw["convs"]}).convs
         return replace(self, **kw)
 
     def to_dict(self) -> dict[str, Any]:
@@ -68,9 +90,14 @@ class ModelConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
-        d = dict(d)
-        d.setdefault("kind", "landmarks")  # files written before detectors existed
-        d["convs"] = tuple(ConvSpec(**c) for c in d["convs"])
-        d["tasks"] = TaskSet.from_dict(d["tasks"])
-        return cls(**d)
+    def from_dict(cls, d: dict[str, Any], section: str = "") -> ModelConfig:
+        """A config from its JSON form (files written before detectors existed lack ``kind``); every
+        field is checked, as a weights header is untrusted input."""
+        return from_json(cls, d, section)
+
+
+@dataclass(frozen=True)
+class _Convs:
+    """``convs`` alone, so a recipe's override of the layers is read like a header's."""
+
+    convs: tuple[ConvSpec, ...]

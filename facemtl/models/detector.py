@@ -13,11 +13,13 @@ image (:attr:`DetectorConfig.canvas_extra`).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, cast
 
 import torch
 from torch import nn
+
+from facemtl.fields import check_fields, from_json, option
 
 #: Layout of the raw output's last axis.
 SCORE, BOX, POINTS = slice(0, 1), slice(1, 5), slice(5, 15)
@@ -65,22 +67,27 @@ class DetectorConfig:
     the field have ``cell_centre``)."""
 
     name: str
-    stem: int = 16
-    stages: tuple[tuple[int, int], ...] = ((32, 1), (48, 2), (64, 2), (96, 2))
-    neck: int = 48
-    strides: tuple[int, ...] = (8, 16, 32)
-    input_size: int = 256
-    max_side: int = 320
-    mean: float = 0.5
-    std: float = 0.5
+    stem: int = option(16, low=1, high=1024)
+    stages: tuple[tuple[int, int], ...] = option(((32, 1), (48, 2), (64, 2), (96, 2)), low=1, high=1024, items=(4, 4))
+    neck: int = option(48, low=1, high=1024)
+    strides: tuple[int, ...] = option((8, 16, 32), choices=((8, 16, 32),))
+    input_size: int = option(256, low=32, high=4096)
+    max_side: int = option(320, low=32, high=8192)
+    mean: float = option(0.5, low=-1e3, high=1e3)
+    std: float = option(0.5, above=0, high=1e3)
     score_threshold: float = 0.4
-    box_rule: tuple[float, float, float] = (0.0063, 0.0594, 0.5251)
-    smallest_face: float = 20.0
+    box_rule: tuple[float, float, float] = option((0.0063, 0.0594, 0.5251), low=-10, high=10)
+    smallest_face: float = option(20.0, above=0, high=1e4)
     small_face_threshold: float | None = None
     anchors: str = DEFAULT_ANCHORS
-    kind: str = "detector"
+    kind: str = option("detector", choices=("detector",))
 
     def __post_init__(self) -> None:
+        check_fields(self)
+        if any(blocks > 16 for _, blocks in self.stages):
+            raise ValueError(f"stages: at most 16 blocks a stage; got {self.stages}")
+        if self.box_rule[2] <= 0:
+            raise ValueError(f"box_rule's scale (its third value) must be > 0; got {self.box_rule}")
         _check_anchors(self.anchors)
         check_threshold("score_threshold", self.score_threshold)
         if self.small_face_threshold is not None:
@@ -94,22 +101,25 @@ class DetectorConfig:
         return 1 if self.anchors == "receptive_field" else 0
 
     def with_overrides(self, **kw: Any) -> DetectorConfig:
-        if "stages" in kw:
-            kw["stages"] = tuple(tuple(s) for s in kw["stages"])
+        """A copy with fields changed (a recipe's ``model_overrides``); unknown fields and bad
+        values are ValueErrors naming the field."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(kw) - known)
+        if unknown:
+            raise ValueError(f"unknown detector config field(s) {unknown}; known: {', '.join(sorted(known))}")
+        if "stages" in kw and isinstance(kw["stages"], (list, tuple)):
+            kw["stages"] = tuple(tuple(s) if isinstance(s, (list, tuple)) else s for s in kw["stages"])
         return replace(self, **kw)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DetectorConfig:
-        d = dict(d)
-        d["stages"] = tuple(tuple(s) for s in d["stages"])
-        d["strides"] = tuple(d["strides"])
-        if "box_rule" in d:
-            d["box_rule"] = tuple(d["box_rule"])
-        d.setdefault("anchors", "cell_centre")  # weights saved before the field existed
-        return cls(**d)
+    def from_dict(cls, d: dict[str, Any], section: str = "") -> DetectorConfig:
+        """A config from its JSON form, every field checked (a weights header is untrusted input)."""
+        if isinstance(d, dict) and "anchors" not in d:
+            d = {**d, "anchors": "cell_centre"}  # weights saved before the field existed
+        return from_json(cls, d, section)
 
 
 def _conv_bn(cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1) -> nn.Sequential:
