@@ -24,7 +24,7 @@ def atomic_write(path: str | Path, write: Callable[[str], object], *, suffix: st
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     except OSError as e:
-        raise OSError(e.errno, f"{path}: cannot write ({e.strerror or e})") from None
+        raise named_os_error(e, f"{path}: cannot write ({e.strerror or e})") from None
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
@@ -37,8 +37,15 @@ def atomic_write(path: str | Path, write: Callable[[str], object], *, suffix: st
             os.unlink(tmp)
         if is_writing_error(e) and not str(e).startswith(str(path)):
             reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-            raise OSError(getattr(e, "errno", None), f"{path}: cannot write ({reason})") from None
+            raise named_os_error(e, f"{path}: cannot write ({reason})") from None
         raise
+
+
+def named_os_error(cause: BaseException, message: str) -> OSError:
+    """An OSError whose text is ``message`` alone (no ``[Errno N]`` prefix) keeping the cause's errno."""
+    error = OSError(message)
+    error.errno = getattr(cause, "errno", None)
+    return error
 
 
 #: How writers other than Python's report a failed write: PyTorch's zip writer ("unexpected pos"

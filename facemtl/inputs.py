@@ -57,26 +57,35 @@ def describe_folder(folder: Path) -> str:
 
 def output_bases(inputs: Sequence[Path]) -> list[Path]:
     """Each input's output path without its suffix, relative to the output folder: the input's
-    stem, lengthened by its parent folders only where two inputs would otherwise share it
-    (``a/p.jpg`` and ``b/p.jpg`` → ``a/p``, ``b/p``), and by its own suffix where even the full
-    paths agree (``p.jpg``, ``p.png`` → ``p.jpg``, ``p.png``). Distinct inputs never share a base."""
+    stem, lengthened only where two inputs would otherwise share it — by their parent folders
+    where those differ (``a/p.jpg``, ``b/p.png`` → ``a/p``, ``b/p``), by their own suffix where they
+    sit in one folder (``p.jpg``, ``p.png`` → ``p.jpg``, ``p.png``). Distinct files never share a base."""
     full = [p.resolve() for p in inputs]
+    levels = [0] * len(full)
+    keep_suffix = [False] * len(full)
 
-    def candidate(p: Path, level: int) -> Path:
-        parents = p.parent.parts[1:]  # without the root
-        if level <= len(parents):
-            return Path(*parents[len(parents) - level :], p.stem)
-        return Path(*parents, p.name)
+    def base(i: int) -> Path:
+        parents = full[i].parent.parts[1:]  # without the root
+        name = full[i].name if keep_suffix[i] else full[i].stem
+        return Path(*parents[len(parents) - min(levels[i], len(parents)) :], name)
 
-    levels = [0] * len(inputs)
     while True:
-        names = [candidate(p, lv) for p, lv in zip(full, levels, strict=True)]
-        counts = Counter(names)
-        clashing = [i for i, n in enumerate(names) if counts[n] > 1 and levels[i] <= len(full[i].parent.parts)]
-        if not clashing:
+        names = [base(i) for i in range(len(full))]
+        groups: dict[Path, list[int]] = {}
+        for i, n in enumerate(names):
+            groups.setdefault(n, []).append(i)
+        changed = False
+        for group in (g for g in groups.values() if len(g) > 1):
+            if len({full[i].parent for i in group}) > 1:
+                for i in group:
+                    levels[i] += 1
+                changed = True
+            elif not all(keep_suffix[i] for i in group):
+                for i in group:
+                    keep_suffix[i] = True
+                changed = True
+        if not changed:  # unique, or the same file named twice (expand_inputs drops those)
             return names
-        for i in clashing:
-            levels[i] += 1
 
 
 def plan_outputs(inputs: Sequence[Path], out_dir: Path, suffix: Callable[[Path], str]) -> list[tuple[Path, Path]]:

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from facemtl.config import TrainConfig
-from facemtl.files import atomic_write
+from facemtl.files import atomic_write, named_os_error
 from facemtl.models import FaceDetectorNet, MultiTaskNet
 from facemtl.weights import save_model
 
@@ -66,7 +66,7 @@ class RunFolder:
             try:
                 self.path.mkdir(parents=True, exist_ok=True)
             except OSError as e:
-                raise OSError(e.errno, f"{self.path}: cannot make the run folder ({e.strerror or e})") from None
+                raise named_os_error(e, f"{self.path}: cannot make the run folder ({e.strerror or e})") from None
 
     def save_checkpoint(self, state: dict[str, Any]) -> None:
         if self.writes:
