@@ -3,7 +3,8 @@
 Each input gets its own output (:func:`facemtl.inputs.plan_outputs`): an image ``NAME.ext``
 becomes ``OUT/NAME.jpg``, a video ``OUT/NAME.mp4`` (with a progress bar), keeping as much of the
 input's folders as makes the name unique. ``write_json`` also writes ``OUT/NAME.json`` in the
-``facemtl predict --json`` schema (for a video: one record per frame). Nothing a user owns is
+``facemtl predict --json`` schema (for a video: one record per frame, each face with its track
+ID). Nothing a user owns is
 replaced: an existing output needs ``overwrite``, an input is never an output, and every file
 is written atomically.
 """
@@ -17,10 +18,12 @@ import cv2
 from tqdm import tqdm
 
 from facemtl.files import atomic_write
-from facemtl.imageio import ImageReadError, read_image
-from facemtl.inference import FaceAnalyzer, image_record, json_line
+from facemtl.imageio import read_image
+from facemtl.inference import Face, FaceAnalyzer, image_record, json_line
 from facemtl.inputs import is_video
+from facemtl.tracking import TrackerParams, analyze_video
 from facemtl.types import ImageRecord
+from facemtl.video import Frame, VideoReader, VideoWriter
 from facemtl.viz import draw_faces
 
 
@@ -57,40 +60,41 @@ def annotate_image(analyzer: FaceAnalyzer, path: Path, target: Path, write_json:
     return target
 
 
-def annotate_video(analyzer: FaceAnalyzer, path: Path, target: Path, write_json: bool = False) -> Path:
-    """Draw the faces of every frame of a video into ``target`` (an .mp4)."""
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise ImageReadError(f"{path}: cannot open video")
-    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
-    w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+def annotate_video(
+    analyzer: FaceAnalyzer,
+    path: Path,
+    target: Path,
+    write_json: bool = False,
+    *,
+    track: bool = True,
+    params: TrackerParams | None = None,
+) -> Path:
+    """Draw the faces of every frame of a video into ``target`` (an .mp4: H.264 with the ``video``
+    extra, else mp4v): followed by a tracker (IDs drawn, points smoothed), or with ``track=False``
+    each frame analysed on its own."""
     records: list[ImageRecord] = []
+    with VideoReader(path) as reader:
 
-    def write(tmp: str) -> None:
-        writer = cv2.VideoWriter(tmp, cv2.VideoWriter.fourcc(*"mp4v"), fps, (w, h))
-        if not writer.isOpened():
-            raise OSError(f"{target}: cannot open a video writer")
-        try:
-            for i in tqdm(range(n) if n else iter(int, 1), desc=path.name, unit="frame"):
-                ok, frame = cap.read()
-                if not ok:
-                    break
-                faces = analyzer.analyze(frame)
-                writer.write(draw_faces(frame, faces))
-                if write_json:
-                    records.append(image_record(f"{path}#frame={i}", faces))
-        finally:
-            writer.release()
+        def write(tmp: str) -> None:
+            with VideoWriter(tmp, reader.fps, reader.size) as writer:
+                frames = analyze_video(analyzer, reader, track=track, params=params)
+                for frame, faces in tqdm(frames, total=reader.frames, desc=path.name, unit="frame"):
+                    writer.write(draw_faces(frame.image, faces))
+                    if write_json:
+                        records.append(frame_record(path, frame, faces))
 
-    try:
         atomic_write(target, write, suffix=".mp4")  # the writer picks its container from the suffix
-    finally:
-        cap.release()
     if write_json:
         text = "".join(json_line(r) + "\n" for r in records)
         atomic_write(target.with_suffix(".json"), lambda tmp: Path(tmp).write_text(text))
     return target
+
+
+def frame_record(path: Path | str, frame: Frame, faces: list[Face]) -> ImageRecord:
+    """One line of ``facemtl predict --json`` for a video frame: ``PATH#frame=N``, its index and time."""
+    record = image_record(f"{path}#frame={frame.index}", faces)
+    record["frame"], record["time"] = frame.index, round(frame.time, 4)
+    return record
 
 
 def annotate(
@@ -101,9 +105,13 @@ def annotate(
     *,
     overwrite: bool = False,
     inputs: Collection[Path] = (),
+    track: bool = True,
+    params: TrackerParams | None = None,
 ) -> Path:
     """:func:`annotate_video` for a video file, :func:`annotate_image` otherwise, into ``target``
     (and its .json), after :func:`claim` has allowed each file."""
     for t in (target, target.with_suffix(".json")) if write_json else (target,):
         claim(t, overwrite=overwrite, inputs=inputs)
-    return (annotate_video if is_video(path) else annotate_image)(analyzer, path, target, write_json)
+    if is_video(path):
+        return annotate_video(analyzer, path, target, write_json, track=track, params=params)
+    return annotate_image(analyzer, path, target, write_json)

@@ -256,6 +256,33 @@ def add_analyzer_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_video_arguments(p: argparse.ArgumentParser) -> None:
+    """How videos are followed (``predict``, ``draw``, ``live``): the tracker's options."""
+    from facemtl.tracking import TrackerParams
+
+    g = p.add_argument_group("videos")
+    g.add_argument(
+        "--no-track",
+        dest="track",
+        action="store_false",
+        help="analyse every frame as a photo of its own (no track IDs, no smoothing, the detector on every frame)",
+    )
+    g.add_argument(
+        "--detect-every",
+        type=int,
+        default=TrackerParams.detect_every,
+        metavar="FRAMES",
+        help=f"frames between detector runs while every face is followed (default {TrackerParams.detect_every}; "
+        "the detector also runs when a face is lost and while none is followed)",
+    )
+
+
+def tracker_params(args: argparse.Namespace) -> Any:
+    from facemtl.tracking import TrackerParams
+
+    return TrackerParams(detect_every=args.detect_every)
+
+
 def analyzer_from_args(args: argparse.Namespace) -> FaceAnalyzer:
     from facemtl.inference import FaceAnalyzer
 
@@ -301,12 +328,17 @@ def _batch_end(command: str, done: int, failed: int) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from facemtl.inference import image_record, json_line
-    from facemtl.inputs import expand_inputs
+    from facemtl.inputs import expand_inputs, is_video
 
     analyzer = analyzer_from_args(args)
+    params = tracker_params(args)
     done = failed = 0
     for path in expand_inputs(args.images):
         try:
+            if is_video(path):
+                _predict_video(analyzer, path, args, params)
+                done += 1
+                continue
             faces = analyzer.analyze(path)
             record = image_record(str(path), faces)
             done += 1
@@ -326,6 +358,25 @@ def _predict(args: argparse.Namespace) -> int:
                 )
                 print(f"  box {[round(v, 1) for v in f.box]} score {f.score:.1f}: {pts}; {attrs}")
     return _batch_end("predict", done, failed)
+
+
+def _predict_video(analyzer: FaceAnalyzer, path: Path, args: argparse.Namespace, params: Any) -> None:
+    """A video's faces: one JSON line per frame (``--json``), else a line per video."""
+    from facemtl.annotate import frame_record
+    from facemtl.inference import json_line
+    from facemtl.tracking import analyze_video
+    from facemtl.video import VideoReader
+
+    frames, ids = 0, set()
+    with VideoReader(path) as reader:
+        for frame, faces in analyze_video(analyzer, reader, track=args.track, params=params):
+            frames += 1
+            ids |= {f.track_id for f in faces}
+            if args.json:
+                print(json_line(frame_record(path, frame, faces)), flush=True)
+    if not args.json:
+        tracks = f", {len(ids - {None})} face track(s)" if args.track else ""
+        print(f"{path}: {frames} frame(s){tracks}")
 
 
 def _draw(args: argparse.Namespace) -> int:
@@ -349,6 +400,48 @@ def _draw(args: argparse.Namespace) -> int:
             failed += 1
             print(f"facemtl draw: error: {_input_error(e)}", file=sys.stderr)
     return _batch_end("draw", done, failed)
+
+
+def _live(args: argparse.Namespace) -> int:
+    from facemtl.live import FrameServer, paced, show_in_window
+    from facemtl.tracking import FaceTracker
+    from facemtl.video import VideoReader, has_gui, is_camera
+    from facemtl.viz import draw_faces
+
+    analyzer = analyzer_from_args(args)
+    window = has_gui() and not args.serve
+    server = None if window else FrameServer(args.host, args.port)
+    shown = 0
+    try:
+        if server is not None:
+            server.__enter__()
+            print(f"facemtl live: serving {args.source} at {server.url} (Ctrl-C stops)", flush=True)
+        sink = show_in_window(f"facemtl live: {args.source}") if window else None
+        while True:
+            with VideoReader(args.source) as reader:
+                tracker = FaceTracker(analyzer, fps=reader.fps, params=tracker_params(args))
+                wait = paced(reader.fps) if not is_camera(args.source) else None
+                for frame in reader:
+                    faces = (
+                        tracker.update(frame.image, time=frame.time) if args.track else analyzer.analyze(frame.image)
+                    )
+                    image = draw_faces(frame.image, faces)
+                    if server is not None:
+                        server.frames.put(image)
+                    elif sink is not None and not sink(image):
+                        return 0
+                    shown += 1
+                    if args.frames and shown >= args.frames:
+                        return 0
+                    if wait is not None:
+                        wait()
+            if not args.loop or is_camera(args.source):
+                return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if server is not None:
+            server.__exit__(None, None, None)
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -437,8 +530,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("predict", help="detect faces and predict landmarks + attributes")
     r.add_argument("images", nargs="+", help="image files or folders")
-    r.add_argument("--json", action="store_true", help="print JSON Lines, one object per input")
+    r.add_argument("--json", action="store_true", help="print JSON Lines, one object per input (per frame for a video)")
     add_analyzer_arguments(r)
+    add_video_arguments(r)
     r.set_defaults(func=_predict)
 
     d = sub.add_parser("draw", help="draw landmarks, boxes and attributes on images, folders or videos")
@@ -447,7 +541,24 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--json", action="store_true", help="also write each input's predictions as OUT/NAME.json")
     d.add_argument("--overwrite", action="store_true", help="replace outputs that exist already (never an input)")
     add_analyzer_arguments(d)
+    add_video_arguments(d)
     d.set_defaults(func=_draw)
+
+    v = sub.add_parser(
+        "live",
+        help="analyse a camera or stream live: a window, or a browser page on this machine",
+        description="Follow the faces of a camera (its index, e.g. 0), a stream URL or a video file, showing "
+        "annotated frames in a window where OpenCV has a GUI, else serving them at http://HOST:PORT/.",
+    )
+    v.add_argument("source", help="camera index (0), stream URL (rtsp://..., http://...) or video file")
+    v.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1: this machine only)")
+    v.add_argument("--port", type=int, default=8765, help="port to serve on (0: any free port; default 8765)")
+    v.add_argument("--serve", action="store_true", help="serve to a browser even where a window could open")
+    v.add_argument("--loop", action="store_true", help="play a video file again from the start when it ends")
+    v.add_argument("--frames", type=int, default=0, help="stop after this many frames (0: run until the source ends)")
+    add_analyzer_arguments(v)
+    add_video_arguments(v)
+    v.set_defaults(func=_live)
 
     x = sub.add_parser("export", help="export a model to ONNX (dynamic batch axis)")
     add_model_argument(x, "model (landmarks or detector)")

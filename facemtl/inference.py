@@ -55,15 +55,21 @@ class Face:
     landmarks: np.ndarray  # (K, 2), 0-based pixel centres
     landmark_names: tuple[str, ...]
     attributes: dict[str, AttributePrediction] = field(default_factory=dict)
+    #: In a video followed by :class:`~facemtl.tracking.FaceTracker`: the face's track, the same
+    #: number in every frame it is followed through (``None`` for a photo).
+    track_id: int | None = None
 
     def to_dict(self) -> FaceRecord:
         """The JSON schema of ``facemtl predict --json`` (one entry of ``faces``)."""
-        return {
+        record: FaceRecord = {
             "box": [round(float(v), 2) for v in self.box],
             "score": round(float(self.score), 4),
             "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in self.landmarks],
             "attributes": {k: {"label": a.label, "prob": round(a.prob, 4)} for k, a in self.attributes.items()},
         }
+        if self.track_id is not None:
+            record["track_id"] = self.track_id
+        return record
 
 
 def image_record(image: str, faces: Sequence[Face]) -> ImageRecord:
@@ -209,8 +215,8 @@ class FaceAnalyzer:
         points = crop_box_from_landmarks(det.landmarks, scale)
         return points if self.seed == "points" else Box(points.cx, points.cy, box.size)
 
-    def _passes(self, image_bgr: np.ndarray, dets: Sequence[Detection]) -> Passes:
-        """Each detected face's passes, averaged only where the first crop was centred by the
+    def passes(self, image_bgr: np.ndarray, dets: Sequence[Detection]) -> Passes:
+        """Each detected face's passes (first crop from the detection, re-crops), averaged only where the first crop was centred by the
         detector's points (a box's rough framing is left at its last pass)."""
         return self.landmarker.passes(image_bgr, [self.crop_box(d) for d in dets], self._seeded(dets))
 
@@ -234,7 +240,7 @@ class FaceAnalyzer:
         spec = self.model.config.tasks.landmarks
         if not pairs:
             return np.empty(0, int), np.empty((0, spec.num_points, 2)), np.empty(0)
-        seen = self._passes(flipped, [found[i] for _, i in pairs])
+        seen = self.passes(flipped, [found[i] for _, i in pairs])
         return (
             np.array([j for j, _ in pairs]),
             mirror_points(seen.landmarks, width, spec.flip_permutation()),
@@ -253,7 +259,7 @@ class FaceAnalyzer:
         bgr = load_input(image, color)
         dets = list(self.detector.detect(bgr) if detections is None else detections)
         cfg = self.model.config
-        own_view = self._passes(bgr, dets)
+        own_view = self.passes(bgr, dets)
         landmarks, spread, probs = own_view.landmarks, own_view.spread, own_view.probs
         look = look_again(self.mirror, self._seeded(dets), spread)
         if detections is None and look.any():

@@ -68,13 +68,17 @@ class AttributeRecord(TypedDict):
     prob: float
 
 
-class FaceRecord(TypedDict):
-    """One face in ``facemtl predict --json`` (0-based pixel coordinates)."""
-
+class _FaceRecord(TypedDict):
     box: list[float]  # x1, y1, x2, y2
     score: float
     landmarks: list[list[float]]  # (K, 2)
     attributes: dict[str, AttributeRecord]
+
+
+class FaceRecord(_FaceRecord, total=False):
+    """One face in ``facemtl predict --json`` (0-based pixel coordinates)."""
+
+    track_id: int  # videos: the face's track (the same in every frame it is followed through)
 
 
 class _ImageRecord(TypedDict):
@@ -82,7 +86,10 @@ class _ImageRecord(TypedDict):
 
 
 class ImageRecord(_ImageRecord, total=False):
-    """One line of ``facemtl predict --json``: an input and its faces, or why it failed."""
+    """One line of ``facemtl predict --json``: an input and its faces, or why it failed; a video
+    gives a line per frame (``image`` is ``PATH#frame=N``) with the frame's index and time."""
 
     faces: list[FaceRecord]
     error: str
+    frame: int
+    time: float  # seconds from the video's start

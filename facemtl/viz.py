@@ -45,6 +45,14 @@ def draw_faces(image_bgr: np.ndarray, faces: Sequence[Face], *, attributes: bool
             cv2.circle(out, center, r * 16, color, -1, cv2.LINE_AA, shift=4)
             if not chains:
                 cv2.circle(out, center, r * 16, (0, 0, 0), 1, cv2.LINE_AA, shift=4)
+        if face.track_id is not None:  # a video's track: its ID above the box
+            label = f"#{face.track_id}"
+            font_scale = max(0.5, 0.6 * scale)
+            (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thick)
+            cv2.rectangle(out, (x1, y1 - th - 8), (x1 + tw + 6, y1), (80, 220, 80), -1)
+            cv2.putText(
+                out, label, (x1 + 3, y1 - 5), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), thick, cv2.LINE_AA
+            )
         if attributes and face.attributes:
             lines = [f"{name}: {a.label} {a.prob:.2f}" for name, a in face.attributes.items()]
             font_scale = max(0.4, 0.5 * scale)
