@@ -248,8 +248,7 @@ def main() -> int:
         r = evaluate(clip_list, "tracker", analyzer, p)
         pose, shape = p.smoothing.pose, p.smoothing.shape
         label = (
-            f"tracker ({args.backend}; pose {pose.min_cutoff:g} Hz, β {pose.beta:g}, d {pose.d_cutoff:g} Hz"
-            f"{', lead' if pose.lead else ''}; "
+            f"tracker ({args.backend}; pose {pose.min_cutoff:g} Hz, β {pose.beta:g}, d {pose.d_cutoff:g} Hz; "
             f"shape {shape.min_cutoff:g} Hz, β {shape.beta:g})"
         )
         rows.append(

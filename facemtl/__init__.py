@@ -21,6 +21,8 @@ _EXPORTS = {
     "Face": "facemtl.inference",
     "AttributePrediction": "facemtl.inference",
     "Landmarker": "facemtl.landmarker",
+    "FaceTracker": "facemtl.tracking",
+    "TrackerParams": "facemtl.tracking",
     "create_detector": "facemtl.detection",
     "Detection": "facemtl.detection",
     "draw_faces": "facemtl.viz",
@@ -63,6 +65,7 @@ __all__ = [
     "FaceAnalyzer",
     "FaceDataset",
     "FaceSample",
+    "FaceTracker",
     "ImageReadError",
     "Landmark5",
     "LandmarkSpec",
@@ -71,6 +74,7 @@ __all__ = [
     "PRETRAINED",
     "Pretrained",
     "TaskSet",
+    "TrackerParams",
     "TrainConfig",
     "create_detector",
     "create_model",
@@ -116,5 +120,6 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from facemtl.models import create_model, list_models
     from facemtl.pretrained import PRETRAINED, Pretrained, get_pretrained
     from facemtl.tasks import MTFL_TASKS, AttributeTask, Landmark5, LandmarkSpec, TaskSet
+    from facemtl.tracking import FaceTracker, TrackerParams
     from facemtl.viz import draw_faces
     from facemtl.weights import load_model, save_model

@@ -21,7 +21,7 @@ from facemtl.pretrained import PRETRAINED, get_pretrained, resolve_weights
 
 PUBLIC = {
     "AnnotationError", "AttributePrediction", "AttributeTask", "Detection", "EvalReport", "Face",
-    "FaceAnalyzer", "FaceDataset", "FaceSample", "ImageReadError", "Landmark5", "LandmarkSpec", "Landmarker",
+    "FaceAnalyzer", "FaceDataset", "FaceSample", "FaceTracker", "TrackerParams", "ImageReadError", "Landmark5", "LandmarkSpec", "Landmarker",
     "MTFL_TASKS", "PRETRAINED", "Pretrained", "TaskSet", "TrainConfig", "__version__", "create_detector",
     "create_model", "draw_faces", "evaluate", "get_pretrained", "list_models", "load_model", "read_300w_folder",
     "read_image", "read_mtfl", "read_photos", "read_pts", "save_model",
