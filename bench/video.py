@@ -256,7 +256,7 @@ def main() -> int:
             | {
                 "label": label,
                 "params": {
-                    "pose": [pose.min_cutoff, pose.beta, pose.d_cutoff, pose.lead],
+                    "pose": [pose.min_cutoff, pose.beta, pose.d_cutoff],
                     "shape": [shape.min_cutoff, shape.beta],
                 },
             }
