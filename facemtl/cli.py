@@ -257,9 +257,8 @@ def add_analyzer_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_video_arguments(p: argparse.ArgumentParser) -> None:
-    """How videos are followed (``predict``, ``draw``, ``live``): the tracker's options."""
-    from facemtl.tracking import TrackerParams
-
+    """How videos are followed (``predict``, ``draw``, ``live``): the tracker's options (their
+    defaults are :class:`~facemtl.tracking.TrackerParams`'; parsing imports no numpy)."""
     g = p.add_argument_group("videos")
     g.add_argument(
         "--no-track",
@@ -270,17 +269,16 @@ def add_video_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--detect-every",
         type=int,
-        default=TrackerParams.detect_every,
         metavar="FRAMES",
-        help=f"frames between detector runs while every face is followed (default {TrackerParams.detect_every}; "
-        "the detector also runs when a face is lost and while none is followed)",
+        help="frames between detector runs while every face is followed (default 10; the detector also runs "
+        "when a face is lost and while none is followed)",
     )
 
 
 def tracker_params(args: argparse.Namespace) -> Any:
     from facemtl.tracking import TrackerParams
 
-    return TrackerParams(detect_every=args.detect_every)
+    return TrackerParams() if args.detect_every is None else TrackerParams(detect_every=args.detect_every)
 
 
 def analyzer_from_args(args: argparse.Namespace) -> FaceAnalyzer:

@@ -7,10 +7,12 @@ photo's analysis, minus the detector). How far those passes disagree is the trac
 a face they agree within a few % of the eye distance; a crop that lost its face (the face left the
 frame, turned away or was covered) gives passes that scatter. The detector runs every
 ``detect_every`` frames, at once when a track loses confidence, and on every frame while nothing
-is tracked or a lost track waits to be found again; its faces are matched to tracks by box IoU (greedy, best pair first — faces seldom
+is tracked; its faces are matched to tracks by box IoU (greedy, best pair first — faces seldom
 overlap, and a box matches at most one face); an unmatched face starts a track, a track the
 detector does not confirm twice in a row, or whose crop lost its face, is *lost*: it keeps its ID
-for ``grace`` seconds and takes it back if a face is found near where it was. Points are smoothed by
+for ``grace`` seconds and takes it back if a face is found near where it was (the detector looks for
+it every third of ``detect_every`` frames if it had been followed that long; a shorter-lived track,
+most often a false detection, waits for the periodic look). Points are smoothed by
 One Euro filters, one for the face's rigid pose and one for its shape (:mod:`facemtl.smoothing`), attribute
 probabilities by a running average over the last ``attribute_window`` seconds.
 
@@ -163,11 +165,14 @@ class FaceTracker:
         live = [t for t in self._tracks if not t.lost]
         unsure = self._follow(image, live, now)
         self._since_detect += 1
-        waiting = any(t.lost for t in self._tracks)  # a lost face may be back: look for it at once
+        # a lost face may be back: look for it every few frames while it waits
+        waiting = any(t.lost and self._established(t) for t in self._tracks)
+        waiting &= self._since_detect >= max(1, p.detect_every // 3)
         if not live or unsure or waiting or self._since_detect >= p.detect_every:
             self._detect(image, now)
             self._since_detect = 0
-        # a lost track waits out its grace period; one never followed with confidence goes at once
+        # a lost track waits out its grace period (one never shown goes at once); only an established
+        # one makes the detector look for it more often (a short-lived one is most often a false detection)
         self._tracks = [t for t in self._tracks if not t.lost or (t.followed and now - t.last_seen <= p.grace)]
         self._drop_duplicates()
         return self._faces(dt, now)
@@ -200,7 +205,7 @@ class FaceTracker:
             t = tracks[i]
             if seen.spread[j] > self.params.lost_spread:
                 t.lost = True
-                unsure |= t.followed > 0  # a new track failing at once was no face: no need to look again
+                unsure |= t.followed > 0  # one look at once (a track never shown was no face: none)
                 continue
             t.followed += 1
             step = max(now - t.last_seen, 1e-6)
@@ -210,6 +215,10 @@ class FaceTracker:
             t.raw = seen.landmarks[j]
             t.last_seen = now
         return unsure
+
+    def _established(self, t: _Track) -> bool:
+        """Followed long enough (``detect_every`` frames) to be a face worth waiting for."""
+        return t.followed >= self.params.detect_every
 
     def _detect(self, image: np.ndarray, now: float) -> None:
         """Run the detector; match its faces to tracks, start tracks for new faces, lose tracks it

@@ -159,6 +159,15 @@ def test_predict_on_a_video_prints_a_line_per_frame_with_track_ids(clip_file, ca
     assert sum(len(r["faces"]) == 1 for r in records) == 45
 
 
+def test_the_detect_every_flag_states_the_trackers_default():
+    from facemtl.cli import build_parser
+    from facemtl.tracking import TrackerParams
+
+    draw = build_parser()._subparsers._group_actions[0].choices["draw"]  # type: ignore[union-attr]
+    flag = next(a for a in draw._actions if a.dest == "detect_every")
+    assert f"default {TrackerParams().detect_every};" in flag.help
+
+
 def test_predict_no_track_analyses_each_frame(clip_file, capsys):
     assert main(["predict", str(clip_file), "--json", "--no-track"]) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
