@@ -5,7 +5,7 @@ Per frame, each track's face is re-cropped from its own last landmarks by the tr
 and goes through the landmark network's passes (:class:`~facemtl.landmarker.Landmarker`, as in a
 photo's analysis, minus the detector). How far those passes disagree is the track's confidence: on
 a face they agree within a few % of the eye distance; a crop that lost its face (the face left the
-frame, turned away or was covered) gives passes that scatter. The detector runs every
+frame, turned away or was covered) gives passes that scatter, or a face whose size jumps. The detector runs every
 ``detect_every`` frames, at once when a track loses confidence, and on every frame while nothing
 is tracked; its faces are matched to tracks by box IoU (greedy, best pair first — faces seldom
 overlap, and a box matches at most one face); an unmatched face starts a track, a track the
@@ -75,6 +75,9 @@ class TrackerParams:
 
 #: A detection matches a followed face at this box IoU; a lost face's box is searched at twice its size.
 MATCH_IOU = 0.3
+#: A face's eye distance changes by less than this factor from one frame to the next; an estimate
+#: that does (a crop half out of the frame, mostly) is not taken: the track is lost instead.
+MAX_GROWTH = 1.3
 #: Below this IoU with the detector's box a followed face is re-seeded from the detection (drift).
 RESEED_IOU = 0.5
 
@@ -203,7 +206,8 @@ class FaceTracker:
         seen = self.analyzer.landmarker.passes(image, [boxes[i] for i in follow])
         for j, i in enumerate(follow):
             t = tracks[i]
-            if seen.spread[j] > self.params.lost_spread:
+            grew = self._scale(seen.landmarks[j]) / self._scale(t.raw)
+            if seen.spread[j] > self.params.lost_spread or not 1 / MAX_GROWTH <= grew <= MAX_GROWTH:
                 t.lost = True
                 unsure |= t.followed > 0  # one look at once (a track never shown was no face: none)
                 continue
