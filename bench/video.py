@@ -239,11 +239,20 @@ def main() -> int:
     if args.sweep:  # no smoothing (cut-offs far above the frame rate), then settings around the default
         off = OneEuroParams(min_cutoff=1e4, beta=0)
         settings += [TrackerParams(smoothing=PoseParams(off, off))]
-        settings += [
+        grid = [
             TrackerParams(smoothing=PoseParams(OneEuroParams(*pose), OneEuroParams(*shape)))
-            for pose in ((0.5, 10, 1), (0.2, 40, 1), (0.2, 20, 4), (0.2, 30, 6), (0.2, 60, 4), (0.1, 40, 4))
+            for pose in (
+                (0.5, 10, 1),
+                (0.2, 40, 1),
+                (0.2, 20, 4),
+                (0.05, 30, 4),
+                (0.2, 30, 6),
+                (0.2, 60, 4),
+                (0.1, 40, 4),
+            )
             for shape in ((0.05, 60), (0.5, 2))
         ]
+        settings += [p for p in grid if p != TrackerParams()]
     for p in settings:
         r = evaluate(clip_list, "tracker", analyzer, p)
         pose, shape = p.smoothing.pose, p.smoothing.shape
