@@ -32,6 +32,7 @@ import numpy as np
 from facemtl.detection import Detection, box_iou
 from facemtl.geometry import Box, crop_box_from_landmarks
 from facemtl.imageio import to_bgr
+from facemtl.landmarker import Landmarker
 from facemtl.metrics import interocular_distance
 from facemtl.smoothing import PoseParams, PoseSmoother
 
@@ -62,6 +63,9 @@ class TrackerParams:
     min_visible: float = 0.5
     smoothing: PoseParams = field(default_factory=PoseParams)
     attribute_window: float = 1.0
+    #: The shift test of the passes that follow a face (None: the analyzer's, as for a photo; 0: each
+    #: crop alone, half the network's work — the smoothing averages frames as the views average crops).
+    shift_test: float | None = None
 
     def __post_init__(self) -> None:
         if self.detect_every < 1:
@@ -118,6 +122,14 @@ class FaceTracker:
         self.analyzer = analyzer
         self.fps = fps
         self.params = params or TrackerParams()
+        own = analyzer.landmarker
+        if self.params.shift_test is None or self.params.shift_test == own.shift_test:
+            self.landmarker = own
+        else:  # the same network, its own views
+            self.landmarker = Landmarker(
+                own.model, refine=own.refine, average=own.average, flip_test=own.flip_test,
+                shift_test=self.params.shift_test, shift_views=own.shift_views,
+            )  # fmt: skip
         self.reset()
 
     def reset(self) -> None:
@@ -203,7 +215,7 @@ class FaceTracker:
                 unsure |= t.followed > 0
         if not follow:
             return unsure
-        seen = self.analyzer.landmarker.passes(image, [boxes[i] for i in follow])
+        seen = self.landmarker.passes(image, [boxes[i] for i in follow])
         for j, i in enumerate(follow):
             t = tracks[i]
             grew = self._scale(seen.landmarks[j]) / self._scale(t.raw)

@@ -220,3 +220,14 @@ def test_live_serves_annotated_frames_to_a_browser(clip_file):
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
     assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+
+
+def test_a_tracker_may_follow_with_fewer_views_than_a_photo(analyzer, portrait, background):
+    from facemtl.tracking import FaceTracker, TrackerParams
+
+    clip = make_clip([portrait], background, ClipSpec(seconds=1, occlusions=0), seed=4)
+    tracker = FaceTracker(analyzer, fps=clip.fps, params=TrackerParams(shift_test=0.0))
+    assert tracker.landmarker.shift_test == 0 and analyzer.landmarker.shift_test > 0  # the analyzer is untouched
+    assert tracker.landmarker.model is analyzer.model  # the same network
+    found = [tracker.update(f) for f in clip.frames]
+    assert all(len(f) == 1 and f[0].track_id == 0 for f in found)
