@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from facemtl.fields import check_fields, from_json, option
+from facemtl.files import data_package_dir
 
 SOURCE_KINDS = ("mtfl", "300w", "photos", "celeba")
 #: Parts of a source: a 300-W folder's fixed parts (:func:`facemtl.data.w300.in_holdout`), CelebA's
@@ -170,13 +171,7 @@ _CHECKOUT_RECIPES = Path(__file__).resolve().parents[1] / "configs"
 
 def recipes_dir() -> Path:
     """The folder of the recipes shipped with facemtl."""
-    from importlib import util
-
-    spec = util.find_spec("facemtl.recipes")  # a data-only package: no __init__.py
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        if Path(folder).is_dir():
-            return Path(folder)
-    return _CHECKOUT_RECIPES
+    return data_package_dir("facemtl.recipes", _CHECKOUT_RECIPES)
 
 
 def recipe_path(name: str | Path) -> Path:

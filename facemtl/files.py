@@ -14,6 +14,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 
+def data_package_dir(package: str, checkout: Path) -> Path:
+    """Where a data-only package (no ``__init__.py``: the shipped weights, the recipes) lies:
+    inside the installed wheel, or the checkout folder ``pyproject.toml`` maps it from."""
+    from importlib import util
+
+    spec = util.find_spec(package)
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        if Path(folder).is_dir():
+            return Path(folder)
+    return checkout
+
+
 def atomic_write(path: str | Path, write: Callable[[str], object], *, suffix: str = ".tmp") -> None:
     """Write via a temp file in the same folder + rename, so a kill never leaves half a file.
 

@@ -15,9 +15,10 @@ import hashlib
 import json
 from dataclasses import dataclass
 from functools import cache
-from importlib import util
 from pathlib import Path
 from typing import Any
+
+from facemtl.files import data_package_dir
 
 _CHECKOUT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 
@@ -139,11 +140,7 @@ PSEUDO_LABELLER = "facemtl_mtfl"
 
 def weights_dir() -> Path:
     """Where the shipped weights are: inside the installed package, or a checkout's ``weights/``."""
-    spec = util.find_spec("facemtl.shipped_weights")  # a data-only package: no __init__.py
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        if Path(folder).is_dir():
-            return Path(folder)
-    return _CHECKOUT_WEIGHTS
+    return data_package_dir("facemtl.shipped_weights", _CHECKOUT_WEIGHTS)
 
 
 def get_pretrained(name: str) -> Pretrained:
