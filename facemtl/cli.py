@@ -387,12 +387,21 @@ def _draw(args: argparse.Namespace) -> int:
     inputs = expand_inputs(args.inputs)
     protected = {p.resolve() for p in inputs}
     analyzer = analyzer_from_args(args)
+    params = tracker_params(args)
     done = failed = 0
     for path, target in plan_outputs(inputs, out, output_suffix):
         try:
-            print(
-                f"{path} -> {annotate(analyzer, path, target, args.json, overwrite=args.overwrite, inputs=protected)}"
+            written = annotate(
+                analyzer,
+                path,
+                target,
+                args.json,
+                overwrite=args.overwrite,
+                inputs=protected,
+                track=args.track,
+                params=params,
             )
+            print(f"{path} -> {written}")
             done += 1
         except Exception as e:  # noqa: BLE001  # one input's failure never ends the batch
             failed += 1

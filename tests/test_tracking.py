@@ -194,6 +194,14 @@ def test_draw_writes_a_tracked_video_as_h264_near_the_input_size(clip_file, tmp_
     capsys.readouterr()
 
 
+def test_draw_no_track_analyses_each_frame(clip_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["draw", str(clip_file), "--out", str(out), "--json", "--no-track"]) == 0
+    records = [json.loads(line) for line in (out / "clip.json").read_text().splitlines()]
+    assert len(records) == 45 and all("track_id" not in f for r in records for f in r["faces"])
+    capsys.readouterr()
+
+
 def test_live_serves_annotated_frames_to_a_browser(clip_file):
     """``facemtl live`` headless: a video file stands in for the camera; the test reads the page,
     a frame and the stream from the server on 127.0.0.1, then stops it with Ctrl-C."""
