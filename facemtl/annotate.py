@@ -19,11 +19,11 @@ from tqdm import tqdm
 
 from facemtl.files import atomic_write
 from facemtl.imageio import read_image
-from facemtl.inference import Face, FaceAnalyzer, image_record, json_line
+from facemtl.inference import FaceAnalyzer, frame_record, image_record, json_line
 from facemtl.inputs import is_video
 from facemtl.tracking import TrackerParams, analyze_video
 from facemtl.types import ImageRecord
-from facemtl.video import Frame, VideoReader, VideoWriter
+from facemtl.video import VideoReader, VideoWriter
 from facemtl.viz import draw_faces
 
 
@@ -88,13 +88,6 @@ def annotate_video(
         text = "".join(json_line(r) + "\n" for r in records)
         atomic_write(target.with_suffix(".json"), lambda tmp: Path(tmp).write_text(text))
     return target
-
-
-def frame_record(path: Path | str, frame: Frame, faces: list[Face]) -> ImageRecord:
-    """One line of ``facemtl predict --json`` for a video frame: ``PATH#frame=N``, its index and time."""
-    record = image_record(f"{path}#frame={frame.index}", faces)
-    record["frame"], record["time"] = frame.index, round(frame.time, 4)
-    return record
 
 
 def annotate(

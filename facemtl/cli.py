@@ -360,8 +360,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _predict_video(analyzer: FaceAnalyzer, path: Path, args: argparse.Namespace, params: Any) -> None:
     """A video's faces: one JSON line per frame (``--json``), else a line per video."""
-    from facemtl.annotate import frame_record
-    from facemtl.inference import json_line
+    from facemtl.inference import frame_record, json_line
     from facemtl.tracking import analyze_video
     from facemtl.video import VideoReader
 
@@ -410,45 +409,42 @@ def _draw(args: argparse.Namespace) -> int:
 
 
 def _live(args: argparse.Namespace) -> int:
+    from contextlib import ExitStack
+
     from facemtl.live import FrameServer, paced, show_in_window
-    from facemtl.tracking import FaceTracker
+    from facemtl.tracking import analyze_video
     from facemtl.video import VideoReader, has_gui, is_camera
     from facemtl.viz import draw_faces
 
     analyzer = analyzer_from_args(args)
-    window = has_gui() and not args.serve
-    server = None if window else FrameServer(args.host, args.port)
+    params = tracker_params(args)
     shown = 0
-    try:
-        if server is not None:
-            server.__enter__()
+    with ExitStack() as stack:
+        if has_gui() and not args.serve:
+            server, sink = None, show_in_window(f"facemtl live: {args.source}")
+        else:
+            server, sink = stack.enter_context(FrameServer(args.host, args.port)), None
             print(f"facemtl live: serving {args.source} at {server.url} (Ctrl-C stops)", flush=True)
-        sink = show_in_window(f"facemtl live: {args.source}") if window else None
-        while True:
-            with VideoReader(args.source) as reader:
-                tracker = FaceTracker(analyzer, fps=reader.fps, params=tracker_params(args))
-                wait = paced(reader.fps) if not is_camera(args.source) else None
-                for frame in reader:
-                    faces = (
-                        tracker.update(frame.image, time=frame.time) if args.track else analyzer.analyze(frame.image)
-                    )
-                    image = draw_faces(frame.image, faces)
-                    if server is not None:
-                        server.frames.put(image)
-                    elif sink is not None and not sink(image):
-                        return 0
-                    shown += 1
-                    if args.frames and shown >= args.frames:
-                        return 0
-                    if wait is not None:
-                        wait()
-            if not args.loop or is_camera(args.source):
-                return 0
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        if server is not None:
-            server.__exit__(None, None, None)
+        try:
+            while True:
+                with VideoReader(args.source) as reader:
+                    wait = None if is_camera(args.source) else paced(reader.fps)
+                    for frame, faces in analyze_video(analyzer, reader, track=args.track, params=params):
+                        image = draw_faces(frame.image, faces)
+                        if server is not None:
+                            server.frames.put(image)
+                        elif sink is not None and not sink(image):
+                            return 0
+                        shown += 1
+                        if args.frames and shown >= args.frames:
+                            return 0
+                        if wait is not None:
+                            wait()
+                if not args.loop or is_camera(args.source):
+                    return 0
+        except KeyboardInterrupt:
+            return 0
+    return 0
 
 
 def _export(args: argparse.Namespace) -> int:

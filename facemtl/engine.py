@@ -246,15 +246,15 @@ class Trainer:
             if validation is not None:
                 record["val"] = validation.record
             record |= self.job.end_epoch(self.epoch, validation)
-            # Without validation data nothing tells epochs apart: best.safetensors follows the last one.
-            metric = validation.metric if validation is not None else -float(self.epoch)
+            metric = validation.metric if validation is not None else train_stats["loss"]
             record["lambda"] = dict(self.loss.weights)
             record["balance"] = self.loss.balancer.task_weights()  # the multipliers on λ this epoch
             self.loss.balancer.end_epoch(train_stats)
             record["seconds"] = time.perf_counter() - t0
             self.epoch += 1
             self.history.append(record)
-            if metric < self.best[0]:
+            # without validation data nothing tells epochs apart: best.safetensors follows the last one
+            if validation is None or metric < self.best[0]:
                 self.best = (metric, self.epoch)
                 self.folder.save_best(self.scored, self._card(card))
             self.save_checkpoint()
@@ -263,10 +263,8 @@ class Trainer:
         # every rank finishes its collectives (and rank 0 its writes) before any returns, so none
         # tears the group down under a peer ("terminate called without an active exception")
         distributed.barrier()
-        if self.val_data is None:
-            final = self.history[-1]["train"]["loss"] if self.history else float("nan")
-            return TrainResult(self.epoch, final, self.history, self.folder.best, "training loss (no validation data)")
-        return TrainResult(self.best[1], self.best[0], self.history, self.folder.best, f"val {self.job.metric_name}")
+        name = f"val {self.job.metric_name}" if self.val_data is not None else "training loss (no validation data)"
+        return TrainResult(self.best[1], self.best[0], self.history, self.folder.best, name)
 
     @property
     def scored(self) -> MultiTaskNet | FaceDetectorNet:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import types
-from dataclasses import MISSING, field, fields, is_dataclass
+from dataclasses import MISSING, field, fields, is_dataclass, replace
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 
@@ -155,10 +155,19 @@ def check_fields(obj: Any, section: str = "") -> None:
                 raise ValueError(f"{name} must be ≤ {high}; got {_describe(value)}")
 
 
+def replace_fields(obj: Any, what: str, **changes: Any) -> Any:
+    """``dataclasses.replace`` that names unknown fields (``what``: how the error calls the
+    config) instead of a TypeError; the dataclass's own checks then judge the values."""
+    known = {f.name for f in fields(obj)}
+    unknown = sorted(set(changes) - known)
+    if unknown:
+        raise ValueError(f"unknown {what} field(s) {unknown}; known: {', '.join(sorted(known))}")
+    return replace(obj, **changes)
+
+
 def _convert(value: Any, tp: Any, name: str) -> Any:
-    """A JSON value as the declared type: lists become tuples, objects nested dataclasses (through
-    their ``from_dict`` where they have one), integers of float fields floats. Scalars are left as
-    they are, for :func:`check_fields` to judge."""
+    """A JSON value as the declared type: lists become tuples, objects nested dataclasses,
+    integers of float fields floats. Scalars are left as they are, for :func:`check_fields` to judge."""
     origin, args = get_origin(tp), get_args(tp)
     if origin in (Union, types.UnionType):
         if value is None:
@@ -186,8 +195,7 @@ def _convert(value: Any, tp: Any, name: str) -> Any:
         if not isinstance(value, dict):
             what = "a KIND:PATH string or an object" if parse is not None else "an object"
             raise ValueError(f"{name} must be {what}; got {_describe(value)}")
-        reader = getattr(tp, "from_dict", None)
-        return reader(value, f"{name}.") if reader is not None else from_json(tp, value, f"{name}.")
+        return from_json(tp, value, f"{name}.")
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     return value

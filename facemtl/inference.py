@@ -33,6 +33,8 @@ SEEDS = ("hybrid", "points", "box")
 
 if TYPE_CHECKING:
     from facemtl.export import OnnxNet
+    from facemtl.tasks import TaskSet
+    from facemtl.video import Frame
 
 ImageInput = str | Path | np.ndarray | Image.Image
 
@@ -72,9 +74,28 @@ class Face:
         return record
 
 
+def attribute_predictions(tasks: TaskSet, probs: Mapping[str, np.ndarray]) -> dict[str, AttributePrediction]:
+    """One face's class probabilities per attribute task → its predictions (most probable label)."""
+    out = {}
+    for task in tasks.attributes:
+        p = probs[task.name]
+        j = int(p.argmax())
+        out[task.name] = AttributePrediction(
+            task.labels[j], float(p[j]), dict(zip(task.labels, map(float, p), strict=True))
+        )
+    return out
+
+
 def image_record(image: str, faces: Sequence[Face]) -> ImageRecord:
     """One line of ``facemtl predict --json``: an input's name and its faces."""
     return {"image": image, "faces": [f.to_dict() for f in faces]}
+
+
+def frame_record(path: str | Path, frame: Frame, faces: Sequence[Face]) -> ImageRecord:
+    """One line of ``facemtl predict --json`` for a video frame: ``PATH#frame=N``, its index and time."""
+    record = image_record(f"{path}#frame={frame.index}", faces)
+    record["frame"], record["time"] = frame.index, round(frame.time, 4)
+    return record
 
 
 def _finite(value: Any) -> Any:
@@ -267,13 +288,7 @@ class FaceAnalyzer:
             landmarks[own] = merge_views(landmarks[own], seen, spread[own], seen_spread, cfg.tasks.landmarks)
         faces = []
         for i, d in enumerate(dets):
-            attrs = {}
-            for task in cfg.tasks.attributes:
-                p = probs[task.name][i]
-                j = int(p.argmax())
-                attrs[task.name] = AttributePrediction(
-                    task.labels[j], float(p[j]), dict(zip(task.labels, map(float, p), strict=True))
-                )
+            attrs = attribute_predictions(cfg.tasks, {k: v[i] for k, v in probs.items()})
             faces.append(Face(d.box, d.score, landmarks[i], cfg.tasks.landmarks.names, attrs))
         return faces
 

@@ -142,11 +142,6 @@ class FaceTracker:
         #: Detector runs so far (for benchmarks: how often the tracker needed it).
         self.detections = 0
 
-    @property
-    def tracks(self) -> int:
-        """How many faces are followed now (lost ones waiting out their grace period excluded)."""
-        return sum(not t.lost for t in self._tracks)
-
     # -- geometry ---------------------------------------------------------------------------------
     def _five(self, landmarks: np.ndarray) -> np.ndarray:
         return self.analyzer.model.config.tasks.landmarks.mtfl5(landmarks)
@@ -302,7 +297,7 @@ class FaceTracker:
         self._tracks = [t for t in self._tracks if t.id not in drop]
 
     def _faces(self, dt: float, now: float) -> list[Face]:
-        from facemtl.inference import AttributePrediction, Face
+        from facemtl.inference import Face, attribute_predictions
 
         cfg = self.analyzer.model.config
         faces = []
@@ -313,13 +308,7 @@ class FaceTracker:
             if t.lost or t.last_seen != now or not t.followed:
                 continue
             t.smoothed = t.filter(t.raw, dt)
-            attrs = {}
-            for task in cfg.tasks.attributes:
-                pr = t.probs[task.name]
-                j = int(pr.argmax())
-                attrs[task.name] = AttributePrediction(
-                    task.labels[j], float(pr[j]), dict(zip(task.labels, map(float, pr), strict=True))
-                )
+            attrs = attribute_predictions(cfg.tasks, t.probs)
             box = tuple(float(v) for v in self._box(t, t.smoothed))
             faces.append(Face(box, t.score, t.smoothed, cfg.tasks.landmarks.names, attrs, track_id=t.id))  # type: ignore[arg-type]
         return faces

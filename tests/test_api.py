@@ -162,9 +162,10 @@ def test_recipe_choices_match_what_the_library_implements():
     from facemtl.balancing import create_balancer
     from facemtl.config import BALANCING
     from facemtl.losses import LANDMARK_LOSSES
+    from facemtl.models.config import TRUNKS as CONFIG_TRUNKS
     from facemtl.models.multitask import TRUNKS
 
-    assert set(TRUNK_NAMES) == set(TRUNKS)
+    assert set(TRUNK_NAMES) == set(TRUNKS) == set(CONFIG_TRUNKS)
     assert set(LANDMARK_LOSS_NAMES) == set(LANDMARK_LOSSES)
     for strategy in BALANCING:
         create_balancer(strategy, ["landmarks", "smile"])

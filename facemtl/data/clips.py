@@ -174,10 +174,8 @@ def _face_mask(shape: tuple[int, int], landmarks: np.ndarray) -> np.ndarray:
 
 def write_video(frames: Sequence[np.ndarray], path: str, fps: float) -> None:
     """Frames to a video file (mp4v), for tests and examples that need a file on disk."""
-    h, w = frames[0].shape[:2]
-    writer = cv2.VideoWriter(path, cv2.VideoWriter.fourcc(*"mp4v"), fps, (w, h))
-    try:
+    from facemtl.video import VideoWriter
+
+    with VideoWriter(path, fps, (frames[0].shape[1], frames[0].shape[0]), h264=False) as writer:
         for f in frames:
             writer.write(f)
-    finally:
-        writer.release()

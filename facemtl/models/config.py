@@ -6,10 +6,10 @@ beside the weights), so inference can never silently use another crop rule or no
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from facemtl.fields import check_fields, from_json, option
+from facemtl.fields import check_fields, from_json, option, replace_fields
 from facemtl.geometry import DEFAULT_CROP_SCALE
 from facemtl.tasks import MTFL_TASKS, TaskSet
 
@@ -76,13 +76,9 @@ class ModelConfig:
     def with_overrides(self, **kw: Any) -> ModelConfig:
         """A copy with fields changed (a recipe's ``model_overrides``): unknown fields and values of
         the wrong type or range are ValueErrors naming the field."""
-        known = {f.name for f in fields(self)}
-        unknown = sorted(set(kw) - known)
-        if unknown:
-            raise ValueError(f"unknown model config field(s) {unknown}; known: {', '.join(sorted(known))}")
         if "convs" in kw:
             kw["convs"] = from_json(_Convs, {"convs": kw["convs"]}).convs
-        return replace(self, **kw)
+        return replace_fields(self, "model config", **kw)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -13,13 +13,13 @@ image (:attr:`DetectorConfig.canvas_extra`).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass
 from typing import Any, cast
 
 import torch
 from torch import nn
 
-from facemtl.fields import check_fields, from_json, option
+from facemtl.fields import check_fields, from_json, option, replace_fields
 
 #: Layout of the raw output's last axis.
 SCORE, BOX, POINTS = slice(0, 1), slice(1, 5), slice(5, 15)
@@ -103,13 +103,9 @@ class DetectorConfig:
     def with_overrides(self, **kw: Any) -> DetectorConfig:
         """A copy with fields changed (a recipe's ``model_overrides``); unknown fields and bad
         values are ValueErrors naming the field."""
-        known = {f.name for f in fields(self)}
-        unknown = sorted(set(kw) - known)
-        if unknown:
-            raise ValueError(f"unknown detector config field(s) {unknown}; known: {', '.join(sorted(known))}")
         if "stages" in kw and isinstance(kw["stages"], (list, tuple)):
             kw["stages"] = tuple(tuple(s) if isinstance(s, (list, tuple)) else s for s in kw["stages"])
-        return replace(self, **kw)
+        return replace_fields(self, "detector config", **kw)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
