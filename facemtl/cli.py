@@ -404,7 +404,9 @@ def _draw(args: argparse.Namespace) -> int:
             done += 1
         except Exception as e:  # noqa: BLE001  # one input's failure never ends the batch
             failed += 1
-            print(f"facemtl draw: error: {_input_error(e)}", file=sys.stderr)
+            message = _input_error(e)  # named errors start with their file; say which input met the others
+            where = "" if message.startswith(str(path)) else f"{path}: "
+            print(f"facemtl draw: error: {where}{message}", file=sys.stderr)
     return _batch_end("draw", done, failed)
 
 

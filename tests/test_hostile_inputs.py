@@ -255,6 +255,17 @@ def test_json_lines_never_hold_nan():
     assert _strict_json(line) == {"image": "a", "faces": [{"score": None, "box": [1.0, None, None, 2.0]}]}
 
 
+def test_draw_names_the_input_a_memory_error_met(tmp_path, photo, capsys, monkeypatch):
+    from facemtl.inference import FaceAnalyzer
+
+    def analyze(self, image, **kw):
+        raise MemoryError
+
+    monkeypatch.setattr(FaceAnalyzer, "analyze", analyze)
+    assert main(["draw", str(photo), "--out", str(tmp_path / "out")]) == 1
+    assert f"facemtl draw: error: {photo}: out of memory" in capsys.readouterr().err
+
+
 def test_draw_never_writes_over_its_input(tmp_path, photo, capsys):
     out = tmp_path / "out"
     out.mkdir()
