@@ -29,17 +29,17 @@ import numpy as np
 import torch
 from common import Report, model_label
 
-from facemtl.calibration import Reliability, reliability
+from facemtl.analysis.analyzer import FaceAnalyzer
+from facemtl.core.images import read_image
 from facemtl.data.celeba import celeba_attributes, celeba_photos
 from facemtl.data.dataset import FaceDataset
 from facemtl.data.mtfl import read_mtfl
-from facemtl.evaluation import evaluate, predict_dataset
-from facemtl.imageio import read_image
-from facemtl.inference import FaceAnalyzer
+from facemtl.evaluation.calibration import Reliability, reliability
+from facemtl.evaluation.evaluator import evaluate, predict_dataset
+from facemtl.evaluation.plots import plot_reliability
 from facemtl.models import MultiTaskNet
-from facemtl.plots import plot_reliability
-from facemtl.pretrained import DEFAULT_LANDMARKS, resolve_weights
-from facemtl.weights import card_path, load_model
+from facemtl.models.pretrained import DEFAULT_LANDMARKS, resolve_weights
+from facemtl.models.weights import card_path, load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 CELEBA_TASKS = ("gender", "smile", "glasses")

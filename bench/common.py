@@ -80,11 +80,11 @@ def detector_label(spec: str, shipped: str = "facemtl") -> str:
 
 
 def _recipe(weights: str | Path, default: str):
-    """The training recipe (:class:`facemtl.config.TrainConfig`) the card of ``weights`` (a shipped
+    """The training recipe (:class:`facemtl.training.config.TrainConfig`) the card of ``weights`` (a shipped
     name, ``default`` when empty, or a file) records."""
-    from facemtl.config import TrainConfig
-    from facemtl.pretrained import resolve_weights
-    from facemtl.weights import card_path
+    from facemtl.models.pretrained import resolve_weights
+    from facemtl.models.weights import card_path
+    from facemtl.training.config import TrainConfig
 
     card = json.loads(card_path(resolve_weights(str(weights), default)).read_text())
     return TrainConfig.from_dict(card["training"]["config"])
@@ -93,8 +93,8 @@ def _recipe(weights: str | Path, default: str):
 def validation_samples(weights: str | Path) -> list:
     """The landmark-annotated faces the training run behind ``weights`` (a shipped name or a file) held
     out for model selection: its card records the recipe; CelebA's held-out faces carry attributes only."""
-    from facemtl.jobs.landmarks import train_val_samples
-    from facemtl.pretrained import DEFAULT_LANDMARKS
+    from facemtl.models.pretrained import DEFAULT_LANDMARKS
+    from facemtl.training.jobs.landmarks import train_val_samples
 
     return [s for s in train_val_samples(_recipe(weights, DEFAULT_LANDMARKS))[2] if s.landmarks is not None]
 
@@ -102,9 +102,9 @@ def validation_samples(weights: str | Path) -> list:
 def detector_held_out(detector_weights: str | Path) -> list:
     """The photos (:class:`facemtl.data.photos.PhotoSample`) that the detector run behind
     ``detector_weights`` (a shipped name or a file; its card records the recipe) held out for validation."""
-    from facemtl.jobs.detector import load_photos
-    from facemtl.jobs.landmarks import split_train_val
-    from facemtl.pretrained import DEFAULT_DETECTOR
+    from facemtl.models.pretrained import DEFAULT_DETECTOR
+    from facemtl.training.jobs.detector import load_photos
+    from facemtl.training.jobs.landmarks import split_train_val
 
     cfg = _recipe(detector_weights, DEFAULT_DETECTOR)
     photos = load_photos(cfg)

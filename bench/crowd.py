@@ -36,6 +36,7 @@ import numpy as np
 from common import detector_held_out, detector_label, one_thread
 from tqdm import tqdm
 
+from facemtl.core.images import read_image
 from facemtl.data.celeba import celeba_photos
 from facemtl.data.mtfl import read_mtfl
 from facemtl.detection import (
@@ -47,7 +48,6 @@ from facemtl.detection import (
     longer_sides,
     match_detections,
 )
-from facemtl.imageio import read_image
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"

@@ -22,11 +22,11 @@ import numpy as np
 import torch
 from common import Report, detector_held_out, detector_label
 
-from facemtl.config import SceneConfig
+from facemtl.core.geometry import mirror_boxes, mirror_points
+from facemtl.core.tasks import MTFL5
 from facemtl.data.scenes import SceneDataset
 from facemtl.detection import create_detector, match_detections
-from facemtl.geometry import mirror_boxes, mirror_points
-from facemtl.tasks import MTFL5
+from facemtl.training.config import SceneConfig
 
 #: Face size bins (√area, px on the 256-px scene).
 BINS = ((0.0, 16.0), (16.0, 24.0), (24.0, 64.0), (64.0, np.inf))

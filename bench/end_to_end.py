@@ -41,17 +41,18 @@ import torch
 from common import detector_held_out, found_index, pad, validation_samples
 from tqdm import tqdm
 
+from facemtl.analysis.analyzer import FaceAnalyzer
+from facemtl.analysis.combine import MIRROR_AGREE, combine_passes, look_again, merge_views, pass_spread
+from facemtl.analysis.landmarker import Landmarker
+from facemtl.analysis.options import DEFAULT_VIEWS, MIRROR_MODES, SEEDS, SHIFT_TEST
+from facemtl.analysis.views import SHIFT_VIEWS
+from facemtl.core.images import read_image
+from facemtl.core.tasks import LandmarkSpec
 from facemtl.data.mtfl import read_mtfl
 from facemtl.detection import NetFaceDetector, create_detector
-from facemtl.imageio import read_image
-from facemtl.inference import SEEDS, FaceAnalyzer
-from facemtl.landmarker import Landmarker
-from facemtl.metrics import point_errors
-from facemtl.models.test_time import DEFAULT_VIEWS, SHIFT_TEST, SHIFT_VIEWS
-from facemtl.passes import MIRROR_AGREE, MIRROR_MODES, combine_passes, look_again, merge_views, pass_spread
-from facemtl.pretrained import DEFAULT_LANDMARKS, get_pretrained
-from facemtl.tasks import LandmarkSpec
-from facemtl.weights import load_model
+from facemtl.evaluation.metrics import point_errors
+from facemtl.models.pretrained import DEFAULT_LANDMARKS, get_pretrained
+from facemtl.models.weights import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 YUNET = ROOT.parent / "shared" / "tools" / "yunet" / "yunet_s_640_640.onnx"

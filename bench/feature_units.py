@@ -21,11 +21,11 @@ import numpy as np
 import torch
 from common import model_label, one_thread
 
-from facemtl.config import TrainConfig
 from facemtl.data.dataset import FaceDataset
-from facemtl.jobs.landmarks import train_val_samples
 from facemtl.models import MultiTaskNet
-from facemtl.weights import load_model
+from facemtl.models.weights import load_model
+from facemtl.training.config import TrainConfig
+from facemtl.training.jobs.landmarks import train_val_samples
 
 ROOT = Path(__file__).resolve().parent.parent
 

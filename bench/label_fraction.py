@@ -25,7 +25,7 @@ from sweep_runs import train_run
 
 from facemtl.data.mtfl import read_mtfl
 from facemtl.models import MultiTaskNet
-from facemtl.weights import load_model
+from facemtl.models.weights import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 MTFL_TASKS = ("gender", "smile", "glasses", "pose")

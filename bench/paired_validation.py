@@ -23,9 +23,9 @@ import torch
 from common import Report, model_label, validation_samples
 
 from facemtl.data.dataset import FaceDataset
-from facemtl.evaluation import evaluate, predict_dataset
+from facemtl.evaluation.evaluator import evaluate, predict_dataset
 from facemtl.models import MultiTaskNet
-from facemtl.weights import load_model
+from facemtl.models.weights import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 

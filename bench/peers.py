@@ -45,18 +45,19 @@ import torch
 from common import Report, found_index, median_ms, one_thread, pad
 from tqdm import tqdm
 
+from facemtl.analysis.analyzer import FaceAnalyzer
+from facemtl.analysis.landmarker import Landmarker
+from facemtl.analysis.options import DEFAULT_VIEWS
+from facemtl.analysis.views import SHIFT_VIEWS
+from facemtl.core.geometry import crop_box_from_landmarks
+from facemtl.core.images import read_image
+from facemtl.core.tasks import MTFL5
 from facemtl.data.mtfl import read_mtfl
 from facemtl.detection import Detection, HaarFaceDetector, NetFaceDetector, YuNetDetector
-from facemtl.export import OnnxDetectorNet, OnnxNet
-from facemtl.geometry import crop_box_from_landmarks
-from facemtl.imageio import read_image
-from facemtl.inference import FaceAnalyzer
-from facemtl.landmarker import Landmarker
-from facemtl.metrics import point_errors
-from facemtl.models.test_time import DEFAULT_VIEWS, SHIFT_VIEWS
-from facemtl.pretrained import DEFAULT_DETECTOR, DEFAULT_LANDMARKS, get_pretrained
-from facemtl.tasks import MTFL5
-from facemtl.weights import load_model
+from facemtl.evaluation.metrics import point_errors
+from facemtl.models.onnx_runtime import OnnxDetectorNet, OnnxNet
+from facemtl.models.pretrained import DEFAULT_DETECTOR, DEFAULT_LANDMARKS, get_pretrained
+from facemtl.models.weights import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 Points = np.ndarray  # (5, 2) MTFL order, 0-based pixel centres

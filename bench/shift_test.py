@@ -4,9 +4,9 @@ costs per face.
 
     .venv/bin/python bench/shift_test.py [--models facemtl_mtfl_celeba facemtl_mtfl facemtl_300w68]
 
-The shift test (``facemtl.models.test_time``) averages each crop with four copies shifted by a
+The shift test (``facemtl.analysis.views``) averages each crop with four copies shifted by a
 fraction of its side; ``FaceAnalyzer`` and ``facemtl predict`` run it at
-:data:`~facemtl.models.test_time.SHIFT_TEST`. Validation faces: the landmark-annotated faces the
+:data:`~facemtl.analysis.views.SHIFT_TEST`. Validation faces: the landmark-annotated faces the
 model's recipe held out (its card records the recipe). Test faces: MTFL test for the 5-point
 models, 300-W's fixed held-out part for the 68-point one. Paired: the mean per-face difference
 from one pass and its standard error. Time: the network on one crop, eager PyTorch, one thread.
@@ -22,13 +22,15 @@ import numpy as np
 from common import Report, median_ms, one_thread, validation_samples
 from paired_validation import paired
 
+from facemtl.analysis.options import SHIFT_TEST
+from facemtl.analysis.views import test_time_averaged
 from facemtl.data.dataset import FaceDataset
 from facemtl.data.mtfl import read_mtfl
 from facemtl.data.w300 import read_300w_folder
-from facemtl.evaluation import evaluate
+from facemtl.evaluation.evaluator import evaluate
 from facemtl.models import MultiTaskNet
-from facemtl.models.test_time import SHIFT_TEST, array_net, test_time_averaged
-from facemtl.weights import load_model
+from facemtl.models.arrays import array_net
+from facemtl.models.weights import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -3,7 +3,7 @@
     .venv/bin/python bench/shift_views.py [--out bench/results/shift_views]   # about 5 min on 2 cores
 
 ``FaceAnalyzer`` runs the landmark network on a first crop and one re-crop, each averaged over
-shifted copies of itself (``facemtl.models.test_time``). Each copy is one more network view per
+shifted copies of itself (``facemtl.analysis.views``). Each copy is one more network view per
 face, and on a whole photo those views are most of the time after the detector. This scores view
 sets against each other on the two sets of validation faces the defaults were chosen on — the
 landmark model's own validation split and the MTFL training faces whose photos the detector's
@@ -25,16 +25,17 @@ import numpy as np
 from common import Report, detector_held_out, found_index, median_ms, one_thread, pad, validation_samples
 from tqdm import tqdm
 
+from facemtl.analysis.analyzer import FaceAnalyzer
+from facemtl.analysis.combine import combine_passes, pass_spread
+from facemtl.analysis.options import SHIFT_TEST
+from facemtl.analysis.views import SHIFT_VIEWS, ViewSet
+from facemtl.core.images import read_image
 from facemtl.data.mtfl import read_mtfl
 from facemtl.detection import create_detector
-from facemtl.export import OnnxNet
-from facemtl.imageio import read_image
-from facemtl.inference import FaceAnalyzer
-from facemtl.metrics import point_errors
-from facemtl.models.test_time import SHIFT_TEST, SHIFT_VIEWS, ViewSet
-from facemtl.passes import combine_passes, pass_spread
-from facemtl.pretrained import DEFAULT_DETECTOR, DEFAULT_LANDMARKS, get_pretrained
-from facemtl.weights import load_model
+from facemtl.evaluation.metrics import point_errors
+from facemtl.models.onnx_runtime import OnnxNet
+from facemtl.models.pretrained import DEFAULT_DETECTOR, DEFAULT_LANDMARKS, get_pretrained
+from facemtl.models.weights import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 H, V, C = ((1, 0), (-1, 0)), ((0, 1), (0, -1)), ((0, 0),)

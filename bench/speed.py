@@ -19,12 +19,13 @@ import common
 import cv2
 import torch
 
+from facemtl.analysis.analyzer import FaceAnalyzer
+from facemtl.analysis.views import flip_averaged
 from facemtl.detection import create_detector
-from facemtl.inference import FaceAnalyzer
 from facemtl.models import MultiTaskNet, create_model, get_config, list_models
-from facemtl.models.test_time import array_net, flip_averaged
-from facemtl.pretrained import PRETRAINED
-from facemtl.weights import load_model
+from facemtl.models.arrays import array_net
+from facemtl.models.pretrained import PRETRAINED
+from facemtl.models.weights import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -131,7 +132,7 @@ def backends(model):
         return fn
 
     def ort():
-        from facemtl.export import OnnxNet
+        from facemtl.models.onnx_runtime import OnnxNet
 
         return OnnxNet.from_model(model, threads=1)
 

@@ -29,7 +29,7 @@ import torch
 from common import Report
 from torch.utils.data import DataLoader
 
-from facemtl.config import DatasetSpec, TrainConfig
+from facemtl.training.config import DatasetSpec, TrainConfig
 
 MTFL = "../shared/data/MTFL/training.txt"
 
@@ -41,7 +41,7 @@ def _cfg(**kw) -> TrainConfig:
 
 def _prepared(cfg: TrainConfig):
     """A trainer (2 threads) with its data loaded, and the seconds loading took."""
-    from facemtl.engine import Trainer
+    from facemtl.training.engine import Trainer
 
     torch.set_num_threads(2)
     t = Trainer(cfg, tempfile.mkdtemp(prefix="facemtl_bench_"), device="cpu", progress=False)

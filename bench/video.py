@@ -29,9 +29,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from facemtl.core.tasks import MTFL5
 from facemtl.data.clips import ClipFace, ClipSpec, make_clip
-from facemtl.metrics import interocular_distance
-from facemtl.tasks import MTFL5
+from facemtl.evaluation.metrics import interocular_distance
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -46,7 +46,7 @@ def faces_of(source: str, limit: int) -> list[ClipFace]:
     else:
         samples = read_mtfl(DATA / "MTFL" / ("testing.txt" if source == "mtfl-test" else "training.txt"))
         if source == "mtfl-val":
-            from facemtl.jobs.landmarks import split_train_val
+            from facemtl.training.jobs.landmarks import split_train_val
 
             _, val = split_train_val(samples, 0.1, 0)  # the default recipe's split of its MTFL source
             samples = [samples[i] for i in sorted(val)]
@@ -73,7 +73,7 @@ def clips(source: str, n: int, seconds: float) -> list:
 
 def run(clip, mode: str, analyzer, params) -> tuple[list[list], float]:
     """Each frame's faces, and the seconds the analysis took."""
-    from facemtl.tracking import FaceTracker
+    from facemtl.video.tracking import FaceTracker
 
     tracker = FaceTracker(analyzer, fps=clip.fps, params=params) if mode == "tracker" else None
     t0 = time.perf_counter()
@@ -145,11 +145,11 @@ def speed(analyzers: dict, seconds: float) -> list[dict]:
     import io
     import tempfile
 
-    from facemtl.annotate import annotate_video, frame_record
+    from facemtl.analysis.analyzer import json_line
+    from facemtl.analysis.annotate import annotate_video, frame_record
     from facemtl.data.clips import ClipSpec
-    from facemtl.inference import json_line
-    from facemtl.tracking import analyze_video
-    from facemtl.video import VideoReader, VideoWriter
+    from facemtl.video.io import VideoReader, VideoWriter
+    from facemtl.video.tracking import analyze_video
 
     faces, bgs = faces_of("mtfl-test", 50), backgrounds(4)
     rows = []
@@ -224,9 +224,9 @@ def main() -> int:
 
     import torch
 
-    from facemtl.inference import FaceAnalyzer
-    from facemtl.smoothing import OneEuroParams, PoseParams
-    from facemtl.tracking import TrackerParams
+    from facemtl.analysis.analyzer import FaceAnalyzer
+    from facemtl.video.smoothing import OneEuroParams, PoseParams
+    from facemtl.video.tracking import TrackerParams
 
     torch.set_num_threads(1)
     cv2.setNumThreads(1)

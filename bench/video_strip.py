@@ -50,10 +50,10 @@ def main() -> int:
 
     import matplotlib.cbook as cbook
 
-    from facemtl.inference import FaceAnalyzer
-    from facemtl.tracking import FaceTracker
-    from facemtl.video import VideoWriter
-    from facemtl.viz import draw_faces
+    from facemtl.analysis.analyzer import FaceAnalyzer
+    from facemtl.analysis.drawing import draw_faces
+    from facemtl.video.io import VideoWriter
+    from facemtl.video.tracking import FaceTracker
 
     photo = cv2.imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
     frames = camera_clip(photo)

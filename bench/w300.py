@@ -41,18 +41,18 @@ import numpy as np
 from common import Report, found_index, median_ms, one_thread
 from peers import _box, dlib_box, dlib_box_rule, optional
 
+from facemtl.analysis.analyzer import FaceAnalyzer
+from facemtl.core.geometry import crop_box_from_landmarks
+from facemtl.core.images import read_image
+from facemtl.core.tasks import IBUG68, MTFL5
 from facemtl.data.dataset import FaceDataset
 from facemtl.data.mtfl import read_mtfl
 from facemtl.data.w300 import read_300w_folder
 from facemtl.detection import Detection
-from facemtl.evaluation import evaluate
-from facemtl.geometry import crop_box_from_landmarks
-from facemtl.imageio import read_image
-from facemtl.inference import FaceAnalyzer
-from facemtl.metrics import LandmarkReport, auc, landmark_report, point_errors
+from facemtl.evaluation.evaluator import evaluate
+from facemtl.evaluation.metrics import LandmarkReport, auc, landmark_report, point_errors
 from facemtl.models import MultiTaskNet
-from facemtl.tasks import IBUG68, MTFL5
-from facemtl.weights import load_model
+from facemtl.models.weights import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -211,7 +211,7 @@ def report_row(name: str, r: LandmarkReport) -> dict:
 
 
 def plot(curves: dict[str, np.ndarray], path: str, n: int) -> bool:
-    from facemtl.plots import plot_ced
+    from facemtl.evaluation.plots import plot_ced
 
     plot_ced(curves, path, title=f"300-W held-out faces ({n}), 68 points")
     return True

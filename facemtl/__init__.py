@@ -17,31 +17,31 @@ __version__ = "0.1.0"
 #: public name → the module that defines it
 _EXPORTS = {
     # inference: image → detector → crop → network → faces
-    "FaceAnalyzer": "facemtl.inference",
-    "Face": "facemtl.inference",
-    "AttributePrediction": "facemtl.inference",
-    "Landmarker": "facemtl.landmarker",
-    "FaceTracker": "facemtl.tracking",
-    "TrackerParams": "facemtl.tracking",
+    "FaceAnalyzer": "facemtl.analysis.analyzer",
+    "Face": "facemtl.analysis.analyzer",
+    "AttributePrediction": "facemtl.analysis.analyzer",
+    "Landmarker": "facemtl.analysis.landmarker",
+    "FaceTracker": "facemtl.video.tracking",
+    "TrackerParams": "facemtl.video.tracking",
     "create_detector": "facemtl.detection",
     "Detection": "facemtl.detection",
-    "draw_faces": "facemtl.viz",
-    "read_image": "facemtl.imageio",
-    "ImageReadError": "facemtl.imageio",
+    "draw_faces": "facemtl.analysis.drawing",
+    "read_image": "facemtl.core.images",
+    "ImageReadError": "facemtl.core.images",
     # models and weights
     "create_model": "facemtl.models",
     "list_models": "facemtl.models",
-    "load_model": "facemtl.weights",
-    "save_model": "facemtl.weights",
-    "PRETRAINED": "facemtl.pretrained",
-    "Pretrained": "facemtl.pretrained",
-    "get_pretrained": "facemtl.pretrained",
+    "load_model": "facemtl.models.weights",
+    "save_model": "facemtl.models.weights",
+    "PRETRAINED": "facemtl.models.pretrained",
+    "Pretrained": "facemtl.models.pretrained",
+    "get_pretrained": "facemtl.models.pretrained",
     # tasks
-    "TaskSet": "facemtl.tasks",
-    "AttributeTask": "facemtl.tasks",
-    "LandmarkSpec": "facemtl.tasks",
-    "Landmark5": "facemtl.tasks",
-    "MTFL_TASKS": "facemtl.tasks",
+    "TaskSet": "facemtl.core.tasks",
+    "AttributeTask": "facemtl.core.tasks",
+    "LandmarkSpec": "facemtl.core.tasks",
+    "Landmark5": "facemtl.core.tasks",
+    "MTFL_TASKS": "facemtl.core.tasks",
     # datasets: annotation readers (1-based files → 0-based samples)
     "FaceSample": "facemtl.data.samples",
     "AnnotationError": "facemtl.data.samples",
@@ -51,9 +51,9 @@ _EXPORTS = {
     "read_photos": "facemtl.data.photos",
     "FaceDataset": "facemtl.data.dataset",
     # training and evaluation
-    "TrainConfig": "facemtl.config",
-    "evaluate": "facemtl.evaluation",
-    "EvalReport": "facemtl.evaluation",
+    "TrainConfig": "facemtl.training.config",
+    "evaluate": "facemtl.evaluation.evaluator",
+    "EvalReport": "facemtl.evaluation.evaluator",
 }
 __all__ = [
     "AnnotationError",
@@ -106,20 +106,20 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
-    from facemtl.config import TrainConfig
+    from facemtl.analysis.analyzer import AttributePrediction, Face, FaceAnalyzer
+    from facemtl.analysis.drawing import draw_faces
+    from facemtl.analysis.landmarker import Landmarker
+    from facemtl.core.images import ImageReadError, read_image
+    from facemtl.core.tasks import MTFL_TASKS, AttributeTask, Landmark5, LandmarkSpec, TaskSet
     from facemtl.data.dataset import FaceDataset
     from facemtl.data.mtfl import read_mtfl
     from facemtl.data.photos import read_photos
     from facemtl.data.samples import AnnotationError, FaceSample
     from facemtl.data.w300 import read_300w_folder, read_pts
     from facemtl.detection import Detection, create_detector
-    from facemtl.evaluation import EvalReport, evaluate
-    from facemtl.imageio import ImageReadError, read_image
-    from facemtl.inference import AttributePrediction, Face, FaceAnalyzer
-    from facemtl.landmarker import Landmarker
+    from facemtl.evaluation.evaluator import EvalReport, evaluate
     from facemtl.models import create_model, list_models
-    from facemtl.pretrained import PRETRAINED, Pretrained, get_pretrained
-    from facemtl.tasks import MTFL_TASKS, AttributeTask, Landmark5, LandmarkSpec, TaskSet
-    from facemtl.tracking import FaceTracker, TrackerParams
-    from facemtl.viz import draw_faces
-    from facemtl.weights import load_model, save_model
+    from facemtl.models.pretrained import PRETRAINED, Pretrained, get_pretrained
+    from facemtl.models.weights import load_model, save_model
+    from facemtl.training.config import TrainConfig
+    from facemtl.video.tracking import FaceTracker, TrackerParams

@@ -2,7 +2,7 @@
 
 Importing this module and parsing arguments touch no torch or OpenCV (each command imports what
 it needs), so ``facemtl --help`` and argument errors answer at once. ``facemtl train``'s flags
-are generated from the recipe dataclasses in :mod:`facemtl.config`: one declaration per option.
+are generated from the recipe dataclasses in :mod:`facemtl.training.config`: one declaration per option.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union, get_args, get_origin, get_type_hints
 
-from facemtl.config import TrainConfig, parse_source
-from facemtl.pretrained import DEFAULT_LANDMARKS
+from facemtl.models.pretrained import DEFAULT_LANDMARKS
+from facemtl.training.config import TrainConfig, parse_source
 
 if TYPE_CHECKING:
-    from facemtl.inference import FaceAnalyzer
+    from facemtl.analysis.analyzer import FaceAnalyzer
 
 RECIPE = "recipe:"  # argparse dest prefix of the generated recipe flags
 
@@ -99,9 +99,9 @@ def recipe_from_args(args: argparse.Namespace) -> TrainConfig:
 # -- commands -----------------------------------------------------------------------------------
 def _train(args: argparse.Namespace) -> int:
     cfg = recipe_from_args(args)  # a bad value is reported before torch is imported
-    from facemtl import distributed
-    from facemtl.engine import Trainer
-    from facemtl.jobs import RecipeError
+    from facemtl.training import distributed
+    from facemtl.training.engine import Trainer
+    from facemtl.training.jobs import RecipeError
 
     d = distributed.Dist.from_env()  # set by torchrun; a single process otherwise
     distributed.init(d, distributed.resolve_device(args.device, d.local_rank))
@@ -144,9 +144,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     from facemtl.data.dataset import FaceDataset
     from facemtl.data.mtfl import read_mtfl
     from facemtl.data.w300 import read_300w_folder
-    from facemtl.evaluation import evaluate
+    from facemtl.evaluation.evaluator import evaluate
     from facemtl.models import MultiTaskNet
-    from facemtl.weights import load_model
+    from facemtl.models.weights import load_model
 
     if args.threads:
         import torch
@@ -172,7 +172,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(report.to_json(), indent=2) + "\n")
     if args.ced:
-        from facemtl.plots import plot_ced
+        from facemtl.evaluation.plots import plot_ced
 
         plot_ced(
             {mc.name: report.landmarks.per_face}, args.ced, title=f"{args.annotations} ({report.landmarks.n} faces)"
@@ -191,74 +191,39 @@ def add_model_argument(p: argparse.ArgumentParser, what: str = "landmark model")
 
 
 def add_analyzer_arguments(p: argparse.ArgumentParser) -> None:
-    """The options that build a :class:`FaceAnalyzer` (``predict`` and ``draw``)."""
-    add_model_argument(p)
-    p.add_argument(
-        "--detector",
-        default="facemtl",
-        help="facemtl (default: the shipped detector network), facemtl:NAME|FILE, haar (OpenCV's cascades) or yunet:PATH (your YuNet .onnx)",
-    )
-    p.add_argument(
-        "--min-face",
-        type=float,
-        default=0.0,
-        help="the smallest face to find, px: smaller ones are dropped, and facemtl's detector looks at a large photo at the size that finds such faces (slower)",
-    )
-    p.add_argument(
-        "--score-threshold",
-        type=float,
-        help="detector confidence threshold, one for faces of every size (default: the detector's own; facemtl's "
-        "weights carry two: score_threshold, and small_face_threshold for faces under 20 px on its input)",
-    )
-    p.add_argument(
-        "--max-side",
-        type=int,
-        help="the detector sees the image downscaled to this longer side (facemtl's default: its weights', 352; 640 finds faces down to ~12 px in a 640-px photo)",
-    )
-    p.add_argument(
-        "--seed",
-        choices=["hybrid", "points", "box"],
-        default="hybrid",
-        help="first crop centred by the detector's 5 points and sized by its box (default), from the points alone, or the box alone",
-    )
-    p.add_argument("--refine", type=int, default=1, help="re-crop passes from predicted landmarks (default 1)")
-    p.add_argument(
-        "--last-pass",
-        dest="average",
-        action="store_false",
-        help="return the last pass's landmarks instead of the mean over the first crop and its re-crops (where they agree)",
-    )
-    p.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="onnx: ONNX Runtime (extra 'onnx')")
-    p.add_argument(
-        "--flip-test", action="store_true", help="average each face with its mirror image (two passes per face)"
-    )
-    p.add_argument(
-        "--shift-test",
-        type=float,
-        default=0.05,
-        metavar="FRACTION",
-        help="average each crop with copies shifted by this fraction of its side (default 0.05, chosen on "
-        "validation faces; 0: the crop alone)",
-    )
-    p.add_argument(
-        "--shift-views",
-        choices=["split", "cross", "plus"],
-        default="split",
-        help="the shifted copies each pass sees: split (default: left/right on the first crop, up/down on the "
-        "re-crop), cross (all four in every pass), plus (those and the crop itself: 5 views per crop)",
-    )
-    p.add_argument(
-        "--mirror",
-        choices=["never", "auto", "always"],
-        default="auto",
-        help="look at faces again in the mirrored photo (detector included) and merge the two results: auto (default) "
-        "where a face's passes disagree, always (every face, twice the time), never",
-    )
+    """The options that build a :class:`FaceAnalyzer` (``predict`` and ``draw``), one flag per field of
+    :class:`~facemtl.analysis.options.AnalyzerOptions` (its help, default and allowed values)."""
+    from facemtl.analysis.options import AnalyzerOptions
+
+    hints = get_type_hints(AnalyzerOptions)
+    for f in fields(AnalyzerOptions):
+        tp, meta = hints[f.name], f.metadata
+        flag = meta.get("flag") or "--" + f.name.replace("_", "-")
+        kw: dict[str, Any] = {"help": meta["help"], "dest": f.name, "default": f.default}
+        if tp is bool:
+            kw["action"] = "store_false" if f.default else "store_true"
+        else:
+            if get_origin(tp) in (Union, types.UnionType):  # X | None: the flag gives an X
+                tp = next(a for a in get_args(tp) if a is not type(None))
+            kw |= {"type": tp, "choices": meta.get("choices")}
+            if f.name == "model":
+                kw["metavar"] = "NAME|FILE"
+            elif tp in (int, float) and f.name == "shift_test":
+                kw["metavar"] = "FRACTION"
+        p.add_argument(*([flag, "--weights"] if f.name == "model" else [flag]), **kw)
+
+
+def analyzer_options(args: argparse.Namespace) -> Any:
+    """The :class:`~facemtl.analysis.options.AnalyzerOptions` of parsed flags (checked: a value out of
+    range is a ValueError naming the option)."""
+    from facemtl.analysis.options import AnalyzerOptions, option_names
+
+    return AnalyzerOptions(**{name: getattr(args, name) for name in option_names()})
 
 
 def add_video_arguments(p: argparse.ArgumentParser) -> None:
     """How videos are followed (``predict``, ``draw``, ``live``): the tracker's options (their
-    defaults are :class:`~facemtl.tracking.TrackerParams`'; parsing imports no numpy)."""
+    defaults are :class:`~facemtl.video.tracking.TrackerParams`'; parsing imports no numpy)."""
     g = p.add_argument_group("videos")
     g.add_argument(
         "--no-track",
@@ -276,35 +241,21 @@ def add_video_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def tracker_params(args: argparse.Namespace) -> Any:
-    from facemtl.tracking import TrackerParams
+    from facemtl.video.tracking import TrackerParams
 
     return TrackerParams() if args.detect_every is None else TrackerParams(detect_every=args.detect_every)
 
 
 def analyzer_from_args(args: argparse.Namespace) -> FaceAnalyzer:
-    from facemtl.inference import FaceAnalyzer
+    from facemtl.analysis.analyzer import FaceAnalyzer
 
-    return FaceAnalyzer.from_pretrained(
-        args.model,
-        detector=args.detector,
-        min_face=args.min_face,
-        score_threshold=args.score_threshold,
-        max_side=args.max_side,
-        seed=args.seed,
-        refine=args.refine,
-        average=args.average,
-        backend=args.backend,
-        flip_test=args.flip_test,
-        shift_test=args.shift_test,
-        shift_views=args.shift_views,
-        mirror=args.mirror,
-    )
+    return FaceAnalyzer.from_options(analyzer_options(args))
 
 
 def _input_error(e: BaseException) -> str:
     """One input's failure as one line: a named error says what it is; anything else (a fault of
     facemtl's, or no memory left for a huge photo) says its type, and the batch goes on."""
-    from facemtl.imageio import ImageReadError
+    from facemtl.core.images import ImageReadError
 
     if isinstance(e, (ImageReadError, OSError)):
         return str(e)
@@ -325,8 +276,8 @@ def _batch_end(command: str, done: int, failed: int) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from facemtl.inference import image_record, json_line
-    from facemtl.inputs import expand_inputs, is_video
+    from facemtl.analysis.analyzer import image_record, json_line
+    from facemtl.core.inputs import expand_inputs, is_video
 
     analyzer = analyzer_from_args(args)
     params = tracker_params(args)
@@ -360,9 +311,9 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _predict_video(analyzer: FaceAnalyzer, path: Path, args: argparse.Namespace, params: Any) -> None:
     """A video's faces: one JSON line per frame (``--json``), else a line per video."""
-    from facemtl.inference import frame_record, json_line
-    from facemtl.tracking import analyze_video
-    from facemtl.video import VideoReader
+    from facemtl.analysis.analyzer import frame_record, json_line
+    from facemtl.video.io import VideoReader
+    from facemtl.video.tracking import analyze_video
 
     frames, ids = 0, set()
     with VideoReader(path) as reader:
@@ -377,8 +328,8 @@ def _predict_video(analyzer: FaceAnalyzer, path: Path, args: argparse.Namespace,
 
 
 def _draw(args: argparse.Namespace) -> int:
-    from facemtl.annotate import annotate, output_suffix
-    from facemtl.inputs import expand_inputs, plan_outputs
+    from facemtl.analysis.annotate import annotate, output_suffix
+    from facemtl.core.inputs import expand_inputs, plan_outputs
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -413,10 +364,10 @@ def _draw(args: argparse.Namespace) -> int:
 def _live(args: argparse.Namespace) -> int:
     from contextlib import ExitStack
 
-    from facemtl.live import FrameServer, paced, show_in_window
-    from facemtl.tracking import analyze_video
-    from facemtl.video import VideoReader, has_gui, is_camera
-    from facemtl.viz import draw_faces
+    from facemtl.analysis.drawing import draw_faces
+    from facemtl.video.io import VideoReader, has_gui, is_camera
+    from facemtl.video.live import FrameServer, paced, show_in_window
+    from facemtl.video.tracking import analyze_video
 
     analyzer = analyzer_from_args(args)
     params = tracker_params(args)
@@ -450,9 +401,9 @@ def _live(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from facemtl.export import export_onnx, output_names
     from facemtl.models import ModelConfig
-    from facemtl.weights import load_model
+    from facemtl.models.export import export_onnx, output_names
+    from facemtl.models.weights import load_model
 
     model = load_model(args.model)
     path = export_onnx(model, args.onnx, opset=args.opset)
@@ -470,7 +421,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from facemtl.pretrained import DEFAULT_DETECTOR, PRETRAINED
+    from facemtl.models.pretrained import DEFAULT_DETECTOR, PRETRAINED
 
     for p in PRETRAINED.values():
         metrics = "; ".join(f"{k} {v:.2f}" for k, v in p.metrics().items() if v is not None)

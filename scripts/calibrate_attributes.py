@@ -8,7 +8,7 @@ Reads the recipe from the model card (of RUN/best.safetensors, or of a weights f
 faces the recipe held out for validation — or, with ``--faces``, every face of sources the recipe
 never trained on (faces more like the ones the model will meet than its own validation split; a
 source the recipe trained on is refused) — fits one temperature per attribute task
-(:func:`facemtl.calibration.fit_temperature`) and writes the model with those temperatures in its
+(:func:`facemtl.evaluation.calibration.fit_temperature`) and writes the model with those temperatures in its
 config (same tensors, same card plus a ``calibration`` section). Never the test sets. Prints each
 task's expected calibration error before and after.
 """
@@ -22,13 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from facemtl.calibration import fit_temperature, reliability
-from facemtl.config import TrainConfig, parse_source
 from facemtl.data.dataset import FaceDataset
-from facemtl.evaluation import predict_dataset
-from facemtl.jobs.landmarks import load_samples, train_val_samples
+from facemtl.evaluation.calibration import fit_temperature, reliability
+from facemtl.evaluation.evaluator import predict_dataset
 from facemtl.models import MultiTaskNet, create_model
-from facemtl.weights import card_path, load_model, save_model
+from facemtl.models.weights import card_path, load_model, save_model
+from facemtl.training.config import TrainConfig, parse_source
+from facemtl.training.jobs.landmarks import load_samples, train_val_samples
 
 
 def main() -> None:

@@ -31,14 +31,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from facemtl.config import TrainConfig
+from facemtl.core.geometry import crop_box_from_landmarks
+from facemtl.core.images import read_image
 from facemtl.data.mtfl import read_mtfl
 from facemtl.detection import NetFaceDetector, create_detector
 from facemtl.detection.base import FaceDetector
-from facemtl.geometry import crop_box_from_landmarks
-from facemtl.imageio import read_image
 from facemtl.models import FaceDetectorNet, create_model
-from facemtl.weights import card_path, save_model
+from facemtl.models.weights import card_path, save_model
+from facemtl.training.config import TrainConfig
 
 
 def fit_box_rules(det: FaceDetector, annotations: str, limit: int, seed: int) -> dict[str, list[float]]:
@@ -78,8 +78,8 @@ def fit_box_rules(det: FaceDetector, annotations: str, limit: int, seed: int) ->
 
 def choose_threshold(weights: Path, thresholds: list[float]) -> tuple[float, dict[str, dict[str, float]]]:
     """The threshold of best F1 on the validation scenes of the run that made ``weights``."""
-    from facemtl.jobs.detector import DetectorJob
-    from facemtl.weights import load_model
+    from facemtl.models.weights import load_model
+    from facemtl.training.jobs.detector import DetectorJob
 
     cfg = TrainConfig.from_dict(json.loads(card_path(weights).read_text())["training"]["config"])
     job = DetectorJob(replace(cfg, init=""))  # its data and scoring; the weights are loaded just below

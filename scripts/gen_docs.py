@@ -4,7 +4,7 @@
     python scripts/gen_docs.py --check    # exit 1 if a committed page differs (tests run this)
 
 - ``docs/cli.md``: every ``facemtl`` command's ``--help``, from the argparse parsers;
-- ``docs/models.md``: the model zoo, from :data:`facemtl.pretrained.PRETRAINED` and the model cards;
+- ``docs/models.md``: the model zoo, from :data:`facemtl.models.pretrained.PRETRAINED` and the model cards;
 - every block between ``<!-- generated: NAME -->`` and ``<!-- /generated -->`` in README.md and
   docs/: the README's headline table from ``bench/results/peers.json``, and each
   ``bench/results/FILE.md#K`` block from the K-th table that benchmark wrote (its JSON's tables);
@@ -36,7 +36,7 @@ def _json(path: str) -> dict:
 @functools.cache
 def _card(name: str) -> dict:
     """A shipped model's card, read once per run."""
-    from facemtl.pretrained import get_pretrained
+    from facemtl.models.pretrained import get_pretrained
 
     return get_pretrained(name).card()
 
@@ -97,10 +97,10 @@ def _figure(source: str, keys: tuple[str | int, ...]) -> object:
 
 
 def models_page() -> str:
-    from facemtl.pretrained import DEFAULT_DETECTOR, DEFAULT_LANDMARKS, PRETRAINED
+    from facemtl.models.pretrained import DEFAULT_DETECTOR, DEFAULT_LANDMARKS, PRETRAINED
 
     defaults = (DEFAULT_LANDMARKS, DEFAULT_DETECTOR)
-    out = [HEADER.format(source="facemtl/pretrained.py and the model cards in weights/"), "# Model zoo\n\n"]
+    out = [HEADER.format(source="facemtl/models/pretrained.py and the model cards in weights/"), "# Model zoo\n\n"]
     out.append(
         "Shipped inside the package; load one by name (`FaceAnalyzer.from_pretrained(NAME)`, "
         "`facemtl predict --model NAME`, `facemtl.load_model(NAME)`). Every figure below is read from "

@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from facemtl.core.images import read_image
 from facemtl.data.celeba import celeba_photos
 from facemtl.data.mtfl import read_mtfl
 from facemtl.data.photos import photo_record
 from facemtl.data.w300 import read_300w_folder
 from facemtl.detection import YuNetDetector, annotated_detection
-from facemtl.imageio import read_image
 
 _teacher: YuNetDetector | None = None
 

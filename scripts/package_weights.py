@@ -5,7 +5,7 @@
     python scripts/package_weights.py runs/det --out weights/facemtl_det.safetensors \
         --end-to-end-json bench/results/end_to_end.json --crowd-json bench/results/crowd.json --command "..."
 
-The card records provenance and licence, the recipe and command, the time spent in epochs, the epoch chosen
+Beside it, the ONNX export a plain install runs (``NAME.onnx``). The card records provenance and licence, the recipe and command, the time spent in epochs, the epoch chosen
 on the validation split and its validation figures, and the test figures: for a landmark model the
 MTFL test figures from ``facemtl evaluate --json`` (and ``--flip-test``); for the detector, the
 end-to-end and crowd benchmarks' JSON. ``--command`` records the command under a recipe file's
@@ -15,13 +15,15 @@ current name; the file must still hold exactly the run's recipe.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shlex
 from pathlib import Path
 
-from facemtl.config import DatasetSpec, TrainConfig
 from facemtl.models import MultiTaskNet
-from facemtl.weights import card_path, load_model, save_model
+from facemtl.models.export import export_onnx
+from facemtl.models.weights import card_path, load_model, save_model
+from facemtl.training.config import DatasetSpec, TrainConfig
 
 
 def main() -> None:
@@ -71,7 +73,13 @@ def main() -> None:
     if calibration:  # scripts/calibrate_attributes.py or calibrate_detector.py
         card["calibration"] = calibration
     save_model(model, args.out, card)
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB) and {card_path(args.out)}")
+    onnx = export_onnx(model, args.out.with_suffix(".onnx"))  # what a plain install runs
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB), {onnx} and {card_path(args.out)}")
+    print(f"SHA-256 for facemtl/models/pretrained.py: {sha256(args.out)} (weights), {sha256(onnx)} (ONNX)")
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def detector_card(args: argparse.Namespace, training: dict, val: dict) -> dict:
@@ -119,7 +127,7 @@ def landmark_card(args: argparse.Namespace, training: dict, val: dict, points: i
         if src.get("pseudo_landmarks"):
             text += (
                 f"; landmark targets pseudo-labelled: the points facemtl_det + {DatasetSpec(**src).pseudo_labeller} "
-                "found on each photo (facemtl.jobs.landmarks.locate_landmarks)"
+                "found on each photo (facemtl.training.jobs.landmarks.locate_landmarks)"
             )
         if src["kind"] == "300w" and src.get("split", "all") != "all":
             text += f", only the folder's fixed {src['split']} part (facemtl.data.w300.in_holdout)"

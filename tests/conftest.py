@@ -71,7 +71,7 @@ def mtfl_test_samples(mtfl_dir):
 @pytest.fixture(scope="session")
 def tiny_config(mtfl_dir):
     """A factory for small real training recipes on MTFL (tcdcn, one thread); keywords override."""
-    from facemtl.config import DatasetSpec, TrainConfig
+    from facemtl.training.config import DatasetSpec, TrainConfig
 
     def make(**kw) -> TrainConfig:
         base = dict(

@@ -16,8 +16,8 @@ import pytest
 
 import facemtl
 from facemtl import cli
-from facemtl.config import LANDMARK_LOSS_NAMES, TRUNK_NAMES, TrainConfig
-from facemtl.pretrained import PRETRAINED, get_pretrained, resolve_weights
+from facemtl.models.pretrained import PRETRAINED, get_pretrained, resolve_weights
+from facemtl.training.config import LANDMARK_LOSS_NAMES, TRUNK_NAMES, TrainConfig
 
 PUBLIC = {
     "AnnotationError", "AttributePrediction", "AttributeTask", "Detection", "EvalReport", "Face",
@@ -32,7 +32,7 @@ def test_public_names_are_pinned_and_all_resolve():
     assert set(facemtl.__all__) == PUBLIC
     for name in facemtl.__all__:
         assert getattr(facemtl, name) is not None, name
-    from facemtl.inference import FaceAnalyzer
+    from facemtl.analysis.analyzer import FaceAnalyzer
 
     assert facemtl.FaceAnalyzer is FaceAnalyzer
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
@@ -86,7 +86,7 @@ def test_a_damaged_weights_file_is_refused(tmp_path, monkeypatch):
     data = bytearray(entry.path.read_bytes())
     data[-1] ^= 1
     damaged.write_bytes(bytes(data))
-    monkeypatch.setattr("facemtl.pretrained.weights_dir", lambda: tmp_path)
+    monkeypatch.setattr("facemtl.models.pretrained.weights_dir", lambda: tmp_path)
     with pytest.raises(ValueError, match="SHA-256 .* does not match 'facemtl_det'"):
         facemtl.load_model("facemtl_det")
 
@@ -159,11 +159,11 @@ def test_a_bad_recipe_value_is_a_named_error(flags, message, tmp_path):
 
 
 def test_recipe_choices_match_what_the_library_implements():
-    from facemtl.balancing import create_balancer
-    from facemtl.config import BALANCING
-    from facemtl.losses import LANDMARK_LOSSES
     from facemtl.models.config import TRUNKS as CONFIG_TRUNKS
     from facemtl.models.multitask import TRUNKS
+    from facemtl.training.balancing import create_balancer
+    from facemtl.training.config import BALANCING
+    from facemtl.training.losses import LANDMARK_LOSSES
 
     assert set(TRUNK_NAMES) == set(TRUNKS) == set(CONFIG_TRUNKS)
     assert set(LANDMARK_LOSS_NAMES) == set(LANDMARK_LOSSES)

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from facemtl.calibration import fit_temperature, reliability
-from facemtl.config import DatasetSpec, parse_source
+from facemtl.core.tasks import MTFL_TASKS
 from facemtl.data.celeba import celeba_attributes, celeba_identities, celeba_partition, read_celeba
 from facemtl.data.dataset import FaceDataset
 from facemtl.data.samples import AnnotationError, FaceSample
+from facemtl.evaluation.calibration import fit_temperature, reliability
 from facemtl.models import create_model, get_config
-from facemtl.tasks import MTFL_TASKS
+from facemtl.training.config import DatasetSpec, parse_source
 
 
 def _celeba(tmp_path, attr_line: str | None = None):
@@ -103,7 +103,7 @@ def test_temperature_in_the_config_scales_logits_without_changing_the_answer():
 
 
 def test_located_points_come_from_the_shipped_detector_once_then_from_the_cache(data_root, tmp_path, monkeypatch):
-    import facemtl.jobs.landmarks as job
+    import facemtl.training.jobs.landmarks as job
 
     monkeypatch.setenv("FACEMTL_CACHE", str(tmp_path))
     photos = sorted((data_root / "CelebA" / "img_align_celeba").glob("*.jpg"))[:3]
@@ -121,8 +121,8 @@ def test_located_points_come_from_the_shipped_detector_once_then_from_the_cache(
 
 
 def test_pseudo_landmarks_come_from_the_shipped_model_once_then_from_the_cache(data_root, tmp_path, monkeypatch):
-    import facemtl.inference
-    import facemtl.jobs.landmarks as job
+    import facemtl.analysis.analyzer
+    import facemtl.training.jobs.landmarks as job
 
     monkeypatch.setenv("FACEMTL_CACHE", str(tmp_path))
     photos = sorted((data_root / "CelebA" / "img_align_celeba").glob("*.jpg"))[:3]
@@ -135,14 +135,14 @@ def test_pseudo_landmarks_come_from_the_shipped_model_once_then_from_the_cache(d
     def no_model(*_a, **_k):
         raise AssertionError("the cache should have answered")
 
-    monkeypatch.setattr(facemtl.inference.FaceAnalyzer, "from_pretrained", no_model)
+    monkeypatch.setattr(facemtl.analysis.analyzer.FaceAnalyzer, "from_pretrained", no_model)
     again = job.locate_landmarks(photos, "facemtl_mtfl")
     assert all(np.array_equal(a, b) for a, b in zip(landmarks, again, strict=True))
 
 
 def test_a_damaged_located_points_cache_is_named(tmp_path, monkeypatch):
-    from facemtl.jobs.landmarks import locate_faces
-    from facemtl.pretrained import get_pretrained
+    from facemtl.models.pretrained import get_pretrained
+    from facemtl.training.jobs.landmarks import locate_faces
 
     monkeypatch.setenv("FACEMTL_CACHE", str(tmp_path))
     cache = tmp_path / f"located-{get_pretrained('facemtl_det').sha256[:16]}.json"
@@ -152,8 +152,9 @@ def test_a_damaged_located_points_cache_is_named(tmp_path, monkeypatch):
 
 
 def test_colour_model_fine_tuned_from_gray_weights_sees_what_the_gray_model_saw(tmp_path):
-    from facemtl.transforms import to_channels, to_tensor
-    from facemtl.weights import init_from, save_model
+    from facemtl.core.images import to_channels
+    from facemtl.data.augment import to_tensor
+    from facemtl.models.weights import init_from, save_model
 
     torch.manual_seed(0)
     gray = create_model("facemtl_s").eval()
@@ -182,8 +183,8 @@ def test_calibration_refuses_faces_the_model_trained_on(mtfl_dir, tmp_path):
     import sys
     from pathlib import Path
 
-    from facemtl.config import DatasetSpec, TrainConfig
-    from facemtl.weights import save_model
+    from facemtl.models.weights import save_model
+    from facemtl.training.config import DatasetSpec, TrainConfig
 
     train = str(mtfl_dir / "training.txt")
     recipe = TrainConfig(train=(DatasetSpec(train),))
@@ -204,8 +205,8 @@ def test_pseudo_landmarks_train_the_landmark_head_and_never_score_validation(tmp
     """With ``pseudo_landmarks`` a CelebA face's landmark targets are the shipped model's points
     (here stubbed), so it trains the landmark head; its held-out faces keep attributes only, so the
     validation NME stays the annotated faces'."""
-    import facemtl.jobs.landmarks as job
-    from facemtl.config import TrainConfig
+    import facemtl.training.jobs.landmarks as job
+    from facemtl.training.config import TrainConfig
 
     root = tmp_path / "CelebA"
     (root / "img_align_celeba").mkdir(parents=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from facemtl.core.images import read_image
 from facemtl.data.mtfl import format_mtfl_line, parse_mtfl_line, read_mtfl
 from facemtl.data.samples import MISSING, AnnotationError
 from facemtl.data.w300 import read_300w_folder, read_pts, reduce_68_to_5
-from facemtl.imageio import read_image
 
 
 def test_mtfl_real_files_parse_completely(mtfl_train_samples, mtfl_test_samples):

@@ -11,15 +11,15 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from facemtl.core.geometry import from_downscaled
 from facemtl.data.photos import PhotoSample, read_photos
 from facemtl.data.samples import AnnotationError
 from facemtl.data.scenes import MAX_FACES, SceneConfig, SceneDataset, scene_tensors
 from facemtl.detection import Detection, NetFaceDetector, create_detector, letterbox, nms
-from facemtl.detection.loss import DetectionLoss
 from facemtl.detection.net import decode
-from facemtl.geometry import from_downscaled
 from facemtl.models import create_model
 from facemtl.models.detector import anchor_points
+from facemtl.training.detector_loss import DetectionLoss
 
 STRIDES = (8, 16, 32)
 
@@ -92,15 +92,15 @@ def test_a_raw_map_turned_back_from_the_mirror_decodes_to_mirrored_faces(anchors
     """On a letterboxed canvas (32k, or 32k + 1 with receptive-field anchors) every level's grid is
     its own mirror image, so a raw map of the mirrored canvas, turned back by ``unmirror``, decodes
     to exactly the mirrored boxes and points — what the detector's flip test averages."""
+    from facemtl.core.geometry import mirror_boxes, mirror_points
+    from facemtl.core.tasks import MTFL5
     from facemtl.detection.net import unmirror
-    from facemtl.geometry import mirror_boxes, mirror_points
     from facemtl.models.detector import decode_raw
-    from facemtl.tasks import MTFL5
 
     centres, strides = anchor_points(h, w, STRIDES, anchors)
     raw = torch.randn(len(centres), 15, generator=torch.Generator().manual_seed(0))
     seen = decode_raw(raw[None], centres, strides)  # faces as found on the mirrored canvas
-    back = decode_raw(unmirror(raw, h, w, STRIDES)[None], centres, strides)
+    back = decode_raw(torch.from_numpy(unmirror(raw.numpy(), h, w, STRIDES))[None], centres, strides)
     order = np.lexsort(back["boxes"][0].numpy().T)
     expected = mirror_boxes(seen["boxes"][0].numpy(), w)
     np.testing.assert_allclose(back["boxes"][0].numpy()[order], expected[np.lexsort(expected.T)], atol=1e-3)
@@ -277,7 +277,7 @@ def test_scenes_shrink_photos_without_aliasing_and_keep_faces_where_their_boxes_
 
 def _tiny_detector_recipe(photos_file, *, size: int, **kw):
     """A small real detector recipe on real photos (keywords override)."""
-    from facemtl.config import DatasetSpec, TrainConfig
+    from facemtl.training.config import DatasetSpec, TrainConfig
 
     base = dict(model="facemtl_det", train=(DatasetSpec(str(photos_file), kind="photos"),), val_fraction=0.25)
     return TrainConfig(**(base | dict(threads=2, scenes=SceneConfig(size=size, grid=(1, 3))) | kw))
@@ -285,7 +285,7 @@ def _tiny_detector_recipe(photos_file, *, size: int, **kw):
 
 @pytest.mark.slow
 def test_tiny_real_detector_training_run_learns(tmp_path, mtfl_train_samples):
-    from facemtl.engine import Trainer
+    from facemtl.training.engine import Trainer
 
     path = _photos(tmp_path, mtfl_train_samples, n=160)
     cfg = _tiny_detector_recipe(path, size=128, epochs=4, batch_size=16, lr=4e-3)
@@ -299,7 +299,7 @@ def test_tiny_real_detector_training_run_learns(tmp_path, mtfl_train_samples):
 
 def test_interrupted_detector_run_resumes_to_the_same_weights(tmp_path, mtfl_train_samples):
     """The detector trains through the one loop: an interrupted run resumes to the straight run's weights."""
-    from facemtl.engine import Trainer
+    from facemtl.training.engine import Trainer
 
     path = _photos(tmp_path, mtfl_train_samples, n=48)
     cfg = _tiny_detector_recipe(path, size=96, epochs=3, batch_size=12)
@@ -321,8 +321,8 @@ def test_interrupted_detector_run_resumes_to_the_same_weights(tmp_path, mtfl_tra
 
 def test_detector_recipe_can_start_from_trained_weights(tmp_path, mtfl_train_samples):
     """``init`` fine-tunes a detector from trained weights (the shipped one, by name) instead of from scratch."""
-    from facemtl.jobs.detector import DetectorJob
-    from facemtl.pretrained import get_pretrained
+    from facemtl.models.pretrained import get_pretrained
+    from facemtl.training.jobs.detector import DetectorJob
 
     path = _photos(tmp_path, mtfl_train_samples, n=8)
     job = DetectorJob(_tiny_detector_recipe(path, size=96, init="facemtl_det"))
@@ -336,7 +336,7 @@ def test_detector_weights_carry_their_threshold_and_box_rule(tmp_path):
     """A (re)trained detector brings its own calibration: its config's score threshold and box
     rule are the defaults of the detector built from it; an explicit threshold still wins."""
     from facemtl.detection import BoxRule
-    from facemtl.weights import save_model
+    from facemtl.models.weights import save_model
 
     net = create_model("facemtl_det")
     w = tmp_path / "det.safetensors"
@@ -360,7 +360,8 @@ def test_detector_weights_carry_their_threshold_and_box_rule(tmp_path):
 
 def test_onnx_detector_matches_pytorch(tmp_path):
     pytest.importorskip("onnxruntime", reason="the 'onnx' extra is not installed")
-    from facemtl.export import OnnxDetectorNet, export_onnx
+    from facemtl.models.export import export_onnx
+    from facemtl.models.onnx_runtime import OnnxDetectorNet
 
     torch.manual_seed(0)
     model = create_model("facemtl_det").eval()
@@ -390,7 +391,7 @@ def test_detector_specs_and_their_errors(tmp_path):
 
 
 def test_shipped_detector_finds_padded_test_faces_best_first(mtfl_test_samples):
-    from facemtl.imageio import read_image
+    from facemtl.core.images import read_image
 
     det = create_detector("facemtl")
     found, point_err = 0, []
@@ -428,7 +429,7 @@ def test_user_supplied_yunet_through_opencv(mtfl_test_samples):
     """``--detector yunet:PATH``: boxes and 5 points in original pixels, also when downscaled."""
     from conftest import DATA
 
-    from facemtl.imageio import read_image
+    from facemtl.core.images import read_image
 
     path = DATA.parent / "tools" / "yunet" / "yunet_s_640_640.onnx"
     if not path.is_file():
@@ -448,8 +449,8 @@ def test_user_supplied_yunet_through_opencv(mtfl_test_samples):
 def test_detector_flip_test_gives_a_mirrored_photo_mirrored_faces():
     import matplotlib.cbook as cbook
 
-    from facemtl.tasks import MTFL5
-    from facemtl.weights import load_model
+    from facemtl.core.tasks import MTFL5
+    from facemtl.models.weights import load_model
 
     model = load_model("facemtl_det")
     extra = model.config.canvas_extra

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from facemtl.data.sampling import global_batches, rank_batches
-from facemtl.distributed import resolve_device
+from facemtl.training.distributed import resolve_device
 
 #: Two epochs: float summation order differs between one process and two, and Adam amplifies
 #: such 1e-7 differences into visibly different trajectories after a few more epochs at this size.

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from facemtl.config import TrainConfig
 from facemtl.data.mtfl import parse_mtfl_line
 from facemtl.data.samples import AnnotationError
 from facemtl.data.w300 import read_pts
 from facemtl.models import config_from_dict, create_model
+from facemtl.training.config import TrainConfig
 
 FUZZ = settings(
     max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -105,7 +105,7 @@ def test_weights_headers_are_read_or_refused_naming_the_file(tmp_path_factory, m
     import torch
     from safetensors.torch import save_file
 
-    from facemtl.weights import META_KEY, read_config
+    from facemtl.models.weights import META_KEY, read_config
 
     path = tmp_path_factory.mktemp("fuzz") / "w.safetensors"
     save_file({"x": torch.zeros(1)}, str(path), metadata={META_KEY: meta})
@@ -165,7 +165,7 @@ def test_pts_files_are_read_or_refused_naming_the_file(tmp_path_factory, lines):
 def test_random_bytes_are_never_weights(tmp_path, mode):
     import random
 
-    from facemtl.weights import load_model
+    from facemtl.models.weights import load_model
 
     rng = random.Random(0)
     for i in range(40):

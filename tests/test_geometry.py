@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from facemtl.geometry import Box, CropTransform, area_factor, crop_box_from_landmarks, from_unit, to_unit
+from facemtl.core.geometry import Box, CropTransform, area_factor, crop_box_from_landmarks, from_unit, to_unit
 
 
 def _dot_image(h, w, x, y):

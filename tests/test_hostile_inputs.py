@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from facemtl.cli import main
-from facemtl.config import TrainConfig
 from facemtl.data.mtfl import parse_mtfl_line
 from facemtl.data.samples import AnnotationError
 from facemtl.data.w300 import read_pts
+from facemtl.training.config import TrainConfig
 
 # -- recipes ------------------------------------------------------------------------------------
 RECIPES: list[tuple[object, str]] = [
@@ -79,7 +79,7 @@ def test_a_recipe_that_is_not_json_names_the_line(tmp_path):
     ],
 )
 def test_bad_model_overrides_are_a_recipe_error_before_any_data(overrides, message):
-    from facemtl.jobs import RecipeError, create_job
+    from facemtl.training.jobs import RecipeError, create_job
 
     cfg = TrainConfig(model="tcdcn", model_overrides=overrides)
     with pytest.raises(RecipeError, match="model_overrides: ") as e:
@@ -88,14 +88,14 @@ def test_bad_model_overrides_are_a_recipe_error_before_any_data(overrides, messa
 
 
 def test_a_detector_override_is_checked_too():
-    from facemtl.jobs import RecipeError, create_job
+    from facemtl.training.jobs import RecipeError, create_job
 
     with pytest.raises(RecipeError, match="stages"):
         create_job(TrainConfig(model="facemtl_det", model_overrides={"stages": [[8, 1]]}))
 
 
 def test_shipped_recipes_are_found_by_name(tmp_path, monkeypatch):
-    from facemtl.config import recipe_path, recipes_dir
+    from facemtl.training.config import recipe_path, recipes_dir
 
     monkeypatch.chdir(tmp_path)  # no configs/ folder here: a pip install's view
     names = sorted(p.stem for p in recipes_dir().glob("*.json"))
@@ -225,7 +225,7 @@ def test_predict_on_a_directory_named_like_an_image(tmp_path, capsys):
 
 
 def test_a_batch_goes_on_past_bad_inputs_and_memory_errors(tmp_path, photo, capsys, monkeypatch):
-    from facemtl.inference import FaceAnalyzer
+    from facemtl.analysis.analyzer import FaceAnalyzer
 
     huge = tmp_path / "huge.jpg"
     huge.write_bytes(photo.read_bytes())
@@ -249,14 +249,14 @@ def test_a_batch_goes_on_past_bad_inputs_and_memory_errors(tmp_path, photo, caps
 
 
 def test_json_lines_never_hold_nan():
-    from facemtl.inference import json_line
+    from facemtl.analysis.analyzer import json_line
 
     line = json_line({"image": "a", "faces": [{"score": math.nan, "box": [1.0, math.inf, -math.inf, 2.0]}]})
     assert _strict_json(line) == {"image": "a", "faces": [{"score": None, "box": [1.0, None, None, 2.0]}]}
 
 
 def test_draw_names_the_input_a_memory_error_met(tmp_path, photo, capsys, monkeypatch):
-    from facemtl.inference import FaceAnalyzer
+    from facemtl.analysis.analyzer import FaceAnalyzer
 
     def analyze(self, image, **kw):
         raise MemoryError
@@ -323,7 +323,7 @@ def test_draw_into_a_file_is_refused(tmp_path, photo, capsys):
 
 
 def test_output_names_are_unique_for_any_inputs():
-    from facemtl.inputs import output_bases
+    from facemtl.core.inputs import output_bases
 
     paths = [Path(p) for p in ("/x/a/p.jpg", "/y/a/p.jpg", "/x/b/p.png", "/x/b/p.jpg", "/z/q.jpg", "/x/a/r.jpg")]
     bases = output_bases(paths)

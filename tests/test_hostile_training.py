@@ -105,8 +105,8 @@ def test_ctrl_c_ends_training_with_one_line_and_a_checkpoint_to_resume(mtfl_dir,
 
 
 def test_init_from_weights_of_another_input_geometry_is_said_loudly(tmp_path):
-    from facemtl.config import TrainConfig
-    from facemtl.jobs import create_job
+    from facemtl.training.config import TrainConfig
+    from facemtl.training.jobs import create_job
 
     cfg = TrainConfig(model="facemtl_s", landmarks=68, init="facemtl_300w68")  # 64 px, crop 2.2: not its 80 px, 3.0
     text = create_job(cfg).describe()

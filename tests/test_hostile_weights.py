@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 
 from facemtl.cli import main
 from facemtl.models import create_model
-from facemtl.weights import META_KEY, load_model, read_config, save_model
+from facemtl.models.weights import META_KEY, load_model, read_config, save_model
 
 Mutation = Callable[[dict[str, Any]], Any]
 
@@ -253,7 +253,7 @@ def test_the_command_line_names_a_bad_weights_file(landmark_file, tmp_path, caps
 
 
 def test_every_shipped_model_still_loads():
-    from facemtl.pretrained import PRETRAINED
+    from facemtl.models.pretrained import PRETRAINED
 
     for name in PRETRAINED:
         load_model(name)

@@ -15,14 +15,16 @@ from PIL import Image
 from torch import nn
 
 from facemtl import cli
+from facemtl.analysis.analyzer import FaceAnalyzer
+from facemtl.analysis.combine import merge_views, pass_spread
+from facemtl.analysis.landmarker import Landmarker
+from facemtl.analysis.options import SEEDS
+from facemtl.analysis.views import flip_averaged, shift_offsets
+from facemtl.core.geometry import Box, crop_box_from_landmarks
+from facemtl.core.images import ImageReadError, read_image, to_bgr
 from facemtl.detection import BoxRule, Detection, HaarFaceDetector, box_rule, mirrored
-from facemtl.geometry import Box, crop_box_from_landmarks
-from facemtl.imageio import ImageReadError, read_image, to_bgr
-from facemtl.inference import SEEDS, FaceAnalyzer
-from facemtl.landmarker import Landmarker
 from facemtl.models import create_model, get_config
-from facemtl.models.test_time import array_net, flip_averaged, shift_offsets
-from facemtl.passes import merge_views, pass_spread
+from facemtl.models.arrays import array_net
 
 # ---------------------------------------------------------------------------------------------
 # A "network" whose landmark output is exactly where the brightest blob of its input crop is:
@@ -358,7 +360,8 @@ def test_draw_continues_past_bad_files(face_jpeg, tmp_path, entry):
 def test_onnx_export_matches_pytorch_on_real_faces(mtfl_test_samples, tmp_path):
     pytest.importorskip("onnxruntime", reason="the 'onnx' extra is not installed")
     from facemtl.data.dataset import FaceDataset
-    from facemtl.export import OnnxNet, export_onnx
+    from facemtl.models.export import export_onnx
+    from facemtl.models.onnx_runtime import OnnxNet
 
     torch.manual_seed(0)
     model = create_model("facemtl_s").eval()
@@ -378,7 +381,7 @@ def test_onnx_export_matches_pytorch_on_real_faces(mtfl_test_samples, tmp_path):
 
 def test_onnx_backend_analyzes_like_torch(face_jpeg, tmp_path):
     pytest.importorskip("onnxruntime", reason="the 'onnx' extra is not installed")
-    from facemtl.export import OnnxNet
+    from facemtl.models.onnx_runtime import OnnxNet
 
     path, _ = face_jpeg
     onnx = FaceAnalyzer.from_pretrained(backend="onnx")

@@ -11,17 +11,17 @@ import numpy as np
 import pytest
 import torch
 
-from facemtl.config import DatasetSpec, parse_source
+from facemtl.analysis.analyzer import Face
+from facemtl.analysis.drawing import draw_faces
+from facemtl.core.tasks import IBUG68, MTFL5, MTFL_TASKS, LandmarkSpec, TaskSet, mtfl5_points
+from facemtl.data.augment import hflip
 from facemtl.data.dataset import FaceDataset
 from facemtl.data.samples import FaceSample
 from facemtl.data.w300 import HOLDOUT_PERCENT, read_300w_folder, reduce_68_to_5
-from facemtl.inference import Face
-from facemtl.losses import MultiTaskLoss, wing_loss
 from facemtl.models import create_model, get_config
-from facemtl.tasks import IBUG68, MTFL5, MTFL_TASKS, LandmarkSpec, TaskSet, mtfl5_points
-from facemtl.transforms import hflip
-from facemtl.viz import draw_faces
-from facemtl.weights import init_from, save_model
+from facemtl.models.weights import init_from, save_model
+from facemtl.training.config import DatasetSpec, parse_source
+from facemtl.training.losses import MultiTaskLoss, wing_loss
 
 TASKS68 = TaskSet(IBUG68, MTFL_TASKS.attributes)
 
@@ -205,7 +205,7 @@ def test_68_point_faces_are_drawn_as_contours():
 
 
 def test_68_point_model_config_keeps_its_markup_through_save_and_load(tmp_path):
-    from facemtl.weights import load_model
+    from facemtl.models.weights import load_model
 
     w = tmp_path / "w68.safetensors"
     cfg = get_config("facemtl_s").with_overrides(tasks=TASKS68, input_size=80, crop_scale=3.0)
@@ -217,8 +217,8 @@ def test_68_point_model_config_keeps_its_markup_through_save_and_load(tmp_path):
 
 @pytest.mark.slow
 def test_tiny_68_point_run_on_300w_and_mtfl_faces_learns(w300_dir, mtfl_dir, tmp_path):
-    from facemtl.config import TrainConfig
-    from facemtl.engine import Trainer
+    from facemtl.training.config import TrainConfig
+    from facemtl.training.engine import Trainer
 
     few = tmp_path / "300w"  # 150 faces of the train part, linked, so the run mixes both kinds
     few.mkdir()

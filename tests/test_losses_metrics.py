@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from facemtl.losses import MultiTaskLoss, wing_loss
-from facemtl.metrics import attribute_accuracy, auc, landmark_report
+from facemtl.core.tasks import MTFL5, MTFL_TASKS
+from facemtl.evaluation.metrics import attribute_accuracy, auc, landmark_report
 from facemtl.models import create_model
-from facemtl.tasks import MTFL5, MTFL_TASKS
+from facemtl.training.losses import MultiTaskLoss, wing_loss
 
 
 def _batch(n=4, attrs=None):

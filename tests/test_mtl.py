@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from facemtl.balancing import DynamicWeightAverage, UncertaintyWeights, create_balancer
-from facemtl.config import DatasetSpec, TrainConfig
+from facemtl.core.tasks import MTFL_TASKS
 from facemtl.data.samples import FaceSample
 from facemtl.data.sampling import mixture_probabilities, withhold_attributes
-from facemtl.engine import Trainer
-from facemtl.losses import MultiTaskLoss
 from facemtl.models import create_model
-from facemtl.tasks import MTFL_TASKS
+from facemtl.training.balancing import DynamicWeightAverage, UncertaintyWeights, create_balancer
+from facemtl.training.config import DatasetSpec, TrainConfig
+from facemtl.training.engine import Trainer
+from facemtl.training.losses import MultiTaskLoss
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from facemtl.data.dataset import FaceDataset
-from facemtl.evaluation import evaluate
-from facemtl.pretrained import get_pretrained
-from facemtl.weights import load_model
+from facemtl.evaluation.evaluator import evaluate
+from facemtl.models.pretrained import get_pretrained
+from facemtl.models.weights import load_model
 
 #: The shipped 5-point models: MTFL only (the default), and MTFL + CelebA (better attributes).
 FIVE_POINT = ("facemtl_mtfl", "facemtl_mtfl_celeba")
@@ -69,10 +69,10 @@ def test_shipped_68_point_model_locates_held_out_300w_faces(w300_dir):
 
 
 def test_analyzer_with_the_68_point_model_returns_68_points_on_a_photo(w300_dir):
+    from facemtl.analysis.analyzer import FaceAnalyzer
+    from facemtl.core.tasks import IBUG68
     from facemtl.data.w300 import read_300w_folder
-    from facemtl.inference import FaceAnalyzer
-    from facemtl.metrics import point_errors
-    from facemtl.tasks import IBUG68
+    from facemtl.evaluation.metrics import point_errors
 
     face = read_300w_folder(w300_dir, split="holdout")[0]
     found = FaceAnalyzer.from_pretrained("facemtl_300w68").analyze(face.image)
@@ -88,11 +88,11 @@ def test_the_mirror_view_rescues_turned_heads_end_to_end(mtfl_test_samples):
     better, 18 worse of 312, mean 9.76 → 8.93 %; with ``shift_views="plus"`` 25 / 10, 9.59 → 8.93 %)."""
     import cv2
 
+    from facemtl.analysis.analyzer import FaceAnalyzer
+    from facemtl.core.images import read_image
+    from facemtl.core.tasks import MTFL5
     from facemtl.detection import Detection, annotated_detection
-    from facemtl.imageio import read_image
-    from facemtl.inference import FaceAnalyzer
-    from facemtl.metrics import point_errors
-    from facemtl.tasks import MTFL5
+    from facemtl.evaluation.metrics import point_errors
 
     profiles = [s for s in mtfl_test_samples if s.attributes.get("pose") in (0, 4)]
     analyzers = {mode: FaceAnalyzer.from_pretrained(mirror=mode) for mode in ("never", "auto")}

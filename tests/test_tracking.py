@@ -17,7 +17,7 @@ import pytest
 
 from facemtl.cli import main
 from facemtl.data.clips import ClipFace, ClipSpec, make_clip, write_video
-from facemtl.smoothing import OneEuroFilter, OneEuroParams
+from facemtl.video.smoothing import OneEuroFilter, OneEuroParams
 
 
 # -- the filter ---------------------------------------------------------------------------------
@@ -55,7 +55,7 @@ def test_one_euro_refuses_bad_parameters():
 # -- the tracker on clips of known motion -------------------------------------------------------
 @pytest.fixture(scope="module")
 def analyzer():
-    from facemtl.inference import FaceAnalyzer
+    from facemtl.analysis.analyzer import FaceAnalyzer
 
     return FaceAnalyzer.from_pretrained()
 
@@ -80,7 +80,7 @@ def _ids(found) -> list[list[int]]:
 
 
 def test_a_face_that_leaves_and_returns_within_the_grace_period_keeps_its_id(analyzer, portrait, background):
-    from facemtl.tracking import FaceTracker
+    from facemtl.video.tracking import FaceTracker
 
     clip = make_clip([portrait], background, ClipSpec(seconds=4, leave=True, occlusions=0), seed=3)
     tracker = FaceTracker(analyzer, fps=clip.fps)
@@ -96,7 +96,7 @@ def test_a_face_that_leaves_and_returns_within_the_grace_period_keeps_its_id(ana
 
 
 def test_two_faces_keep_two_ids_through_motion_and_occlusion(analyzer, portrait, background):
-    from facemtl.tracking import FaceTracker
+    from facemtl.video.tracking import FaceTracker
 
     clip = make_clip([portrait, portrait], background, ClipSpec(seconds=3, faces=2, occlusions=1), seed=5)
     tracker = FaceTracker(analyzer, fps=clip.fps)
@@ -109,7 +109,7 @@ def test_two_faces_keep_two_ids_through_motion_and_occlusion(analyzer, portrait,
 
 
 def test_tracking_holds_a_still_face_steadier_than_per_frame_analysis(analyzer, portrait, background):
-    from facemtl.tracking import FaceTracker
+    from facemtl.video.tracking import FaceTracker
 
     spec = ClipSpec(seconds=2, move_seconds=(0.05, 0.06), still_seconds=(5, 5), occlusions=0, blur=0)
     clip = make_clip([portrait], background, spec, seed=7)
@@ -130,7 +130,7 @@ def test_tracking_holds_a_still_face_steadier_than_per_frame_analysis(analyzer, 
 
 
 def test_attributes_are_averaged_over_a_track(analyzer, portrait, background):
-    from facemtl.tracking import FaceTracker
+    from facemtl.video.tracking import FaceTracker
 
     clip = make_clip([portrait], background, ClipSpec(seconds=1, occlusions=0), seed=2)
     tracker = FaceTracker(analyzer, fps=clip.fps)
@@ -161,7 +161,7 @@ def test_predict_on_a_video_prints_a_line_per_frame_with_track_ids(clip_file, ca
 
 def test_the_detect_every_flag_states_the_trackers_default():
     from facemtl.cli import build_parser
-    from facemtl.tracking import TrackerParams
+    from facemtl.video.tracking import TrackerParams
 
     draw = build_parser()._subparsers._group_actions[0].choices["draw"]  # type: ignore[union-attr]
     flag = next(a for a in draw._actions if a.dest == "detect_every")
@@ -175,7 +175,7 @@ def test_predict_no_track_analyses_each_frame(clip_file, capsys):
 
 
 def test_draw_writes_a_tracked_video_as_h264_near_the_input_size(clip_file, tmp_path, capsys):
-    from facemtl.video import VideoReader, VideoWriter
+    from facemtl.video.io import VideoReader, VideoWriter
 
     source = tmp_path / "h264.mp4"  # an H.264 input, as a phone or camera gives
     with VideoReader(clip_file) as r, VideoWriter(source, r.fps, r.size) as w:
@@ -231,7 +231,7 @@ def test_live_serves_annotated_frames_to_a_browser(clip_file):
 
 
 def test_a_tracker_may_follow_with_fewer_views_than_a_photo(analyzer, portrait, background):
-    from facemtl.tracking import FaceTracker, TrackerParams
+    from facemtl.video.tracking import FaceTracker, TrackerParams
 
     clip = make_clip([portrait], background, ClipSpec(seconds=1, occlusions=0), seed=4)
     tracker = FaceTracker(analyzer, fps=clip.fps, params=TrackerParams(shift_test=0.0))

@@ -14,10 +14,10 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from facemtl import cli
-from facemtl.config import TrainConfig
-from facemtl.engine import Trainer
 from facemtl.models import create_model
-from facemtl.weights import load_model, save_model
+from facemtl.models.weights import load_model, save_model
+from facemtl.training.config import TrainConfig
+from facemtl.training.engine import Trainer
 
 
 @pytest.mark.slow

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facemtl.tasks import MTFL_TASKS, Landmark5
-from facemtl.transforms import AugmentConfig, TrainAugment, cache_size, hflip
+from facemtl.core.tasks import MTFL_TASKS, Landmark5
+from facemtl.data.augment import AugmentConfig, TrainAugment, cache_size, hflip
 
 
 def _face():

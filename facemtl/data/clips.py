@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from facemtl.tasks import mtfl5_points
+from facemtl.core.tasks import mtfl5_points
 
 
 @dataclass
@@ -174,7 +174,7 @@ def _face_mask(shape: tuple[int, int], landmarks: np.ndarray) -> np.ndarray:
 
 def write_video(frames: Sequence[np.ndarray], path: str, fps: float) -> None:
     """Frames to a video file (mp4v), for tests and examples that need a file on disk."""
-    from facemtl.video import VideoWriter
+    from facemtl.video.io import VideoWriter
 
     with VideoWriter(path, fps, (frames[0].shape[1], frames[0].shape[0]), h264=False) as writer:
         for f in frames:

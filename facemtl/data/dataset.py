@@ -16,14 +16,14 @@ from functools import partial
 import numpy as np
 import torch
 
+from facemtl.core.geometry import CropTransform, crop_box_from_landmarks, to_unit
+from facemtl.core.images import read_image, to_channels
+from facemtl.core.tasks import TaskSet, mtfl5_points
+from facemtl.core.types import FaceBatch
+from facemtl.data.augment import CACHE_MARGIN, TrainAugment, cache_size, to_tensor
 from facemtl.data.samples import MISSING, FaceSample
 from facemtl.data.sampling import EpochDataset
-from facemtl.geometry import CropTransform, crop_box_from_landmarks, to_unit
-from facemtl.imageio import read_image
 from facemtl.models.config import ModelConfig
-from facemtl.tasks import TaskSet, mtfl5_points
-from facemtl.transforms import CACHE_MARGIN, TrainAugment, cache_size, to_channels, to_tensor
-from facemtl.types import FaceBatch
 
 
 def attribute_matrix(samples: Sequence[FaceSample], tasks: TaskSet) -> np.ndarray:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from facemtl.core.tasks import MTFL_ATTRIBUTES
 from facemtl.data.samples import AnnotationError, FaceSample
-from facemtl.tasks import MTFL_ATTRIBUTES
 
 #: MTFL's file coordinates minus this offset give facemtl's 0-based coordinates.
 MTFL_PIXEL_OFFSET = 1.0

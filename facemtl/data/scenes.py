@@ -22,13 +22,13 @@ import cv2
 import numpy as np
 import torch
 
-from facemtl.config import SceneConfig
+from facemtl.core.geometry import affine_scale, area_prescaled, downscale, mirror_boxes, mirror_points
+from facemtl.core.images import read_image
+from facemtl.core.tasks import MTFL5
+from facemtl.core.types import SceneBatch
 from facemtl.data.photos import PhotoSample
 from facemtl.data.sampling import EpochDataset
-from facemtl.geometry import affine_scale, area_prescaled, downscale, mirror_boxes, mirror_points
-from facemtl.imageio import read_image
-from facemtl.tasks import MTFL5
-from facemtl.types import SceneBatch
+from facemtl.training.config import SceneConfig
 
 #: Faces per scene the batch tensors hold (a scene's extra faces become ignored regions).
 MAX_FACES = 64

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from facemtl.config import SOURCE_SPLITS
+from facemtl.core.tasks import IBUG68
 from facemtl.data.samples import AnnotationError, FaceSample
-from facemtl.tasks import IBUG68
+from facemtl.training.config import SOURCE_SPLITS
 
 PTS_PIXEL_OFFSET = 1.0
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")

@@ -17,7 +17,6 @@ from facemtl.detection.base import (
 from facemtl.detection.haar import DEFAULT_MIN_FACE, HAAR_BOX_RULES, HaarFaceDetector
 from facemtl.detection.net import NetFaceDetector, letterbox
 from facemtl.detection.yunet import YuNetDetector
-from facemtl.models.detector import FaceDetectorNet
 
 
 def create_detector(
@@ -27,7 +26,7 @@ def create_detector(
     small_face_threshold: float | None = None,
     min_face: float = 0.0,
     max_side: int | None = None,
-    backend: str = "torch",
+    backend: str = "auto",
     flip_test: bool = False,
 ) -> FaceDetector:
     """A detector by name: ``facemtl`` (the shipped network; ``facemtl:NAME`` another shipped
@@ -35,26 +34,19 @@ def create_detector(
     (OpenCV's cascades), or ``yunet:PATH`` (a user-supplied YuNet ONNX run by OpenCV).
     ``score_threshold``, ``small_face_threshold`` (facemtl's: boxes under the network's
     ``smallest_face``), ``min_face`` (px) and ``max_side`` (the longer side the image is
-    downscaled to) default to each detector's own; ``backend="onnx"`` runs facemtl's network
-    with ONNX Runtime; ``flip_test`` averages facemtl's network over the image and its mirror."""
+    downscaled to) default to each detector's own; ``backend`` runs facemtl's network with ONNX
+    Runtime (``onnx``) or PyTorch (``torch``), ``auto``: the first installed
+    (:func:`~facemtl.models.loading.load_network`); ``flip_test`` averages facemtl's network over the image and its mirror."""
     kind, _, arg = spec.partition(":")
     if flip_test and kind != "facemtl":
         raise ValueError(f"{spec}: flip_test applies to facemtl's network only")
     if kind == "facemtl":
-        from facemtl.pretrained import DEFAULT_DETECTOR
-        from facemtl.weights import load_model
+        from facemtl.models.loading import load_network
+        from facemtl.models.pretrained import DEFAULT_DETECTOR
 
-        model = load_model(arg or DEFAULT_DETECTOR)
-        if not isinstance(model, FaceDetectorNet):
-            raise ValueError(f"{arg}: holds a {model.config.kind} model, not a face detector")
-        if backend == "onnx":
-            from facemtl.export import OnnxDetectorNet
-
-            net: FaceDetectorNet | OnnxDetectorNet = OnnxDetectorNet.from_model(model)
-        else:
-            net = model
+        net = load_network(arg or None, kind="detector", default=DEFAULT_DETECTOR, backend=backend)
         return NetFaceDetector(
-            net,
+            net,  # type: ignore[arg-type]  # a detector, checked by kind
             min_face=min_face,
             max_side=max_side,
             score_threshold=score_threshold,

@@ -15,8 +15,8 @@ from typing import Protocol
 
 import numpy as np
 
-from facemtl.geometry import Box, crop_box_from_landmarks, mirror_boxes, mirror_points
-from facemtl.tasks import MTFL5
+from facemtl.core.geometry import Box, crop_box_from_landmarks, mirror_boxes, mirror_points
+from facemtl.core.tasks import MTFL5
 
 BoxTuple = tuple[float, float, float, float]
 

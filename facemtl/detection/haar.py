@@ -9,8 +9,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from facemtl.core.geometry import downscale
 from facemtl.detection.base import BoxRule, Detection, as_box, nms
-from facemtl.geometry import downscale
 
 #: Fitted by ``scripts/calibrate_detector.py`` on MTFL training faces (see its docstring).
 #: 3,000 random training faces, 2,979 found; interquartile ranges ≤ 0.06 of the box.

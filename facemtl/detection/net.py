@@ -1,7 +1,7 @@
 """facemtl's own face detector at run time: letterbox → network → decode → NMS → detections.
 
-The network (:class:`facemtl.models.detector.FaceDetectorNet`, or its ONNX export run by ONNX
-Runtime) predicts a score, a box and 5 landmarks at every location of strides 8, 16, 32; here
+The network (its ONNX export run by ONNX Runtime, :class:`~facemtl.models.onnx_runtime.OnnxDetectorNet`,
+or the PyTorch :class:`~facemtl.models.detector.FaceDetectorNet`) predicts a score, a box and 5 landmarks at every location of strides 8, 16, 32; here
 they are decoded with the formula training uses (:func:`~facemtl.models.detector.decode_raw`),
 thresholded, non-maximum suppressed and mapped back to the original image's pixels.
 """
@@ -9,29 +9,28 @@ thresholded, non-maximum suppressed and mapped back to the original image's pixe
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
-import torch
 
+from facemtl.core.geometry import downscale, from_downscaled
+from facemtl.core.tasks import MTFL5
 from facemtl.detection.base import BoxRule, Detection, as_box, longer_sides, nms
-from facemtl.geometry import downscale, from_downscaled
-from facemtl.models.detector import (
+from facemtl.models.detector_config import (
     BOX,
     NUM_POINTS,
     POINTS,
     SCORE,
     DetectorConfig,
-    FaceDetectorNet,
     anchor_points,
     check_threshold,
     level_shapes,
 )
-from facemtl.tasks import MTFL5
 
 if TYPE_CHECKING:
-    from facemtl.export import OnnxDetectorNet
+    from facemtl.models.detector import FaceDetectorNet
+    from facemtl.models.onnx_runtime import OnnxDetectorNet
 
 
 def letterbox(image_bgr: np.ndarray, max_side: int, multiple: int, extra: int = 0) -> tuple[np.ndarray, float]:
@@ -58,17 +57,19 @@ def _letterbox_bgr(image_bgr: np.ndarray, max_side: int, multiple: int, extra: i
     return canvas, f
 
 
-def unmirror(raw: torch.Tensor, height: int, width: int, strides: tuple[int, ...]) -> torch.Tensor:
+def unmirror(raw: np.ndarray, height: int, width: int, strides: tuple[int, ...]) -> np.ndarray:
     """The raw map ``(N, 15)`` of a horizontally mirrored canvas, expressed for the canvas itself:
     each level's grid reversed along x (a letterboxed canvas's grid is its own mirror image, so cell
     j mirrors onto the level's last cell − j exactly), left and right box distances swapped, landmark
     x offsets negated and left/right landmark slots swapped."""
     shapes = level_shapes(height, width, strides)
-    levels = raw.split([h * w for h, w in shapes])
-    out = torch.cat([g.reshape(h, w, -1).flip(1).reshape(h * w, -1) for g, (h, w) in zip(levels, shapes, strict=True)])
+    levels = np.split(raw, np.cumsum([h * w for h, w in shapes])[:-1])
+    out = np.concatenate(
+        [g.reshape(h, w, -1)[:, ::-1].reshape(h * w, -1) for g, (h, w) in zip(levels, shapes, strict=True)]
+    )
     ltrb = out[:, BOX][:, [2, 1, 0, 3]]
-    pts = out[:, POINTS].reshape(-1, NUM_POINTS, 2)[:, MTFL5.flip_permutation()] * torch.tensor([-1.0, 1.0])
-    return torch.cat([out[:, SCORE], ltrb, pts.flatten(1)], 1)
+    pts = out[:, POINTS].reshape(-1, NUM_POINTS, 2)[:, MTFL5.flip_permutation()] * np.array([-1.0, 1.0], raw.dtype)
+    return np.concatenate([out[:, SCORE], ltrb, pts.reshape(len(out), -1)], 1)
 
 
 def _logit(p: float) -> float:
@@ -76,9 +77,9 @@ def _logit(p: float) -> float:
 
 
 def decode(
-    raw: np.ndarray | torch.Tensor,
-    centres: np.ndarray | torch.Tensor,
-    strides: np.ndarray | torch.Tensor,
+    raw: np.ndarray,
+    centres: np.ndarray,
+    strides: np.ndarray,
     score_threshold: float,
     nms_iou: float,
     small_face: tuple[float, float] | None = None,
@@ -106,7 +107,7 @@ def decode(
 
 class NetFaceDetector:
     """facemtl's detector network on whole images. ``model`` is a :class:`FaceDetectorNet` or an
-    :class:`~facemtl.export.OnnxDetector` (same raw output).
+    :class:`~facemtl.models.onnx_runtime.OnnxDetector` (same raw output).
 
     ``max_side``: images are downscaled so their longer side is at most this (default: the
     model's); raise it to find smaller faces in large photos, at a cost in time.
@@ -154,15 +155,18 @@ class NetFaceDetector:
 
     def _grid(self, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
         if (h, w) not in self._anchors:
-            centres, strides = anchor_points(h, w, self.config.strides, self.config.anchors)
-            self._anchors[(h, w)] = centres.numpy(), strides.numpy()
+            self._anchors[(h, w)] = anchor_points(h, w, self.config.strides, self.config.anchors)
         return self._anchors[(h, w)]
 
     def _raw(self, blob: np.ndarray) -> np.ndarray:
         """The network's raw maps ``(B, N, 15)`` for a float32 batch."""
-        if isinstance(self.model, torch.nn.Module):
-            return self.model(torch.from_numpy(blob)).float().cpu().numpy()
-        return self.model.run_arrays(blob)  # ONNX Runtime: numpy in, numpy out
+        model: Any = self.model
+        if hasattr(model, "run_arrays"):
+            return model.run_arrays(blob)  # ONNX Runtime: numpy in, numpy out
+        import torch
+
+        with torch.inference_mode():
+            return model(torch.from_numpy(blob)).float().cpu().numpy()
 
     def input_side(self, height: int, width: int) -> int:
         """The longer side an image of this size is processed at: ``max_side``, or more where a
@@ -173,7 +177,6 @@ class NetFaceDetector:
             return self.max_side
         return max(self.max_side, math.ceil(max(height, width) * self.config.smallest_face / self.min_face))
 
-    @torch.inference_mode()
     def detect(self, image_bgr: np.ndarray) -> list[Detection]:
         c = self.config
         canvas, f = _letterbox_bgr(image_bgr, self.input_side(*image_bgr.shape[:2]), max(c.strides), c.canvas_extra)
@@ -181,8 +184,8 @@ class NetFaceDetector:
         blob = cv2.dnn.blobFromImage(canvas, scalefactor=1.0 / (255.0 * c.std), mean=(255.0 * c.mean,) * 3, swapRB=True)
         x = np.asarray(blob, np.float32)
         if self.flip_test:
-            both = torch.from_numpy(self._raw(np.concatenate([x, np.ascontiguousarray(x[..., ::-1])])))
-            raw = ((both[0] + unmirror(both[1], canvas.shape[0], canvas.shape[1], c.strides)) / 2).numpy()
+            both = self._raw(np.concatenate([x, np.ascontiguousarray(x[..., ::-1])]))
+            raw = (both[0] + unmirror(both[1], canvas.shape[0], canvas.shape[1], c.strides)) / 2
         else:
             raw = self._raw(x)[0]
         small = (c.smallest_face, self.small_face_threshold)

@@ -13,8 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from facemtl.core.geometry import downscale, from_downscaled
 from facemtl.detection.base import BoxRule, Detection
-from facemtl.geometry import downscale, from_downscaled
 
 #: Fitted by ``scripts/calibrate_detector.py --detector yunet:PATH --limit 3000`` on MTFL training
 #: faces with YuNet 2023mar (3,000 of 3,000 found): the landmark box from YuNet's box.

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from facemtl.fields import check_fields, from_json, option, replace_fields
-from facemtl.geometry import DEFAULT_CROP_SCALE
-from facemtl.tasks import MTFL_TASKS, TaskSet
+from facemtl.core.fields import check_fields, from_json, option, replace_fields
+from facemtl.core.geometry import DEFAULT_CROP_SCALE
+from facemtl.core.tasks import MTFL_TASKS, TaskSet
+from facemtl.models.detector_config import DetectorConfig
 
 #: Sharing strategies of the landmark network's trunk.
 TRUNKS = ("shared", "mmoe")
@@ -37,7 +38,7 @@ class ConvSpec:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """A model preset. ``crop_scale`` is the crop rule of :mod:`facemtl.geometry`.
+    """A model preset. ``crop_scale`` is the crop rule of :mod:`facemtl.core.geometry`.
 
     ``trunk`` picks the sharing strategy: ``"shared"`` (hard parameter sharing: one FC feature
     for all tasks) or ``"mmoe"`` (``experts`` FC experts over the shared conv features, mixed
@@ -64,7 +65,7 @@ class ModelConfig:
     trunk: str = option("shared", choices=TRUNKS)
     experts: int = option(4, low=1, high=64)
     kind: str = option("landmarks", choices=("landmarks",))
-    #: Attribute task → temperature its logits are divided by (:mod:`facemtl.calibration`); absent = 1.
+    #: Attribute task → temperature its logits are divided by (:mod:`facemtl.evaluation.calibration`); absent = 1.
     temperatures: dict[str, float] = option(factory=dict, above=0, high=1e3)
 
     def __post_init__(self) -> None:
@@ -97,3 +98,17 @@ class _Convs:
     """``convs`` alone, so a recipe's override of the layers is read like a header's."""
 
     convs: tuple[ConvSpec, ...]
+
+
+#: Either kind of model config: a landmark + attribute net or a face detector.
+AnyConfig = ModelConfig | DetectorConfig
+
+
+def config_from_dict(d: dict[str, Any]) -> AnyConfig:
+    """A model config back from its JSON form (safetensors header, model card, ONNX metadata);
+    every field is checked (ValueError naming it), as the form may come from an untrusted file."""
+    if not isinstance(d, dict):
+        raise ValueError(f"a model config must be a JSON object; got {type(d).__name__}")
+    if d.get("kind", "landmarks") not in ("landmarks", "detector"):
+        raise ValueError(f"kind must be landmarks or detector; got {d.get('kind')!r}")
+    return DetectorConfig.from_dict(d) if d.get("kind") == "detector" else ModelConfig.from_dict(d)

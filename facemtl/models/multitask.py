@@ -14,8 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from facemtl.core.types import NetOutputs
 from facemtl.models.config import ModelConfig
-from facemtl.types import NetOutputs
 
 
 def _conv_stack(cfg: ModelConfig) -> tuple[nn.Sequential, int]:

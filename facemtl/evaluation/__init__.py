@@ -1,0 +1,2 @@
+"""Measuring models: the evaluator on annotated faces, landmark and attribute metrics, attribute
+calibration, plots."""
