@@ -42,5 +42,5 @@ docs: .venv/.docs
 	$(PY) -m mkdocs build --strict --quiet
 
 lint: .venv/.dev
-	$(PY) -m ruff check facemtl tests scripts bench
-	$(PY) -m ruff format --check facemtl tests scripts bench
+	$(PY) -m ruff check facemtl tests scripts references experiments
+	$(PY) -m ruff format --check facemtl tests scripts references experiments

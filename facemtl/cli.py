@@ -154,11 +154,15 @@ def _evaluate(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     model = load_model(args.model)
     if not isinstance(model, MultiTaskNet):
-        raise ValueError(f"{args.model}: is a face detector; score it end to end with bench/end_to_end.py")
+        raise ValueError(
+            f"{args.model}: is a face detector; score it end to end with references/benchmarks/end_to_end.py"
+        )
     mc = model.config
     source = parse_source(args.annotations)
     if source.kind == "photos":
-        raise ValueError(f"{args.annotations}: face-photos files score detectors (bench/end_to_end.py, bench/crowd.py)")
+        raise ValueError(
+            f"{args.annotations}: face-photos files score detectors (references/benchmarks/end_to_end.py, references/benchmarks/crowd.py)"
+        )
     if source.kind == "300w":  # scored in the model's markup (68 → outer eye corners), else reduced to 5
         points = 68 if mc.tasks.landmarks.num_points == 68 else 5
         samples = read_300w_folder(source.path, points=points, split=source.split)
@@ -450,7 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--config",
         help="JSON training recipe: a file, or the name of a recipe shipped with facemtl (e.g. facemtl_mtfl; "
-        "see configs/ in a checkout)",
+        "the recipes of the shipped weights; see references/recipes/ in a checkout)",
     )
     t.add_argument("--out", required=True, help="output folder: checkpoints, history, best.safetensors")
     t.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")

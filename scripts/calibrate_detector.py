@@ -123,7 +123,7 @@ def main() -> None:
         "--max-side",
         type=int,
         help="facemtl:WEIGHTS only: the default input side to record (chosen on crowds of held-out photos, "
-        "bench/crowd.py --pool validation); the box rule is fitted at it",
+        "references/benchmarks/crowd.py --pool validation); the box rule is fitted at it",
     )
     args = ap.parse_args()
     det = create_detector(args.detector, max_side=args.max_side)
@@ -157,7 +157,7 @@ def main() -> None:
         config = config.with_overrides(max_side=args.max_side)
         record["max_side"] = {
             "value": args.max_side,
-            "chosen_on": "crowds of the run's held-out photos (bench/crowd.py --pool validation)",
+            "chosen_on": "crowds of the run's held-out photos (references/benchmarks/crowd.py --pool validation)",
         }
     if args.thresholds or args.score_threshold is not None:
         threshold, scores = choose_threshold(Path(weights), args.thresholds) if args.thresholds else (None, {})

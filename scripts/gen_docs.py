@@ -6,8 +6,8 @@
 - ``docs/cli.md``: every ``facemtl`` command's ``--help``, from the argparse parsers;
 - ``docs/models.md``: the model zoo, from :data:`facemtl.models.pretrained.PRETRAINED` and the model cards;
 - every block between ``<!-- generated: NAME -->`` and ``<!-- /generated -->`` in README.md and
-  docs/: the README's headline table from ``bench/results/peers.json``, and each
-  ``bench/results/FILE.md#K`` block from the K-th table that benchmark wrote (its JSON's tables);
+  docs/: the README's headline table from ``references/benchmarks/results/peers.json``, and each
+  ``references/benchmarks/results/FILE.md#K`` block from the K-th table that benchmark wrote (its JSON's tables);
 - every figure quoted in their prose, marked ``<!--fig SOURCE#/POINTER FORMAT-->7.03<!--/fig-->``
   (see :data:`FIGURE`), from the benchmark JSON or model card it names.
 """
@@ -58,7 +58,19 @@ def _fmt(value: object) -> str:
     return f"{value:.2f}" if isinstance(value, float) else "–" if value is None else str(value)
 
 
-PEERS = "bench/results/peers.json"
+PEERS = "references/benchmarks/results/peers.json"
+#: Where benchmark results are: the public benchmarks' (``references/``) and the studies' (``experiments/``).
+RESULTS = ("references/benchmarks/results", "experiments/results")
+
+
+def _result(stem: str) -> dict:
+    """A benchmark's results by name (``crowd`` → ``references/benchmarks/results/crowd.json``)."""
+    for folder in RESULTS:
+        if (ROOT / folder / f"{stem}.json").is_file():
+            return _json(f"{folder}/{stem}.json")
+    raise FileNotFoundError(f"no results named {stem!r} in {' or '.join(RESULTS)}")
+
+
 #: Speed rows of the model zoo: label → (a benchmark's JSON file, the keys (or list indices) to the figure).
 FACEMTL_S_SPEED: dict[str, tuple[str, tuple[str | int, ...]]] = {  # the two 5-point models share one network
     "ms per face, crop + network, ONNX Runtime, 1 thread": (
@@ -72,7 +84,7 @@ SPEED: dict[str, dict[str, tuple[str, tuple[str | int, ...]]]] = {
     "facemtl_mtfl_celeba": FACEMTL_S_SPEED,
     "facemtl_300w68": {
         "ms per face, crop + network, PyTorch, 1 thread": (
-            "bench/results/w300.json",
+            "references/benchmarks/results/w300.json",
             ("box_from_annotation", 0, "ms_per_face"),
         ),
     },
@@ -104,8 +116,8 @@ def models_page() -> str:
     out.append(
         "Shipped inside the package; load one by name (`FaceAnalyzer.from_pretrained(NAME)`, "
         "`facemtl predict --model NAME`, `facemtl.load_model(NAME)`). Every figure below is read from "
-        "the model's card (`weights/NAME.json`), speeds from `bench/results/peers.json` "
-        "(68 points: `bench/results/w300.json`). `FaceAnalyzer.from_pretrained()` and `facemtl predict` "
+        "the model's card (`weights/NAME.json`), speeds from `references/benchmarks/results/peers.json` "
+        "(68 points: `references/benchmarks/results/w300.json`). `FaceAnalyzer.from_pretrained()` and `facemtl predict` "
         f"use `{DEFAULT_LANDMARKS}` and `{DEFAULT_DETECTOR}` unless told otherwise.\n\n"
     )
     out.append("| name | kind | size | summary |\n| --- | --- | --- | --- |\n")
@@ -127,6 +139,9 @@ def models_page() -> str:
             if "epoch_time_s" in training:
                 out.append(f" ({training['epoch_time_s']:,} s in epochs, {training.get('device', 'CPU')})")
             out.append("\n")
+        if "chain" in training:
+            steps = " → ".join(f"`{c}`" for c in training["chain"])
+            out.append(f"- **Reproduce:** {steps} (each recipe's `init` is the previous step's run)\n")
         if "note" in training:
             out.append(f"- **Note:** {training['note']}\n")
         if "best_epoch" in training:
@@ -135,7 +150,7 @@ def models_page() -> str:
     return "".join(out)
 
 
-#: The peers' rows of the README's headline table, in order (names as bench/peers.py writes them).
+#: The peers' rows of the README's headline table, in order (names as references/benchmarks/peers.py writes them).
 HEADLINE_ROWS = (
     "facemtl (ONNX Runtime)",
     "facemtl, shift views plus (ONNX Runtime)",
@@ -149,7 +164,7 @@ HEADLINE_ROWS = (
 
 
 def peers_headline() -> str:
-    results = _json("bench/results/peers.json")
+    results = _json("references/benchmarks/results/peers.json")
     acc, photo = results["accuracy_end_to_end"], results["photo_512_ms"]
     out = [
         "| method (its own detector) | faces found (%) | mean error (% IOD) | failures > 10 % (%) | 512×512 photo (ms) |\n",
@@ -169,8 +184,8 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def crowd_table(stem: str = "crowd") -> str:
-    """``bench/crowd.py``'s detection table; on the validation pool with F1 and the held-out photos whole."""
-    results = _json(f"bench/results/{stem}.json")
+    """``references/benchmarks/crowd.py``'s detection table; on the validation pool with F1 and the held-out photos whole."""
+    results = _result(stem)
     held = results.get("held_out_photos", {})
     header = ["detector", "recall, faces ≥ 24 px (%)", "precision (%)"]
     header += ["F1 (%)", "held-out photos: false detections", "their faces found (%)"] if held else []
@@ -184,7 +199,7 @@ def crowd_table(stem: str = "crowd") -> str:
 
 
 def crowd_sizes_table() -> str:
-    by = _json("bench/results/crowd.json")["recall_by_input_size"]
+    by = _json("references/benchmarks/results/crowd.json")["recall_by_input_size"]
     rows = [
         [side, *("–" if r is None else f"{r:.0f} ({n})" for r, n in zip(v["recall"], v["faces"], strict=True))]
         for side, v in by["sides"].items()
@@ -207,7 +222,7 @@ END_TO_END_ROWS = (
 #: The shipped detector with the mirror view: (row label, FaceAnalyzer's mirror mode), first rows.
 MIRROR_ROWS = (("facemtl (default: `--mirror auto`)", "auto"), ("facemtl, `--mirror always`", "always"))
 
-#: The third detector release against the second, same run (bench/results/end_to_end_small.json):
+#: The third detector release against the second, same run (references/benchmarks/results/end_to_end_small.json):
 #: (row label, detector key, first crop from or a mirror mode).
 PREVIOUS = "facemtl:runs/det_prev.safetensors"
 RELEASE_ROWS = (
@@ -245,7 +260,7 @@ def _e2e_row(label: str, d: dict, how: str) -> list[str]:
 
 
 def end_to_end_table() -> str:
-    e2e = _json("bench/results/end_to_end.json")
+    e2e = _json("references/benchmarks/results/end_to_end.json")
     rows = [_gt_row(e2e)]
     rows += [_e2e_row(label, e2e["detectors"][key], seed) for label, key, seed in END_TO_END_ROWS]
     for at, (label, mode) in enumerate(MIRROR_ROWS, start=1):
@@ -255,7 +270,7 @@ def end_to_end_table() -> str:
 
 def end_to_end_release_table() -> str:
     """The shipped detector (third release) against the second, same run, default landmark model."""
-    e2e = _json("bench/results/end_to_end_small.json")
+    e2e = _json("references/benchmarks/results/end_to_end_small.json")
     rows = [_gt_row(e2e)]
     rows += [_e2e_row(label, e2e["detectors"][key], how) for label, key, how in RELEASE_ROWS]
     return _table(E2E_HEADER, rows)
@@ -263,7 +278,7 @@ def end_to_end_release_table() -> str:
 
 def end_to_end_release_pose_table() -> str:
     """Per head pose, the third release against the second: one view and the default (auto)."""
-    detectors = _json("bench/results/end_to_end_small.json")["detectors"]
+    detectors = _json("references/benchmarks/results/end_to_end_small.json")["detectors"]
     new, old = detectors["facemtl"], detectors[PREVIOUS]
     rows = [
         [pose, f"{r['faces']:,}", f"{r['nme_gt_crop']:.2f}", f"{r['nme_default']:.2f}",
@@ -278,7 +293,7 @@ def end_to_end_release_pose_table() -> str:
 def end_to_end_pose_table() -> str:
     """The end-to-end error per head-pose class: one view (with the teacher's seeds beside it) and
     with the mirror view (the default, auto, and always)."""
-    detectors = _json("bench/results/end_to_end.json")["detectors"]
+    detectors = _json("references/benchmarks/results/end_to_end.json")["detectors"]
     ours, teacher = detectors["facemtl"]["by_pose"], detectors.get("yunet", {}).get("by_pose", {})
     mirror = [detectors["facemtl"]["mirror"][mode]["by_pose"] for _, mode in MIRROR_ROWS]
     rows = [
@@ -292,8 +307,8 @@ def end_to_end_pose_table() -> str:
     return _table([*header, "facemtl (default: auto)", "facemtl, always"], rows)
 
 
-RECIPES = "bench/results/recipe_rounds.json"
-#: The first-crop choice: (column, the validation run of bench/end_to_end.py) and (row, detector spec).
+RECIPES = "experiments/results/recipe_rounds.json"
+#: The first-crop choice: (column, the validation run of references/benchmarks/end_to_end.py) and (row, detector spec).
 SEED_SETS = (
     ("faces whose photos the detector held out", "end_to_end_detector_validation"),
     ("the landmark model's validation faces", "end_to_end_validation"),
@@ -304,7 +319,7 @@ SEED_DETECTORS = (("first release", "facemtl:runs/det/best.safetensors"), ("seco
 def seed_choice_table() -> str:
     """Mean error (%) per first crop and detector on validation faces: after one / two re-crops,
     and the mean of the first crop's and one / two re-crops' landmarks."""
-    runs = [_json(f"bench/results/{stem}.json") for _, stem in SEED_SETS]
+    runs = [_result(stem) for _, stem in SEED_SETS]
     header = [
         "first crop",
         "detector",
@@ -325,7 +340,7 @@ def seed_choice_table() -> str:
 
 def average_within_table() -> str:
     """The default's error (%) on validation faces by the passes' agreement threshold."""
-    runs = [_json(f"bench/results/{stem}.json") for _, stem in SEED_SETS]
+    runs = [_result(stem) for _, stem in SEED_SETS]
     sweeps = [r["detectors"]["facemtl"]["hybrid"]["by_average_within"] for r in runs]
     names = {"0.0": "never (the last pass)", "inf": "always"}
     rows = [
@@ -340,7 +355,7 @@ def average_within_table() -> str:
 def mirror_agree_table() -> str:
     """The mirror view on validation faces (error %): one view, ``auto``, and ``always`` by the
     views' agreement threshold."""
-    runs = [_json(f"bench/results/{stem}.json") for _, stem in SEED_SETS]
+    runs = [_result(stem) for _, stem in SEED_SETS]
     mirrors = [r["detectors"]["facemtl"]["mirror"] for r in runs]
     sweeps = [m["always"]["by_mirror_agree"] for m in mirrors]
     names = {"0.0": "never averaged: the view whose passes agree better", "inf": "always averaged"}
@@ -359,8 +374,12 @@ def mirror_agree_table() -> str:
 
 #: Earlier releases, as recorded when their runs were made: (row, round, recipe config).
 EARLIER_RELEASES = (
-    ("facemtl_s v3 (previous release, 120 epochs), one pass; measured then", 0, "configs/facemtl_mtfl_v3.json"),
-    ("facemtl_s v1 (first release, λ = 1), one pass; measured then", 0, "configs/facemtl_mtfl_v1.json"),
+    (
+        "facemtl_s v3 (previous release, 120 epochs), one pass; measured then",
+        0,
+        "experiments/recipes/facemtl_mtfl_v3.json",
+    ),
+    ("facemtl_s v1 (first release, λ = 1), one pass; measured then", 0, "experiments/recipes/facemtl_mtfl_v1.json"),
 )
 #: Published figures, quoted (not measured here): (row, NME, failure rate, AUC).
 PUBLISHED_MTFL_ROWS = (
@@ -379,7 +398,7 @@ def _errors(r: dict | None) -> str:
 
 
 def recipe_round_table(k: int) -> str:
-    """Round ``k`` (1-based) of the recipe choice, from its record (``bench/results/recipe_rounds.json``)."""
+    """Round ``k`` (1-based) of the recipe choice, from its record (``experiments/results/recipe_rounds.json``)."""
     rnd = _json(RECIPES)["rounds"][k - 1]
     e2e = any("val_end_to_end_nme" in r for r in rnd["runs"])
     header = ["recipe", "validation, GT crop (%)" if e2e else "validation error (%)"]
@@ -449,7 +468,7 @@ def markdown_tables(text: str) -> list[str]:
 
 
 def bench_table(source: str) -> str:
-    """``bench/results/NAME.md#K``: the K-th table a benchmark wrote (from its JSON, in the same run)."""
+    """``references/benchmarks/results/NAME.md#K`` (or ``experiments/results/``): the K-th table a benchmark wrote (from its JSON, in the same run)."""
     path, _, k = source.partition("#")
     tables = markdown_tables((ROOT / path).read_text())
     if not k.isdigit() or not 1 <= int(k) <= len(tables):
@@ -458,7 +477,7 @@ def bench_table(source: str) -> str:
 
 
 PAGES = {"cli.md": cli_page, "models.md": models_page}
-#: Named generated blocks; a block named ``bench/results/NAME.md#K`` copies that benchmark table.
+#: Named generated blocks; a block named ``references/benchmarks/results/NAME.md#K`` (or ``experiments/results/``) copies that benchmark table.
 BLOCKS = {
     "peers-headline": peers_headline,
     "crowd": crowd_table,
@@ -482,7 +501,7 @@ BLOCK = re.compile(r"(<!-- generated: (.+?) -->\n)(.*?)(<!-- /generated -->)", r
 
 
 #: A figure quoted in prose: ``<!--fig SOURCE#/JSON/POINTER FORMAT-->value<!--/fig-->``, where SOURCE is
-#: a benchmark's results (``end_to_end`` = ``bench/results/end_to_end.json``) or a model card
+#: a benchmark's results (``end_to_end`` = ``references/benchmarks/results/end_to_end.json``) or a model card
 #: (``card:facemtl_mtfl``), the pointer is RFC 6901's and FORMAT a Python format spec.
 FIGURE = re.compile(r"(<!--fig ([^#>]+)#(/[^>]*) (\S+?)-->)(.*?)(<!--/fig-->)")
 
@@ -492,7 +511,7 @@ def figure(source: str, pointer: str, fmt: str) -> str:
     if source.startswith("card:"):
         value: object = _card(source.removeprefix("card:"))
     else:
-        value = _json(f"bench/results/{source}.json")
+        value = _result(source)
     for key in pointer.split("/")[1:]:
         key = key.replace("~1", "/").replace("~0", "~")
         try:

@@ -3,7 +3,7 @@
     python scripts/package_weights.py runs/mtfl_s --test-json runs/mtfl_s/test.json \
         [--flip-test-json runs/mtfl_s/test_flip.json] [--command "facemtl train --config C --out O"]
     python scripts/package_weights.py runs/det --out weights/facemtl_det.safetensors \
-        --end-to-end-json bench/results/end_to_end.json --crowd-json bench/results/crowd.json --command "..."
+        --end-to-end-json references/benchmarks/results/end_to_end.json --crowd-json references/benchmarks/results/crowd.json --command "..."
 
 Beside it, the ONNX export a plain install runs (``NAME.onnx``). The card records provenance and licence, the recipe and command, the time spent in epochs, the epoch chosen
 on the validation split and its validation figures, and the test figures: for a landmark model the
@@ -37,8 +37,10 @@ def main() -> None:
     ap.add_argument(
         "--w300-json", type=Path, help="facemtl evaluate --json output on 300w:FOLDER@holdout (68-point models)"
     )
-    ap.add_argument("--end-to-end-json", type=Path, help="bench/end_to_end.py --json output (detectors)")
-    ap.add_argument("--crowd-json", type=Path, help="bench/crowd.py --json output (detectors)")
+    ap.add_argument(
+        "--end-to-end-json", type=Path, help="references/benchmarks/end_to_end.py --json output (detectors)"
+    )
+    ap.add_argument("--crowd-json", type=Path, help="references/benchmarks/crowd.py --json output (detectors)")
     ap.add_argument("--note", help="a fact about the run the card must carry (e.g. the code commit it ran at)")
     ap.add_argument("--command", help="the training command to record (default: the one the run recorded)")
     ap.add_argument(

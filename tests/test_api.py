@@ -172,7 +172,10 @@ def test_recipe_choices_match_what_the_library_implements():
 
 
 def test_every_shipped_recipe_loads():
-    for path in sorted((Path(__file__).parents[1] / "configs").glob("*.json")):
+    root = Path(__file__).parents[1]
+    paths = sorted([*(root / "references/recipes").glob("*.json"), *(root / "experiments/recipes").glob("*.json")])
+    assert len(paths) >= 25
+    for path in paths:
         TrainConfig.from_json(path)
 
 

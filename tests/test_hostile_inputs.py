@@ -97,7 +97,7 @@ def test_a_detector_override_is_checked_too():
 def test_shipped_recipes_are_found_by_name(tmp_path, monkeypatch):
     from facemtl.training.config import recipe_path, recipes_dir
 
-    monkeypatch.chdir(tmp_path)  # no configs/ folder here: a pip install's view
+    monkeypatch.chdir(tmp_path)  # no references/recipes/ folder here: a pip install's view
     names = sorted(p.stem for p in recipes_dir().glob("*.json"))
     assert "facemtl_mtfl" in names and "facemtl_det" in names
     assert recipe_path("facemtl_mtfl") == recipes_dir() / "facemtl_mtfl.json"

@@ -49,7 +49,7 @@ def test_shipped_weights_locate_real_test_faces(mtfl_test_samples, name, flip_te
 @pytest.mark.parametrize("name", FIVE_POINT)
 def test_shift_test_locates_real_faces_better_than_one_pass(mtfl_test_samples, name):
     """Why predict runs it by default: the network's answer moves with the crop's framing, and
-    the mean over shifted copies is closer (0.15 point on these 200 faces; docs/results.md)."""
+    the mean over shifted copies is closer (0.15 point on these 200 faces; docs/notebook.md)."""
     model = load_model(name)
     data = FaceDataset.for_model(mtfl_test_samples[:200], model.config)
     one, shifted = evaluate(model, data), evaluate(model, data, shift_test=0.05)
@@ -83,7 +83,7 @@ def test_analyzer_with_the_68_point_model_returns_68_points_on_a_photo(w300_dir)
 def test_the_mirror_view_rescues_turned_heads_end_to_end(mtfl_test_samples):
     """Profiles are where facemtl's first crops go wrong most; looking again in the mirror image
     (``mirror="auto"``, the default) changes the faces whose passes disagree, and on the real MTFL
-    test profiles, padded as in bench/end_to_end.py, it must make more of them better than worse and
+    test profiles, padded as in references/benchmarks/end_to_end.py, it must make more of them better than worse and
     the mean error clearly lower (measured with the shipped weights and the default shift views: 27
     better, 18 worse of 312, mean 9.76 → 8.93 %; with ``shift_views="plus"`` 25 / 10, 9.59 → 8.93 %)."""
     import cv2

@@ -144,7 +144,7 @@ class FaceAnalyzer:
     landmarks are, else the last pass's (on validation faces both are better that way). The
     defaults (hybrid, one re-crop, averaged, the shift test, the mirror view where the passes disagree) were
     chosen on validation faces: those whose photos the detector's training held out and the
-    landmark model's own validation split (``bench/end_to_end.py --detector-validation`` /
+    landmark model's own validation split (``references/benchmarks/end_to_end.py --detector-validation`` /
     ``--validation``), weighing time too.
     ``mirror`` looks at faces again in the photo's mirror image — detector, first crop and
     re-crops all run on it — and merges each face's two results (:func:`~facemtl.analysis.combine.merge_views`):

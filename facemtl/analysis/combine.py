@@ -3,7 +3,7 @@
 a photo and its mirror image. Estimates that agree are averaged (their framing errors partly
 cancel); where they disagree, one of them started from a badly framed crop, and the one that
 agrees with itself is kept. The thresholds were chosen on validation faces
-(``bench/end_to_end.py --validation`` / ``--detector-validation``; docs/results.md).
+(``references/benchmarks/end_to_end.py --validation`` / ``--detector-validation``; docs/notebook.md).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 from facemtl.core.tasks import LandmarkSpec, interocular_distance
 
 #: Passes are averaged only where each lies within this fraction of the inter-ocular distance (mean
-#: point distance) of the last one; chosen on validation faces (``bench/end_to_end.py --validation``).
+#: point distance) of the last one; chosen on validation faces (``references/benchmarks/end_to_end.py --validation``).
 AVERAGE_WITHIN = 0.05
 #: With ``mirror``, a face's landmarks from the photo and from its mirror image are averaged where
 #: they lie within this fraction of the inter-ocular distance; chosen on validation faces, as above.

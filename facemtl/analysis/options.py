@@ -22,16 +22,16 @@ VIEW_SETS = ("split", "cross", "plus")
 #: What runs the networks (:data:`~facemtl.models.loading.BACKENDS`).
 BACKENDS = ("auto", "onnx", "torch")
 #: The shift of the shift test, a fraction of the crop side (3 px of a 64-px crop), chosen among
-#: 0.03 / 0.05 / 0.07 on validation faces (docs/results.md).
+#: 0.03 / 0.05 / 0.07 on validation faces (docs/notebook.md).
 SHIFT_TEST = 0.05
-#: The default view set, chosen on validation faces (docs/results.md, "The shift test's views").
+#: The default view set, chosen on validation faces (docs/notebook.md, "The shift test's views").
 DEFAULT_VIEWS = "split"
 
 
 @dataclass(frozen=True)
 class AnalyzerOptions:
     """The options of a :class:`~facemtl.analysis.analyzer.FaceAnalyzer` (the defaults were chosen
-    on validation faces, weighing time too: ``bench/end_to_end.py --validation``)."""
+    on validation faces, weighing time too: ``references/benchmarks/end_to_end.py --validation``)."""
 
     model: str | None = option(
         None,

@@ -5,7 +5,7 @@ The flip test is a standard step in landmark and pose estimation (e.g. HRNet's `
 The shift test answers something measured on this model: its landmarks move with the crop's
 framing by more than their bias, so the mean over crops shifted a few pixels each way is closer to
 the truth than any one of them (validation faces: 3.42 → 3.21 % on ground-truth crops;
-docs/results.md). The model learned with random flips and shifts, so every view is
+docs/notebook.md). The model learned with random flips and shifts, so every view is
 in-distribution; the views run as one batch.
 
 It works on numpy arrays around one network call (:func:`~facemtl.models.arrays.array_net` adapts a
@@ -28,7 +28,7 @@ ViewSet = tuple[tuple[tuple[int, int], ...], ...]
 #: four shifted copies in every pass (the first default, and what :func:`~facemtl.evaluation.evaluator.evaluate`
 #: uses for its one pass); ``cross``: the four copies without the crop itself; ``split``: left/right
 #: copies on the first crop and up/down copies on the re-crop — four network views per face instead of
-#: ten. Chosen on validation faces (docs/results.md, "The shift test's views"): the crop itself adds
+#: ten. Chosen on validation faces (docs/notebook.md, "The shift test's views"): the crop itself adds
 #: nothing to its four copies, and splitting them over the two passes keeps most of the gain.
 #: (The names are :data:`~facemtl.analysis.options.VIEW_SETS`.)
 SHIFT_VIEWS: dict[str, ViewSet] = {

@@ -54,15 +54,6 @@ class NetOutputs(_NetOutputs, total=False):
     gates: dict[str, Tensor]  # MMoE only: task → (N, experts) gate weights
 
 
-class DetectorOutputs(TypedDict):
-    """Decoded detector outputs per anchor point, in input pixels."""
-
-    scores: Tensor  # (B, A) probability
-    logits: Tensor  # (B, A)
-    boxes: Tensor  # (B, A, 4) x1, y1, x2, y2
-    landmarks: Tensor  # (B, A, 5, 2)
-
-
 class AttributeRecord(TypedDict):
     label: str
     prob: float

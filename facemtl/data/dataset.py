@@ -4,7 +4,7 @@ Decoding a JPEG costs far more than augmenting a 96-pixel crop, so by default ev
 decoded and cropped once (``CACHE_MARGIN`` × the canonical crop, in the model's colour layout,
 uint8; 10,000 faces at 96 px gray are 92 MB) and each epoch augments those cached crops afresh.
 ``cache=False`` decodes each face every time it is drawn instead: no start-up cost and no memory,
-for sets too large to hold (``bench/training_scaling.py`` measures both).
+for sets too large to hold (``experiments/studies/training_scaling.py`` measures both).
 """
 
 from __future__ import annotations

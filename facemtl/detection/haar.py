@@ -30,7 +30,7 @@ class HaarFaceDetector:
     ``profile``: ``"always"``, ``"fallback"`` (only when the frontal cascade finds nothing) or ``"never"``;
     ``retry_min_neighbors``: when nothing is found, search once more (frontal + both profiles) with
     this lower threshold at ``retry_scale_factor`` and keep only the single best box (``None`` = off).
-    On padded MTFL test faces this lifts recall from 85.0 % to 93.1 % (bench/end_to_end.py); the
+    On padded MTFL test faces this lifts recall from 85.0 % to 93.1 % (references/benchmarks/end_to_end.py); the
     price is that a photo without a face can yield one weak box.
     """
 

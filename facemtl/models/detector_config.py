@@ -48,7 +48,7 @@ class DetectorConfig:
     (dx, dy, scale of :class:`~facemtl.detection.BoxRule`: detector box → landmark box, fitted on
     MTFL training faces by ``scripts/calibrate_detector.py``) and ``smallest_face``: the face side,
     in network-input pixels, from which the network finds most faces (84–97 % of 20–24-px faces
-    at input sides 320–640 in ``bench/crowd.py``'s recall-by-size table); ``min_face`` sizes the
+    at input sides 320–640 in ``references/benchmarks/crowd.py``'s recall-by-size table); ``min_face`` sizes the
     input by it. ``small_face_threshold``: the score threshold of boxes whose longer side on the
     network input is under ``smallest_face`` (None: ``score_threshold``): a score is trained towards
     its box's IoU, and a pixel costs a small box more IoU, so small faces score lower.

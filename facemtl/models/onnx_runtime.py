@@ -117,7 +117,7 @@ class OnnxNet(_OnnxSession):
     eval mode: crops ``(B, C, S, S)`` → ``{"landmarks": (B, K, 2), "attributes": {task: logits}}``.
 
     ``source`` is a ``.onnx`` path or the bytes of :func:`onnx_bytes`. On this machine it runs the
-    shipped network about 4× faster than eager PyTorch at batch 1 (``bench/speed.py``).
+    shipped network about 4× faster than eager PyTorch at batch 1 (``references/benchmarks/speed.py``).
     """
 
     kind = "landmarks"

@@ -1,6 +1,7 @@
-"""Training recipe: small JSON-serialisable dataclasses, loaded from ``configs/*.json``.
+"""Training recipe: small JSON-serialisable dataclasses, loaded from JSON recipe files.
 
-Recipes live in ``configs/``, apart from the library (as torchvision keeps its references apart).
+The recipes that made the shipped weights live in ``references/recipes/`` (named after the weights;
+past recipes in ``experiments/recipes/``), apart from the library, as torchvision keeps its ``references/``.
 Each option is declared once, here, with its help text and allowed values in the field's
 metadata: :mod:`facemtl.cli` generates ``facemtl train``'s flags from these fields (so every
 recipe field can be overridden from the command line) and ``__post_init__`` checks every value,
@@ -164,9 +165,9 @@ class DatasetSpec:
         return parse_source(text)
 
 
-#: Where the shipped recipes are: ``configs/`` in a checkout, the data-only package
+#: Where the shipped recipes are: ``references/recipes/`` in a checkout, the data-only package
 #: ``facemtl.recipes`` in the wheel (see ``pyproject.toml``).
-_CHECKOUT_RECIPES = Path(__file__).resolve().parents[2] / "configs"
+_CHECKOUT_RECIPES = Path(__file__).resolve().parents[2] / "references" / "recipes"
 
 
 def recipes_dir() -> Path:

@@ -37,11 +37,8 @@ from facemtl.training import distributed
 from facemtl.training.config import TrainConfig
 from facemtl.training.distributed import Dist
 from facemtl.training.jobs import Job, create_job, keep_frozen_eval
-from facemtl.training.jobs.landmarks import load_samples, split_train_val, train_val_samples
-from facemtl.training.optimization import Optimization, lr_at
+from facemtl.training.optimization import Optimization
 from facemtl.training.run_folder import RunFolder
-
-__all__ = ["Trainer", "TrainResult", "load_samples", "split_train_val", "train_val_samples", "lr_at"]
 
 
 def _silent(*_: Any) -> None:
@@ -64,11 +61,6 @@ class TrainResult:
     #: What :attr:`best_metric` is: ``val`` + the job's metric, or the last epoch's training loss
     #: where there was no validation data (``val_fraction`` 0: the last epoch is kept).
     metric_name: str = "val metric"
-
-    @property
-    def best_nme(self) -> float:
-        """The landmark job's name for :attr:`best_metric`."""
-        return self.best_metric
 
 
 class Trainer:

@@ -72,7 +72,7 @@ class PoseParams:
     own frame (expression: slow, smoothed hard — most per-point noise lives here).
 
     The defaults were chosen on clips of MTFL training faces the default model held out for
-    validation (``bench/video.py --source mtfl-val --sweep``): of the settings whose jitter is a
+    validation (``references/benchmarks/video.py --source mtfl-val --sweep``): of the settings whose jitter is a
     third of per-frame analysis's or less, the one with the lowest mean error. A speed filter
     faster than the classic 1 Hz (``d_cutoff`` 4 Hz) opens the pose filter at the start of a move
     instead of 160 ms into it, which is most of what a trailing estimate costs."""
