@@ -225,6 +225,24 @@ def analyzer_options(args: argparse.Namespace) -> Any:
     return AnalyzerOptions(**{name: getattr(args, name) for name in option_names()})
 
 
+def add_batch_arguments(p: argparse.ArgumentParser) -> None:
+    """Where the inputs come from and how many processes analyse them."""
+    g = p.add_argument_group("collections")
+    g.add_argument("--recursive", "-r", action="store_true", help="expand folders into their subfolders too")
+    g.add_argument(
+        "--inputs-from",
+        metavar="FILE",
+        help="also read input paths from FILE, one per line (- : standard input, read as it arrives)",
+    )
+    g.add_argument("--shard", metavar="I/N", help="only every N-th input from the I-th (0-based): a job array's share")
+    g.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="processes analysing photos (default 0: one per usable core, one per 200 photos for a short list; 1: this process alone)",
+    )
+
+
 def add_video_arguments(p: argparse.ArgumentParser) -> None:
     """How videos are followed (``predict``, ``draw``, ``live``): the tracker's options (their
     defaults are :class:`~facemtl.video.tracking.TrackerParams`'; parsing imports no numpy)."""
@@ -256,113 +274,26 @@ def analyzer_from_args(args: argparse.Namespace) -> FaceAnalyzer:
     return FaceAnalyzer.from_options(analyzer_options(args))
 
 
-def _input_error(e: BaseException) -> str:
-    """One input's failure as one line: a named error says what it is; anything else (a fault of
-    facemtl's, or no memory left for a huge photo) says its type, and the batch goes on."""
-    from facemtl.core.images import ImageReadError
-
-    if isinstance(e, (ImageReadError, OSError)):
-        return str(e)
-    if isinstance(e, MemoryError):
-        return f"out of memory ({e or 'MemoryError'})"
-    return f"{type(e).__name__}: {e}"
-
-
-def _batch_end(command: str, done: int, failed: int) -> int:
-    """The exit status of a batch: 0 when every input was done, 1 when some failed; a batch where
-    nothing was done says so on stderr."""
-    if not done:
-        what = f"all {failed} input(s) failed" if failed else "no input"
-        print(f"facemtl {command}: nothing done: {what}", file=sys.stderr)
-    elif failed:
-        print(f"facemtl {command}: {failed} of {done + failed} input(s) failed", file=sys.stderr)
-    return 1 if failed or not done else 0
-
-
 def _predict(args: argparse.Namespace) -> int:
-    from facemtl.analysis.analyzer import image_record, json_line
-    from facemtl.core.inputs import expand_inputs, is_video
+    from facemtl.batch.commands import run_predict
 
-    analyzer = analyzer_from_args(args)
-    params = tracker_params(args)
-    done = failed = 0
-    for path in expand_inputs(args.images):
-        try:
-            if is_video(path):
-                _predict_video(analyzer, path, args, params)
-                done += 1
-                continue
-            faces = analyzer.analyze(path)
-            record = image_record(str(path), faces)
-            done += 1
-        except Exception as e:  # noqa: BLE001  # one input's failure never ends the batch
-            failed += 1
-            record = {"image": str(path), "error": _input_error(e)}
-        if args.json:
-            print(json_line(record), flush=True)
-        elif "error" in record:
-            print(f"{path}: error: {record['error']}", file=sys.stderr)
-        else:
-            print(f"{path}: {len(faces)} face(s)")
-            for f in faces:
-                attrs = ", ".join(f"{k} {a.label} ({a.prob:.2f})" for k, a in f.attributes.items())
-                pts = " ".join(
-                    f"{n}=({x:.1f},{y:.1f})" for n, (x, y) in zip(f.landmark_names, f.landmarks, strict=True)
-                )
-                print(f"  box {[round(v, 1) for v in f.box]} score {f.score:.1f}: {pts}; {attrs}")
-    return _batch_end("predict", done, failed)
+    if args.engine == "ray":
+        from facemtl.batch.ray_data import run_predict_ray
 
-
-def _predict_video(analyzer: FaceAnalyzer, path: Path, args: argparse.Namespace, params: Any) -> None:
-    """A video's faces: one JSON line per frame (``--json``), else a line per video."""
-    from facemtl.analysis.analyzer import frame_record, json_line
-    from facemtl.video.io import VideoReader
-    from facemtl.video.tracking import analyze_video
-
-    frames, ids = 0, set()
-    with VideoReader(path) as reader:
-        for frame, faces in analyze_video(analyzer, reader, track=args.track, params=params):
-            frames += 1
-            ids |= {f.track_id for f in faces}
-            if args.json:
-                print(json_line(frame_record(path, frame, faces)), flush=True)
-    if not args.json:
-        tracks = f", {len(ids - {None})} face track(s)" if args.track else ""
-        print(f"{path}: {frames} frame(s){tracks}")
+        return run_predict_ray(args, analyzer_options(args))
+    return run_predict(args, analyzer_options(args), tracker_params(args))
 
 
 def _draw(args: argparse.Namespace) -> int:
-    from facemtl.analysis.annotate import annotate, output_suffix
-    from facemtl.core.inputs import expand_inputs, plan_outputs
+    from facemtl.batch.commands import run_draw
 
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"{out}: --out names a file, not a folder")
-    inputs = expand_inputs(args.inputs)
-    protected = {p.resolve() for p in inputs}
-    analyzer = analyzer_from_args(args)
-    params = tracker_params(args)
-    done = failed = 0
-    for path, target in plan_outputs(inputs, out, output_suffix):
-        try:
-            written = annotate(
-                analyzer,
-                path,
-                target,
-                args.json,
-                overwrite=args.overwrite,
-                inputs=protected,
-                track=args.track,
-                params=params,
-            )
-            print(f"{path} -> {written}")
-            done += 1
-        except Exception as e:  # noqa: BLE001  # one input's failure never ends the batch
-            failed += 1
-            message = _input_error(e)  # named errors start with their file; say which input met the others
-            where = "" if message.startswith(str(path)) else f"{path}: "
-            print(f"facemtl draw: error: {where}{message}", file=sys.stderr)
-    return _batch_end("draw", done, failed)
+    return run_draw(args, analyzer_options(args), tracker_params(args))
+
+
+def _align(args: argparse.Namespace) -> int:
+    from facemtl.batch.commands import run_align
+
+    return run_align(args, analyzer_options(args))
 
 
 def _live(args: argparse.Namespace) -> int:
@@ -488,21 +419,60 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.set_defaults(func=_evaluate)
 
-    r = sub.add_parser("predict", help="detect faces and predict landmarks + attributes")
-    r.add_argument("images", nargs="+", help="image files or folders")
+    r = sub.add_parser(
+        "predict",
+        help="detect faces and predict landmarks + attributes",
+        description="Faces, landmarks and attributes of photos and videos. Many photos run in parallel processes "
+        "(--workers), results in input order; --output writes JSON Lines or Parquet that --resume continues.",
+    )
+    r.add_argument("inputs", nargs="*", help="images, folders, videos or glob patterns ('-': paths on stdin)")
     r.add_argument("--json", action="store_true", help="print JSON Lines, one object per input (per frame for a video)")
+    r.add_argument(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="write the records to FILE: .jsonl (JSON Lines) or .parquet (a folder of parts)",
+    )
+    r.add_argument("--resume", action="store_true", help="continue --output: skip the inputs it holds, append the rest")
+    r.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+    r.add_argument("--save-crops", metavar="DIR", help="also write each face's aligned crop (and its transform) to DIR")
+    r.add_argument("--crop-size", type=int, default=112, help="aligned crops' side, px (default 112)")
+    r.add_argument("--crop-template", choices=["arcface", "ffhq"], default="arcface", help="aligned crops' template")
+    r.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="local (default: worker processes here) or ray (Ray Data on a running cluster or a local one; "
+        "the ray extra; needs --output .parquet)",
+    )
+    add_batch_arguments(r)
     add_analyzer_arguments(r)
     add_video_arguments(r)
     r.set_defaults(func=_predict)
 
     d = sub.add_parser("draw", help="draw landmarks, boxes and attributes on images, folders or videos")
-    d.add_argument("inputs", nargs="+", help="images, folders of images, or .mp4/.avi videos")
+    d.add_argument("inputs", nargs="*", help="images, folders of images, .mp4/.avi videos or glob patterns")
     d.add_argument("--out", default="annotated", help="output folder (default: annotated/)")
     d.add_argument("--json", action="store_true", help="also write each input's predictions as OUT/NAME.json")
     d.add_argument("--overwrite", action="store_true", help="replace outputs that exist already (never an input)")
+    add_batch_arguments(d)
     add_analyzer_arguments(d)
     add_video_arguments(d)
     d.set_defaults(func=_draw)
+
+    a = sub.add_parser(
+        "align",
+        help="aligned face crops (ArcFace 112 x 112, or FFHQ-style) of every face in photos",
+        description="Write each face's crop aligned to a template by a similarity transform from its five points, "
+        "with the transform (photo pixels -> crop pixels) in a JSON file beside it.",
+    )
+    a.add_argument("inputs", nargs="*", help="images, folders or glob patterns ('-': paths on stdin)")
+    a.add_argument("--out", required=True, help="output folder: STEM-HASH_faceK.png and .json per face")
+    a.add_argument("--size", type=int, default=112, help="crop side, px (default 112)")
+    a.add_argument("--template", choices=["arcface", "ffhq"], default="arcface", help="where the five points go")
+    add_batch_arguments(a)
+    add_analyzer_arguments(a)
+    a.set_defaults(func=_align)
 
     v = sub.add_parser(
         "live",

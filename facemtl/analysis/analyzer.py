@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -182,6 +182,9 @@ class FaceAnalyzer:
         self.detector = detector if detector is not None else create_detector("facemtl")
         self.seed = seed
         self.mirror = mirror
+        #: The options it was built from (:meth:`from_options`), which let worker processes build
+        #: the same analyzer (:meth:`analyze_many`); None for an analyzer built from objects.
+        self.options: AnalyzerOptions | None = None
 
     @classmethod
     def from_pretrained(
@@ -194,6 +197,7 @@ class FaceAnalyzer:
         min_face: float = DEFAULTS.min_face,
         score_threshold: float | None = DEFAULTS.score_threshold,
         max_side: int | None = DEFAULTS.max_side,
+        threads: int = DEFAULTS.threads,
         **kw: Any,
     ) -> FaceAnalyzer:
         """A shipped model by name (``facemtl models`` lists them; default ``facemtl_mtfl_celeba``),
@@ -203,12 +207,20 @@ class FaceAnalyzer:
         (the ``train`` extra; any ``device``), ``auto`` (default) the first where it can.
         ``detector``: a :func:`~facemtl.detection.create_detector` name (``facemtl``, ``haar``,
         ``yunet:PATH``) or any :class:`FaceDetector`; ``min_face``, ``score_threshold`` and
-        ``max_side`` (the longer side the detector sees) go to it."""
+        ``max_side`` (the longer side the detector sees) go to it; ``threads``: each ONNX Runtime
+        session's compute threads."""
         backend = resolve_backend(backend, device)
-        model = load_network(weights, kind="landmarks", default=DEFAULT_LANDMARKS, backend=backend, device=device)
+        model = load_network(
+            weights, kind="landmarks", default=DEFAULT_LANDMARKS, backend=backend, device=device, threads=threads
+        )
         if isinstance(detector, str):
             detector = create_detector(
-                detector, score_threshold=score_threshold, min_face=min_face, max_side=max_side, backend=backend
+                detector,
+                score_threshold=score_threshold,
+                min_face=min_face,
+                max_side=max_side,
+                backend=backend,
+                threads=threads,
             )
         return cls(model, detector, **kw)  # type: ignore[arg-type]  # a landmark model: load_network checks the kind
 
@@ -217,7 +229,7 @@ class FaceAnalyzer:
         """An analyzer built from :class:`~facemtl.analysis.options.AnalyzerOptions` (what
         ``facemtl predict`` and ``draw`` do with their flags)."""
         kw = {name: getattr(options, name) for name in (*AnalyzerOptions.LANDMARKER, *AnalyzerOptions.DETECTOR)}
-        return cls.from_pretrained(
+        analyzer = cls.from_pretrained(
             options.model,
             device=device,
             backend=options.backend,
@@ -226,6 +238,8 @@ class FaceAnalyzer:
             mirror=options.mirror,
             **kw,
         )
+        analyzer.options = options
+        return analyzer
 
     @property
     def model(self) -> MultiTaskNet | OnnxNet:
@@ -302,3 +316,18 @@ class FaceAnalyzer:
     def analyze_batch(self, images: Sequence[ImageInput], *, color: str = "bgr") -> list[list[Face]]:
         """:meth:`analyze` for several images (the faces of each image run as one batch)."""
         return [self.analyze(im, color=color) for im in images]
+
+    def analyze_many(
+        self, images: Iterable[ImageInput], *, workers: int = 0, progress: bool = False
+    ) -> Iterator[list[Face]]:
+        """:meth:`analyze` for a collection, in input order, with bounded memory: photos are read and
+        analysed in ``workers`` processes (0: one per usable core; 1: here), each with this analyzer's
+        options (:meth:`from_options`; an analyzer built from objects runs here). A photo that fails
+        raises its error here, in order; ``facemtl predict`` instead reports it and goes on."""
+        from facemtl.batch.engine import analyze_inputs
+
+        total = len(images) if isinstance(images, Sized) else None
+        for result in analyze_inputs(images, self, workers=workers, progress=progress, total=total):
+            if result.error is not None or result.faces is None:
+                raise result.exception()
+            yield result.faces

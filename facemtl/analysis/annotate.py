@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
-from facemtl.analysis.analyzer import FaceAnalyzer, frame_record, image_record, json_line
+from facemtl.analysis.analyzer import Face, FaceAnalyzer, frame_record, image_record, json_line
 from facemtl.analysis.drawing import draw_faces
 from facemtl.core.files import atomic_write
 from facemtl.core.images import read_image
@@ -46,8 +46,8 @@ def claim(target: Path, *, overwrite: bool, inputs: Collection[Path] = ()) -> No
         raise OutputExistsError(f"{target}: exists already (pass --overwrite to replace it)")
 
 
-def annotate_image(analyzer: FaceAnalyzer, path: Path, target: Path, write_json: bool = False) -> Path:
-    """Draw the faces of one image into ``target`` (a .jpg); returns it."""
+def annotate_image(analyzer: FaceAnalyzer, path: Path, target: Path, write_json: bool = False) -> list[Face]:
+    """Draw the faces of one image into ``target`` (a .jpg); returns the faces."""
     image = read_image(path)
     faces = analyzer.analyze(image)
     ok, data = cv2.imencode(".jpg", draw_faces(image, faces))
@@ -57,7 +57,7 @@ def annotate_image(analyzer: FaceAnalyzer, path: Path, target: Path, write_json:
     if write_json:
         text = json_line(image_record(str(path), faces)) + "\n"
         atomic_write(target.with_suffix(".json"), lambda tmp: Path(tmp).write_text(text))
-    return target
+    return faces
 
 
 def annotate_video(
@@ -107,4 +107,5 @@ def annotate(
         claim(t, overwrite=overwrite, inputs=inputs)
     if is_video(path):
         return annotate_video(analyzer, path, target, write_json, track=track, params=params)
-    return annotate_image(analyzer, path, target, write_json)
+    annotate_image(analyzer, path, target, write_json)
+    return target

@@ -83,6 +83,13 @@ class AnalyzerOptions:
         "where installed)",
         choices=BACKENDS,
     )
+    threads: int = option(
+        1,
+        "compute threads of each network session (default 1: many photos run in parallel processes instead, "
+        "and a busy machine is shared without thrashing)",
+        low=1,
+        high=256,
+    )
     flip_test: bool = option(False, "average each face with its mirror image (two passes per face)")
     shift_test: float = option(
         SHIFT_TEST,
@@ -114,7 +121,7 @@ class AnalyzerOptions:
     #: The options that go to the landmark network on crops (:class:`~facemtl.analysis.landmarker.Landmarker`).
     LANDMARKER = ("refine", "average", "flip_test", "shift_test", "shift_views")
     #: The options that go to the detector (:func:`~facemtl.detection.create_detector`).
-    DETECTOR = ("min_face", "score_threshold", "max_side")
+    DETECTOR = ("min_face", "score_threshold", "max_side", "threads")
 
 
 #: The defaults, for every caller.

@@ -4,8 +4,9 @@ each one's output so that no two inputs, and no input itself, share an output pa
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import IO
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv"}
@@ -19,21 +20,90 @@ def _readable(f: Path) -> bool:
     return f.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES and f.is_file()
 
 
-def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given (whatever their suffix, so a bad one is reported, not skipped); folders
-    expanded to the images and videos directly inside them, sorted. A folder holding none stays
-    in the list as itself, so that reading it says why (:func:`describe_folder`) instead of the
-    folder vanishing in silence. A file named twice is processed once."""
-    out: list[Path] = []
+GLOB_CHARS = set("*?[")
+
+
+def expand_inputs(paths: Iterable[str | Path], *, recursive: bool = False) -> list[Path]:
+    """:func:`iter_inputs` as a list."""
+    return list(iter_inputs(paths, recursive=recursive))
+
+
+def iter_inputs(paths: Iterable[str | Path], *, recursive: bool = False) -> Iterator[Path]:
+    """The images and videos named by ``paths``, streamed: files as given (whatever their suffix, so
+    a bad one is reported, not skipped); folders expanded to the images and videos inside them,
+    sorted (``recursive``: in every subfolder too, depth first in name order); a pattern that is not
+    a file (``photos/*.jpg``, ``**/*.png``) expanded as a glob, sorted. A folder holding none, or a
+    pattern matching none, stays as itself, so that reading it says why (:func:`describe_folder`)
+    instead of vanishing in silence. A file named twice is processed once."""
     seen: set[Path] = set()
     for p in map(Path, paths):
-        found = sorted(f for f in p.iterdir() if _readable(f)) if p.is_dir() else [p]
+        if p.is_dir():
+            found = _folder(p, recursive)
+        elif not p.exists() and GLOB_CHARS & set(str(p)):
+            found = sorted(f for f in _glob(p) if _readable(f))
+        else:
+            found = [p]
         for f in found or [p]:
             key = f.resolve() if f.exists() else f
             if key not in seen:
                 seen.add(key)
-                out.append(f)
-    return out
+                yield f
+
+
+def _folder(folder: Path, recursive: bool) -> list[Path]:
+    entries = sorted(folder.iterdir())
+    found = [f for f in entries if _readable(f)]
+    if recursive:
+        for sub in (f for f in entries if f.is_dir()):
+            found += _folder(sub, True)
+    return found
+
+
+def _glob(pattern: Path) -> Iterator[Path]:
+    parts = pattern.parts
+    first = next(i for i, part in enumerate(parts) if GLOB_CHARS & set(part))
+    root = Path(*parts[:first]) if first else Path(".")
+    return root.glob(str(Path(*parts[first:])))
+
+
+def read_list(source: str, stream: IO[str] | None = None) -> Iterator[str]:
+    """The paths of a list file, one per line (``-``: standard input, read as it arrives); blank
+    lines and lines starting with ``#`` are skipped."""
+    f = stream if source == "-" and stream is not None else None
+    if f is None:
+        if source == "-":
+            import sys
+
+            f = sys.stdin
+        else:
+            f = open(source, encoding="utf-8")  # noqa: SIM115  # closed below
+    try:
+        for line in f:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                yield line
+    finally:
+        if f is not stream and source != "-":
+            f.close()
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``I/N`` → (I, N): this job's share of the inputs, 0 <= I < N (a job array's task index)."""
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard takes I/N (e.g. 0/4), got {text!r}") from None
+    if not 0 <= i < n:
+        raise ValueError(f"--shard I/N needs 0 <= I < N, got {text!r}")
+    return i, n
+
+
+def shard(items: Iterable[Path], index: int, count: int) -> Iterator[Path]:
+    """The inputs of shard ``index`` of ``count``: every count-th input of the expanded, ordered
+    stream, starting at ``index`` — the shards of one input list partition it exactly."""
+    for k, item in enumerate(items):
+        if k % count == index:
+            yield item
 
 
 def describe_folder(folder: Path) -> str:

@@ -28,6 +28,7 @@ def create_detector(
     max_side: int | None = None,
     backend: str = "auto",
     flip_test: bool = False,
+    threads: int = 1,
 ) -> FaceDetector:
     """A detector by name: ``facemtl`` (the shipped network; ``facemtl:NAME`` another shipped
     one, ``facemtl:FILE`` your own weights), ``haar``
@@ -36,7 +37,7 @@ def create_detector(
     ``smallest_face``), ``min_face`` (px) and ``max_side`` (the longer side the image is
     downscaled to) default to each detector's own; ``backend`` runs facemtl's network with ONNX
     Runtime (``onnx``) or PyTorch (``torch``), ``auto``: the first installed
-    (:func:`~facemtl.models.loading.load_network`); ``flip_test`` averages facemtl's network over the image and its mirror."""
+    (:func:`~facemtl.models.loading.load_network`); ``flip_test`` averages facemtl's network over the image and its mirror; ``threads``: its ONNX Runtime session's."""
     kind, _, arg = spec.partition(":")
     if flip_test and kind != "facemtl":
         raise ValueError(f"{spec}: flip_test applies to facemtl's network only")
@@ -44,7 +45,7 @@ def create_detector(
         from facemtl.models.loading import load_network
         from facemtl.models.pretrained import DEFAULT_DETECTOR
 
-        net = load_network(arg or None, kind="detector", default=DEFAULT_DETECTOR, backend=backend)
+        net = load_network(arg or None, kind="detector", default=DEFAULT_DETECTOR, backend=backend, threads=threads)
         return NetFaceDetector(
             net,  # type: ignore[arg-type]  # a detector, checked by kind
             min_face=min_face,

@@ -49,11 +49,18 @@ def cache_dir() -> Path:
 
 
 def load_network(
-    weights: str | Path | None, *, kind: str, default: str, backend: str = "auto", device: str = "cpu"
+    weights: str | Path | None,
+    *,
+    kind: str,
+    default: str,
+    backend: str = "auto",
+    device: str = "cpu",
+    threads: int = 1,
 ) -> Network:
     """The network of ``weights`` — a shipped model's name, a ``.safetensors`` file, a ``.onnx``
     export, or None for ``default`` — on ``backend`` (:data:`BACKENDS`); a file of the other
-    ``kind`` ("landmarks" or "detector") is a ValueError saying where it belongs."""
+    ``kind`` ("landmarks" or "detector") is a ValueError saying where it belongs. ``threads``: the
+    ONNX Runtime session's compute threads (PyTorch's are process-wide: ``torch.set_num_threads``)."""
     backend = resolve_backend(backend, device)
     name = default if weights is None else weights
     if backend == "torch":
@@ -66,7 +73,7 @@ def load_network(
         net: Any = load_model(name, device=device)
         found = net.config.kind
     else:
-        net = open_onnx(_onnx_path(name))
+        net = open_onnx(_onnx_path(name), threads=threads)
         found = net.config.kind
     if found != kind:
         what = {"landmarks": "a landmark model", "detector": "a face detector"}

@@ -1,0 +1,1 @@
+"""Collections of photos: the parallel engine, input streams and shards, outputs that resume."""

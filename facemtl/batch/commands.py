@@ -1,0 +1,268 @@
+"""``facemtl predict``, ``draw`` and ``align`` over collections: inputs streamed (files, folders,
+globs, a list file or stdin, a shard of them) through the engine, results written in input order.
+
+Every command goes on past a bad input (an error line naming it) and ends with status 0 when every
+input was done, 1 when some failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from facemtl.analysis.analyzer import Face, FaceAnalyzer, frame_record, image_record, json_line
+from facemtl.analysis.options import AnalyzerOptions
+from facemtl.batch.engine import Result, analyze_inputs, error_text, set_threads
+from facemtl.core.inputs import is_video, iter_inputs, parse_shard, read_list, shard
+
+
+def input_stream(args: argparse.Namespace) -> tuple[Iterator[Path], int | None]:
+    """The inputs, in order, and their count where known (not for a list read from stdin)."""
+    names: list[str] = [n for n in args.inputs if n != "-"]
+    streaming = "-" in args.inputs or args.inputs_from == "-"
+    sources: list[Any] = [names]
+    if args.inputs_from:
+        sources.append(read_list(args.inputs_from))
+    if "-" in args.inputs and args.inputs_from != "-":
+        sources.append(read_list("-"))
+    if not names and not args.inputs_from and "-" not in args.inputs:
+        raise ValueError("no input: name images, folders or videos, or --inputs-from FILE")
+    stream: Iterator[Path] = iter_inputs((n for s in sources for n in s), recursive=args.recursive)
+    if args.shard:
+        stream = shard(stream, *parse_shard(args.shard))
+    if streaming:
+        return stream, None
+    listed = list(stream)
+    return iter(listed), len(listed)
+
+
+def batch_end(command: str, done: int, failed: int) -> int:
+    """The exit status of a batch: 0 when every input was done, 1 when some failed; a batch where
+    nothing was done says so on stderr."""
+    if not done:
+        what = f"all {failed} input(s) failed" if failed else "no input"
+        print(f"facemtl {command}: nothing done: {what}", file=sys.stderr)
+    elif failed:
+        print(f"facemtl {command}: {failed} of {done + failed} input(s) failed", file=sys.stderr)
+    return 1 if failed or not done else 0
+
+
+# -- predict -------------------------------------------------------------------------------------
+def predict_work(analyzer: FaceAnalyzer, item: Path, crops: str | None, size: int, template: str) -> list[Face]:
+    """A worker's job for ``predict``: the faces of one photo, and with ``crops`` their aligned crops
+    written there (``STEM-HASH_faceK.png`` + the transform in ``.json``)."""
+    if not crops:
+        return analyzer.analyze(item)
+    from facemtl.core.images import read_image
+
+    image = read_image(item)
+    faces = analyzer.analyze(image)
+    write_crops(image, faces, Path(item), Path(crops), size, template)
+    return faces
+
+
+def crop_stem(path: Path) -> str:
+    """A name for an input's crops that no other input shares: its stem and a hash of its full path."""
+    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
+    return f"{path.stem}-{digest}"
+
+
+def write_crops(image: Any, faces: list[Face], path: Path, out: Path, size: int, template: str) -> list[Path]:
+    """Each face's aligned crop as ``OUT/STEM-HASH_faceK.png`` with its transform beside it (.json)."""
+    import json
+
+    import cv2
+
+    from facemtl.analysis.align import align_face
+    from facemtl.core.files import atomic_write
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for k, face in enumerate(faces):
+        crop = align_face(image, face, size=size, template=template)
+        target = out / f"{crop_stem(path)}_face{k}.png"
+        ok, data = cv2.imencode(".png", crop.image)
+        if not ok:
+            raise OSError(f"{target}: could not encode the crop")
+        png: bytes = data.tobytes()
+        meta = json.dumps({"image": str(path), "face": k, **crop.to_dict()}) + "\n"
+        atomic_write(target, partial(_write_bytes, data=png))
+        atomic_write(target.with_suffix(".json"), partial(_write_text, text=meta))
+        written.append(target)
+    return written
+
+
+def _write_bytes(tmp: str, data: bytes) -> None:
+    Path(tmp).write_bytes(data)
+
+
+def _write_text(tmp: str, text: str) -> None:
+    Path(tmp).write_text(text)
+
+
+def run_predict(args: argparse.Namespace, options: AnalyzerOptions, params: Any) -> int:
+    from facemtl.batch.outputs import open_output
+
+    analyzer = FaceAnalyzer.from_options(options)  # bad options fail here, before any worker starts
+    set_threads(options.threads)  # this process's OpenCV and PyTorch, as each worker's
+    writer = open_output(args.output, resume=args.resume, overwrite=args.overwrite) if args.output else None
+    inputs, total = input_stream(args)
+    if writer is not None and writer.done:
+        skipped = writer.done
+        listed = [p for p in inputs if str(p) not in skipped]
+        inputs, total = iter(listed), len(listed) if total is not None else None
+        print(f"facemtl predict: resuming {args.output}: {len(skipped)} input(s) done already", file=sys.stderr)
+    work = partial(predict_work, crops=args.save_crops, size=args.crop_size, template=args.crop_template)
+    results = analyze_inputs(
+        inputs, analyzer, workers=args.workers, inline=is_video, work=work, progress=True, total=total
+    )
+    done = failed = 0
+    try:
+        for r in results:
+            records = _video_records(analyzer, r.item, args, params) if r.inline else [_record(r)]
+            failed += "error" in records[-1]
+            done += "error" not in records[-1]
+            if writer is not None:
+                writer.write(records)
+                if "error" in records[-1]:  # the record holds it; the terminal hears of it too
+                    print(f"facemtl predict: error: {records[-1]['error']}", file=sys.stderr)
+            else:
+                _print(r, records, args)
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is not None and writer.done and not done + failed:
+        print(f"facemtl predict: every input is in {args.output} already", file=sys.stderr)
+        return 0
+    return batch_end("predict", done, failed)
+
+
+def _record(r: Result) -> dict[str, Any]:
+    if r.error is not None:
+        return {"image": str(r.item), "error": r.error}
+    return dict(image_record(str(r.item), r.faces or []))
+
+
+def _video_records(analyzer: FaceAnalyzer, path: Path, args: argparse.Namespace, params: Any) -> list[Any]:
+    """A video's frames as records (followed by the tracker), its last frame marked ``last``; a video
+    that cannot be read is one error record."""
+    from facemtl.video.io import VideoReader
+    from facemtl.video.tracking import analyze_video
+
+    try:
+        with VideoReader(path) as reader:
+            records: list[Any] = [
+                frame_record(path, frame, faces)
+                for frame, faces in analyze_video(analyzer, reader, track=args.track, params=params)
+            ]
+    except Exception as e:  # noqa: BLE001  # one input's failure never ends the batch
+        return [{"image": str(path), "error": error_text(e)}]
+    if not records:
+        return [{"image": str(path), "error": f"{path}: no frame could be read"}]
+    records[-1]["last"] = True
+    return records
+
+
+def _print(r: Result, records: list[Any], args: argparse.Namespace) -> None:
+    if args.json:
+        sys.stdout.write("".join(json_line(rec) + "\n" for rec in records))
+        sys.stdout.flush()
+        return
+    if "error" in records[-1]:
+        print(f"{r.item}: error: {records[-1]['error']}", file=sys.stderr)
+    elif r.inline:
+        ids = {f.get("track_id") for rec in records for f in rec["faces"]} - {None}
+        tracks = f", {len(ids)} face track(s)" if args.track else ""
+        print(f"{r.item}: {len(records)} frame(s){tracks}")
+    else:
+        faces = r.faces or []
+        print(f"{r.item}: {len(faces)} face(s)")
+        for f in faces:
+            attrs = ", ".join(f"{k} {a.label} ({a.prob:.2f})" for k, a in f.attributes.items())
+            pts = " ".join(f"{n}=({x:.1f},{y:.1f})" for n, (x, y) in zip(f.landmark_names, f.landmarks, strict=True))
+            print(f"  box {[round(v, 1) for v in f.box]} score {f.score:.1f}: {pts}; {attrs}")
+    sys.stdout.flush()
+
+
+# -- draw ----------------------------------------------------------------------------------------
+def draw_work(analyzer: FaceAnalyzer, item: tuple[Path, Path], write_json: bool) -> list[Face]:
+    """A worker's job for ``draw``: one photo's faces drawn into its planned output."""
+    from facemtl.analysis.annotate import annotate_image
+
+    path, target = item
+    return annotate_image(analyzer, path, target, write_json)
+
+
+def run_draw(args: argparse.Namespace, options: AnalyzerOptions, params: Any) -> int:
+    from facemtl.analysis.annotate import annotate_video, claim, output_suffix
+    from facemtl.core.inputs import plan_outputs
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: --out names a file, not a folder")
+    analyzer = FaceAnalyzer.from_options(options)
+    set_threads(options.threads)  # this process's OpenCV and PyTorch, as each worker's
+    inputs = list(input_stream(args)[0])
+    protected = {p.resolve() for p in inputs}
+    done = failed = 0
+    planned = []
+    for path, target in plan_outputs(inputs, out, output_suffix):
+        try:  # an output that may not be written fails its input here, before any work
+            for t in (target, target.with_suffix(".json")) if args.json else (target,):
+                claim(t, overwrite=args.overwrite, inputs=protected)
+            planned.append((path, target))
+        except Exception as e:  # noqa: BLE001  # one input's failure never ends the batch
+            failed += 1
+            print(f"facemtl draw: error: {error_text(e)}", file=sys.stderr)
+    work = partial(draw_work, write_json=args.json)
+    for r in analyze_inputs(
+        planned,
+        analyzer,
+        workers=args.workers,
+        inline=lambda item: is_video(item[0]),
+        work=work,
+        progress=True,
+        total=len(planned),
+    ):
+        path, target = r.item
+        if r.inline:
+            try:
+                annotate_video(analyzer, path, target, args.json, track=args.track, params=params)
+            except Exception as e:  # noqa: BLE001
+                r.error = error_text(e)
+        if r.error is None:
+            done += 1
+            print(f"{path} -> {target}")
+        else:
+            failed += 1
+            where = "" if r.error.startswith(str(path)) else f"{path}: "  # say which input met the error
+            print(f"facemtl draw: error: {where}{r.error}", file=sys.stderr)
+    return batch_end("draw", done, failed)
+
+
+# -- align ---------------------------------------------------------------------------------------
+def run_align(args: argparse.Namespace, options: AnalyzerOptions) -> int:
+    """Aligned crops of every face of every input photo into ``args.out``."""
+    analyzer = FaceAnalyzer.from_options(options)
+    set_threads(options.threads)  # this process's OpenCV and PyTorch, as each worker's
+    inputs, total = input_stream(args)
+    work = partial(predict_work, crops=str(args.out), size=args.size, template=args.template)
+    done = failed = 0
+    for r in analyze_inputs(
+        inputs, analyzer, workers=args.workers, inline=is_video, work=work, progress=True, total=total
+    ):
+        if r.inline:
+            failed += 1
+            print(f"facemtl align: error: {r.item}: a video; align takes photos", file=sys.stderr)
+        elif r.error is not None:
+            failed += 1
+            print(f"facemtl align: error: {r.error}", file=sys.stderr)
+        else:
+            done += 1
+            print(f"{r.item}: {len(r.faces or [])} face(s) -> {args.out}/{crop_stem(Path(r.item))}_faceK.png")
+    return batch_end("align", done, failed)

@@ -1,0 +1,221 @@
+"""Many photos at full speed: the analyzer in worker processes, results in input order, memory bounded.
+
+Each worker builds the analyzer once from its options (:class:`~facemtl.analysis.options.AnalyzerOptions`)
+and analyses chunks of photos with ``threads`` compute threads (ONNX Runtime sessions, OpenCV,
+PyTorch): N single-threaded workers use N cores with no oversubscription, and on a machine that is
+busy with other work they take turns instead of a dozen threads per process fighting over the cores
+(``references/benchmarks/throughput.py`` measures both). Inputs stream through a window of
+``window`` chunks per worker, so a list of 100,000 paths, or an endless stream on stdin, holds a few
+dozen photos in flight at most; results come back in input order.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import sys
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from facemtl.analysis.analyzer import Face, FaceAnalyzer
+    from facemtl.analysis.options import AnalyzerOptions
+
+
+@dataclass
+class Result:
+    """One input's outcome: its faces, or the error that stopped it (``inline``: an input the engine
+    left to its caller, e.g. a video, which a tracker follows frame by frame in order)."""
+
+    index: int
+    item: Any
+    faces: list[Face] | None = None
+    error: str | None = None
+    error_type: str = ""
+    inline: bool = False
+
+    def exception(self) -> Exception:
+        """The error as an exception of its kind (OSError, ValueError…), for API callers."""
+        kinds: dict[str, type[Exception]] = {"OSError": OSError, "FileNotFoundError": FileNotFoundError}
+        return kinds.get(self.error_type, ValueError)(self.error)
+
+
+def usable_cpus() -> int:
+    """The cores this process may run on (its affinity mask, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+#: With ``workers=0``, a worker process is started for every this many inputs (up to one per core):
+#: starting one costs about a second (a fresh interpreter, the networks loaded), what one core
+#: spends on ~200 CelebA-size photos, so a few photos are analysed here at once.
+PHOTOS_PER_WORKER = 200
+
+
+def resolve_workers(workers: int, total: int | None = None) -> int:
+    """``0`` → one worker per usable core, fewer for a known short list (:data:`PHOTOS_PER_WORKER`);
+    a negative count is an error."""
+    if workers < 0:
+        raise ValueError(f"workers must be >= 0 (0: one per core), got {workers}")
+    if workers:
+        return workers
+    cpus = usable_cpus()
+    return cpus if total is None else max(1, min(cpus, -(-total // PHOTOS_PER_WORKER)))
+
+
+def set_threads(threads: int) -> None:
+    """This process's compute threads for OpenCV and (where loaded) PyTorch; ONNX Runtime's are per
+    session (:attr:`AnalyzerOptions.threads`)."""
+    import cv2
+
+    cv2.setNumThreads(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+
+
+def error_text(e: BaseException) -> str:
+    """One input's failure as one line: a named error says what it is; anything else (a fault of
+    facemtl's, or no memory left for a huge photo) says its type."""
+    from facemtl.core.images import ImageReadError
+
+    if isinstance(e, (ImageReadError, OSError)):
+        return str(e)
+    if isinstance(e, MemoryError):
+        return f"out of memory ({e or 'MemoryError'})"
+    return f"{type(e).__name__}: {e}"
+
+
+#: What a worker does with one input: the analyzer's faces for it (and anything else, e.g. writing
+#: a drawing). A top-level function or a ``functools.partial`` of one, so a worker process can run it.
+Work = Callable[["FaceAnalyzer", Any], "list[Face]"]
+
+
+def analyze(analyzer: FaceAnalyzer, item: Any) -> list[Face]:
+    """The default work: :meth:`FaceAnalyzer.analyze`."""
+    return analyzer.analyze(item)
+
+
+def analyze_one(analyzer: FaceAnalyzer, index: int, item: Any, work: Work = analyze) -> Result:
+    """One input through ``work``; any failure becomes the result's error, never an exception."""
+    try:
+        return Result(index, item, faces=work(analyzer, item))
+    except Exception as e:  # noqa: BLE001  # one input's failure never ends the batch
+        return Result(index, item, error=error_text(e), error_type=type(e).__name__)
+
+
+# -- worker processes ----------------------------------------------------------------------------
+_ANALYZER: FaceAnalyzer | None = None
+
+
+def _start_worker(options: AnalyzerOptions) -> None:
+    global _ANALYZER
+    from facemtl.analysis.analyzer import FaceAnalyzer
+
+    _ANALYZER = FaceAnalyzer.from_options(options)
+    set_threads(options.threads)
+
+
+def _run_chunk(chunk: list[tuple[int, Any]], work: Work) -> list[Result]:
+    assert _ANALYZER is not None, "worker not started"
+    return [analyze_one(_ANALYZER, i, item, work) for i, item in chunk]
+
+
+def analyze_inputs(
+    items: Iterable[Any],
+    analyzer: FaceAnalyzer,
+    *,
+    workers: int = 0,
+    chunk: int = 4,
+    window: int = 4,
+    inline: Callable[[Any], bool] | None = None,
+    work: Work = analyze,
+    progress: bool = False,
+    total: int | None = None,
+) -> Iterator[Result]:
+    """Every input's :class:`Result`, in input order. ``workers`` (0: one per usable core; 1: this
+    process) analyse ``chunk`` inputs at a time with ``analyzer``'s options; at most ``window`` chunks
+    per worker are in flight. Inputs for which ``inline`` is true are not analysed: their result
+    (``inline=True``) comes back in its place for the caller to handle. ``work``: what is done with
+    each input (default: analyse it). ``progress``: a bar on a
+    terminal (photos/s, faces/s) over ``total`` inputs where known."""
+    workers = resolve_workers(workers, total)
+    results = _results(items, analyzer, workers, max(1, chunk), max(1, window), inline or _never, work)
+    if progress:
+        results = _with_progress(results, total)
+    yield from results
+
+
+def _results(
+    items: Iterable[Any],
+    analyzer: FaceAnalyzer,
+    workers: int,
+    chunk: int,
+    window: int,
+    inline: Callable[[Any], bool],
+    work: Work,
+) -> Iterator[Result]:
+    numbered = enumerate(items)
+    if workers == 1 or analyzer.options is None:  # here, with the caller's analyzer
+        for i, item in numbered:
+            yield Result(i, item, inline=True) if inline(item) else analyze_one(analyzer, i, item, work)
+        return
+    # spawn: a worker starts clean (no copy of this process's ONNX Runtime or PyTorch threads)
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(workers, initializer=_start_worker, initargs=(analyzer.options,)) as pool:
+        pending: deque[Any] = deque()  # per slot: an AsyncResult of a chunk, or an inline Result
+
+        def submit() -> bool:
+            batch: list[tuple[int, Any]] = []
+            for i, item in numbered:
+                if inline(item):
+                    if batch:
+                        pending.append(pool.apply_async(_run_chunk, (batch, work)))
+                    pending.append(Result(i, item, inline=True))
+                    return True
+                batch.append((i, item))
+                if len(batch) == chunk:
+                    break
+            if batch:
+                pending.append(pool.apply_async(_run_chunk, (batch, work)))
+            return bool(batch)
+
+        while len(pending) < workers * window and submit():
+            pass
+        while pending:
+            slot = pending.popleft()
+            submit()
+            if isinstance(slot, Result):
+                yield slot
+            else:
+                yield from slot.get()
+
+
+def _never(item: Any) -> bool:
+    return False
+
+
+def _with_progress(results: Iterator[Result], total: int | None) -> Iterator[Result]:
+    """A tqdm bar on stderr where it is a terminal (off otherwise), counting photos and faces."""
+    from tqdm import tqdm
+
+    faces = 0
+    with tqdm(total=total, unit=" photos", dynamic_ncols=True, disable=None, smoothing=0.1) as bar:
+        for r in results:
+            faces += len(r.faces or ())
+            bar.update(1)
+            elapsed = bar.format_dict.get("elapsed") or 0.0
+            if elapsed:
+                bar.set_postfix_str(f"{faces / elapsed:.0f} faces/s", refresh=False)
+            yield r
+
+
+def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """``items`` in lists of ``size`` (the last shorter)."""
+    it = iter(items)
+    while batch := list(islice(it, size)):
+        yield batch
