@@ -72,7 +72,11 @@ def test_analyze_many_streams_an_endless_iterable_with_bounded_look_ahead(photos
     got = analyzer.analyze_many(endless(), workers=2)
     first = [next(got) for _ in range(3)]
     assert all(len(f) == 1 for f in first)
-    assert len(pulled) <= (2 * 4 + 3) * 4  # a window of chunks per worker (and one per result), not the stream
+    import inspect
+
+    defaults = inspect.signature(analyze_inputs).parameters
+    chunk, window = defaults["chunk"].default, defaults["window"].default
+    assert len(pulled) <= (2 * window + 3) * chunk  # a window of chunks per worker (and one per result), not the stream
     got.close()
 
 
@@ -210,3 +214,38 @@ def test_ray_gives_the_local_engines_records(photos, tmp_path):
     )
     assert r.returncode == 0, r.stderr[-3000:]
     assert (tmp_path / "ray.jsonl").read_text() == (tmp_path / "local.jsonl").read_text()
+
+
+def test_a_batch_of_photos_gives_each_photos_own_faces(photos, analyzer):
+    from facemtl.core.images import read_image
+
+    images = [read_image(p) for p in photos[:12]]
+    batched = analyzer.analyze_batch(images)
+    for image, faces in zip(images, batched, strict=True):
+        alone = analyzer.analyze(image)
+        assert len(alone) == len(faces)
+        for a, b in zip(alone, faces, strict=True):
+            np.testing.assert_allclose(a.landmarks, b.landmarks, atol=1e-3)
+            assert a.attributes.keys() == b.attributes.keys()
+            for k in a.attributes:
+                assert abs(a.attributes[k].prob - b.attributes[k].prob) < 1e-4
+
+
+def test_jpeg_decoding_through_opencv_gives_pils_pixels(photos, tmp_path):
+    from PIL import Image, ImageOps
+
+    from facemtl.core.images import pil_to_bgr, read_image
+
+    for p in photos[:5]:
+        with Image.open(p) as im:
+            assert np.array_equal(read_image(p), pil_to_bgr(ImageOps.exif_transpose(im)))
+    # an EXIF-rotated photo is turned upright either way
+    rotated = tmp_path / "rotated.jpg"
+    with Image.open(photos[0]) as im:
+        exif = im.getexif()
+        exif[0x0112] = 6  # orientation: rotate 90° clockwise to view
+        im.save(rotated, exif=exif.tobytes(), quality=95)
+    with Image.open(rotated) as im:
+        expected = pil_to_bgr(ImageOps.exif_transpose(im))
+    got = read_image(rotated)
+    assert got.shape == expected.shape and np.abs(got.astype(int) - expected).max() <= 2

@@ -225,20 +225,20 @@ def test_predict_on_a_directory_named_like_an_image(tmp_path, capsys):
 
 
 def test_a_batch_goes_on_past_bad_inputs_and_memory_errors(tmp_path, photo, capsys, monkeypatch):
-    from facemtl.analysis.analyzer import FaceAnalyzer
+    import facemtl.analysis.analyzer as analyzer
 
     huge = tmp_path / "huge.jpg"
     huge.write_bytes(photo.read_bytes())
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(photo.read_bytes()[:200])
-    real = FaceAnalyzer.analyze
+    real = analyzer.load_input
 
-    def analyze(self, image, **kw):  # memory pressure on one photo, as a 16k × 16k scan meets it
+    def load_input(image, *a, **kw):  # memory pressure on one photo, as a 16k × 16k scan meets it
         if str(image).endswith("huge.jpg"):
             raise MemoryError
-        return real(self, image, **kw)
+        return real(image, *a, **kw)
 
-    monkeypatch.setattr(FaceAnalyzer, "analyze", analyze)
+    monkeypatch.setattr(analyzer, "load_input", load_input)
     assert main(["predict", str(broken), str(huge), str(photo), "--json"]) == 1
     out, err = capsys.readouterr()
     records = [_strict_json(line) for line in out.splitlines()]

@@ -97,35 +97,64 @@ class Landmarker:
     def passes(self, image_bgr: np.ndarray, boxes: Sequence[Box], average: np.ndarray | None = None) -> Passes:
         """The first crop (``boxes``) and ``refine`` re-crops of each face, combined where
         ``self.average`` for the faces ``average`` marks (default all)."""
-        image = to_channels(image_bgr, self.config.channels)
-        landmarks, probs = self._predict(image, boxes, 0)
+        return self.passes_many([image_bgr], [boxes], [average])[0]
+
+    def passes_many(
+        self,
+        images_bgr: Sequence[np.ndarray],
+        boxes: Sequence[Sequence[Box]],
+        average: Sequence[np.ndarray | None] | None = None,
+    ) -> list[Passes]:
+        """:meth:`passes` for the faces of several photos at once: every pass of every face runs as one
+        network batch, so a collection pays the per-call cost once per pass instead of once per photo."""
+        images = [to_channels(im, self.config.channels) for im in images_bgr]
+        owner = np.array([i for i, bx in enumerate(boxes) for _ in bx], int)
+        counts = [len(bx) for bx in boxes]
+        landmarks, probs = self._predict_faces(images, owner, [b for bx in boxes for b in bx], 0)
         passes, pass_probs = [landmarks], [probs]
+        five = self.config.tasks.landmarks.mtfl5  # the crop rule reads the five MTFL points of any markup
         for i in range(1, self.refine + 1):
-            landmarks, probs = self._recrop(image, landmarks, i)
+            recrops = [crop_box_from_landmarks(five(lm), self.config.crop_scale) for lm in landmarks]
+            landmarks, probs = self._predict_faces(images, owner, recrops, i)
             passes.append(landmarks)
             pass_probs.append(probs)
         spec = self.config.tasks.landmarks
         spread = pass_spread(passes, spec)
         if self.average:
-            mask = np.ones(len(boxes), bool) if average is None else average
+            masks = [
+                np.ones(n, bool) if m is None else m
+                for n, m in zip(counts, average or [None] * len(counts), strict=True)
+            ]
+            mask = np.concatenate(masks) if masks else np.ones(0, bool)
             landmarks = np.where(mask[:, None, None], combine_passes(passes, spec, spread=spread), landmarks)
             # where the landmarks are averaged, so are the attributes: every pass framed the face well
             probs = {
                 k: np.where(mask[:, None], combine_passes([p[k] for p in pass_probs], spec, spread=spread), v)
                 for k, v in probs.items()
             }
-        return Passes(landmarks, spread, probs)
+        ends = np.cumsum(counts)
+        return [
+            Passes(landmarks[e - n : e], spread[e - n : e], {k: v[e - n : e] for k, v in probs.items()})
+            for n, e in zip(counts, ends, strict=True)
+        ]
 
     def _predict(
         self, image: np.ndarray, boxes: Sequence[Box], pass_index: int
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """:meth:`predict_boxes` on an image already in the model's channel layout."""
+        return self._predict_faces([image], np.zeros(len(boxes), int), list(boxes), pass_index)
+
+    def _predict_faces(
+        self, images: Sequence[np.ndarray], owner: np.ndarray, boxes: Sequence[Box], pass_index: int
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The network on crop ``boxes``, box j of ``images[owner[j]]`` (in the model's channel
+        layout), as one batch: landmarks ``(N, K, 2)`` in image pixels and class probabilities."""
         cfg = self.config
         if not boxes:
             k = cfg.tasks.landmarks.num_points
             return np.empty((0, k, 2)), {t.name: np.empty((0, t.num_classes)) for t in cfg.tasks.attributes}
         transforms = [CropTransform.from_box(b, cfg.input_size) for b in boxes]
-        crops = np.stack([t.warp(image) for t in transforms])
+        crops = np.stack([t.warp(images[i]) for t, i in zip(transforms, owner, strict=True)])
         out = test_time_averaged(
             self._net,
             to_array(crops, cfg.mean, cfg.std),

@@ -17,7 +17,7 @@ from typing import Any
 
 from facemtl.analysis.analyzer import Face, FaceAnalyzer, frame_record, image_record, json_line
 from facemtl.analysis.options import AnalyzerOptions
-from facemtl.batch.engine import Result, analyze_inputs, error_text, set_threads
+from facemtl.batch.engine import Result, Work, analyze, analyze_inputs, error_text, set_threads
 from facemtl.core.inputs import is_video, iter_inputs, parse_shard, read_list, shard
 
 
@@ -117,7 +117,9 @@ def run_predict(args: argparse.Namespace, options: AnalyzerOptions, params: Any)
         listed = [p for p in inputs if str(p) not in skipped]
         inputs, total = iter(listed), len(listed) if total is not None else None
         print(f"facemtl predict: resuming {args.output}: {len(skipped)} input(s) done already", file=sys.stderr)
-    work = partial(predict_work, crops=args.save_crops, size=args.crop_size, template=args.crop_template)
+    work: Work = analyze  # the engine batches photos for the default work
+    if args.save_crops:
+        work = partial(predict_work, crops=args.save_crops, size=args.crop_size, template=args.crop_template)
     results = analyze_inputs(
         inputs, analyzer, workers=args.workers, inline=is_video, work=work, progress=True, total=total
     )
