@@ -239,7 +239,7 @@ def add_batch_arguments(p: argparse.ArgumentParser) -> None:
         "--workers",
         type=int,
         default=0,
-        help="processes analysing photos (default 0: one per usable core, one per 200 photos for a short list; 1: this process alone)",
+        help="processes analysing photos (default 0: one per usable core, one per 50 photos for a short list; 1: this process alone)",
     )
 
 

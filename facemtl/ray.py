@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from facemtl.analysis.analyzer import FaceAnalyzer, image_record
+from facemtl.analysis.analyzer import FaceAnalyzer
 from facemtl.analysis.options import DEFAULTS, AnalyzerOptions
-from facemtl.batch.engine import error_text, set_threads
+from facemtl.batch.engine import analyze, record_of, run_chunk, set_threads
 from facemtl.batch.outputs import SCHEMA, _flat
 
 
@@ -40,19 +40,19 @@ class FaceAnalyzerActor:
         self.analyzer = FaceAnalyzer.from_options(opts)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> Any:
-        """A batch (``path`` and/or ``image`` columns) → a pyarrow table of records."""
+        """A batch (``path`` and/or ``image`` columns) → a pyarrow table of records; the photos run
+        as one network batch (:func:`facemtl.batch.engine.run_chunk`), a failure its own row."""
         import pyarrow as pa
 
         n = len(batch["image"] if "image" in batch else batch["path"])
+        names = [str(batch["path"][i]) if "path" in batch else f"#{i}" for i in range(n)]
+        if "image" in batch:  # decoded RGB arrays → BGR, facemtl's layout
+            items: list[Any] = [np.ascontiguousarray(np.asarray(batch["image"][i])[..., ::-1]) for i in range(n)]
+        else:
+            items = names
         records = []
-        for i in range(n):
-            name = str(batch["path"][i]) if "path" in batch else f"#{i}"
-            try:
-                if "image" in batch:
-                    faces = self.analyzer.analyze(np.asarray(batch["image"][i]), color="rgb")
-                else:
-                    faces = self.analyzer.analyze(name)
-                records.append(_flat(dict(image_record(name, faces))))
-            except Exception as e:  # noqa: BLE001  # one photo's failure never ends the batch
-                records.append({"image": name, "faces": None, "error": error_text(e)})
+        for r in run_chunk(self.analyzer, list(enumerate(items)), analyze):
+            r.item = names[r.index]
+            record = record_of(r)
+            records.append(_flat(record) if r.error is None else {**record, "faces": None})
         return pa.Table.from_pylist(records, schema=SCHEMA())

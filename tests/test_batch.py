@@ -199,6 +199,12 @@ def test_align_writes_crops_and_their_transform(photos, tmp_path):
     assert len(crops) == 2 and cv2.imread(str(crops[0])).shape == (112, 112, 3)
     meta = json.loads(crops[0].with_suffix(".json").read_text())
     assert meta["template"] == "arcface" and np.array(meta["matrix"]).shape == (2, 3)
+    face = FaceAnalyzer.from_options().analyze(photos[0])[0]
+    crop = face.aligned(photos[0], size=160, template="ffhq")
+    assert crop.image.shape == (160, 160, 3) and crop.size == 160
+    np.testing.assert_allclose(
+        crop.to_photo(face.landmarks @ crop.matrix[:, :2].T + crop.matrix[:, 2]), face.landmarks, atol=1e-6
+    )
 
 
 # -- Ray Data -----------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from facemtl.models.loading import load_network, resolve_backend
 from facemtl.models.pretrained import DEFAULT_LANDMARKS
 
 if TYPE_CHECKING:
+    from facemtl.analysis.align import AlignedFace
     from facemtl.core.tasks import TaskSet
     from facemtl.models.multitask import MultiTaskNet
     from facemtl.models.onnx_runtime import OnnxNet
@@ -59,6 +60,16 @@ class Face:
     #: In a video followed by :class:`~facemtl.video.tracking.FaceTracker`: the face's track, the same
     #: number in every frame it is followed through (``None`` for a photo).
     track_id: int | None = None
+
+    def aligned(
+        self, image: ImageInput, *, size: int = 112, template: str = "arcface", color: str = "bgr"
+    ) -> AlignedFace:
+        """This face's crop of ``image`` (the photo it was found in) aligned to ``template`` by a
+        similarity transform from its five points (:func:`~facemtl.analysis.align.align`): ArcFace's
+        112 × 112 crop, or ``ffhq`` (looser) at any ``size``; the transform travels with the crop."""
+        from facemtl.analysis.align import align_face
+
+        return align_face(load_input(image, color), self, size=size, template=template)
 
     def to_dict(self) -> FaceRecord:
         """The JSON schema of ``facemtl predict --json`` (one entry of ``faces``)."""

@@ -15,9 +15,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from facemtl.analysis.analyzer import Face, FaceAnalyzer, frame_record, image_record, json_line
+from facemtl.analysis.analyzer import Face, FaceAnalyzer, frame_record, json_line
 from facemtl.analysis.options import AnalyzerOptions
-from facemtl.batch.engine import Result, Work, analyze, analyze_inputs, error_text, set_threads
+from facemtl.batch.engine import Result, Work, analyze, analyze_inputs, error_text, record_of, set_threads
+from facemtl.batch.outputs import JsonLinesWriter
 from facemtl.core.inputs import is_video, iter_inputs, parse_shard, read_list, shard
 
 
@@ -120,13 +121,20 @@ def run_predict(args: argparse.Namespace, options: AnalyzerOptions, params: Any)
     work: Work = analyze  # the engine batches photos for the default work
     if args.save_crops:
         work = partial(predict_work, crops=args.save_crops, size=args.crop_size, template=args.crop_template)
+    # JSON lines are made where the photos are analysed: this process only writes them
+    lines = isinstance(writer, JsonLinesWriter) or (writer is None and args.json)
     results = analyze_inputs(
-        inputs, analyzer, workers=args.workers, inline=is_video, work=work, progress=True, total=total
+        inputs, analyzer, workers=args.workers, inline=is_video, work=work, lines=lines, progress=True, total=total
     )
     done = failed = 0
     try:
         for r in results:
-            records = _video_records(analyzer, r.item, args, params) if r.inline else [_record(r)]
+            if r.line is not None:
+                failed += r.error is not None
+                done += r.error is None
+                _emit_line(r, writer)
+                continue
+            records = _video_records(analyzer, r.item, args, params) if r.inline else [record_of(r)]
             failed += "error" in records[-1]
             done += "error" not in records[-1]
             if writer is not None:
@@ -144,10 +152,15 @@ def run_predict(args: argparse.Namespace, options: AnalyzerOptions, params: Any)
     return batch_end("predict", done, failed)
 
 
-def _record(r: Result) -> dict[str, Any]:
-    if r.error is not None:
-        return {"image": str(r.item), "error": r.error}
-    return dict(image_record(str(r.item), r.faces or []))
+def _emit_line(r: Result, writer: Any) -> None:
+    """A photo's JSON line, to the output file or stdout; its error to stderr too."""
+    if writer is not None:
+        writer.write_lines([r.line])
+        if r.error is not None:
+            print(f"facemtl predict: error: {r.error}", file=sys.stderr)
+    else:
+        sys.stdout.write(f"{r.line}\n")
+        sys.stdout.flush()
 
 
 def _video_records(analyzer: FaceAnalyzer, path: Path, args: argparse.Namespace, params: Any) -> list[Any]:

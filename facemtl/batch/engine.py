@@ -36,6 +36,10 @@ class Result:
     error: str | None = None
     error_type: str = ""
     inline: bool = False
+    #: With ``lines=True``: the input's record as one line of JSON, made where the photo was
+    #: analysed (a worker), so the process writing the output only writes; ``faces`` is then None.
+    line: str | None = None
+    face_count: int = 0
 
     def exception(self) -> Exception:
         """The error as an exception of its kind (OSError, ValueError…), for API callers."""
@@ -52,9 +56,9 @@ def usable_cpus() -> int:
 
 
 #: With ``workers=0``, a worker process is started for every this many inputs (up to one per core):
-#: starting one costs about a second (a fresh interpreter, the networks loaded), what one core
-#: spends on ~200 CelebA-size photos, so a few photos are analysed here at once.
-PHOTOS_PER_WORKER = 200
+#: starting one costs about half a second (the networks loaded), what one core spends on ~100
+#: CelebA-size photos or ~20 1 MP ones, so a handful of photos are analysed here at once.
+PHOTOS_PER_WORKER = 50
 
 
 def resolve_workers(workers: int, total: int | None = None) -> int:
@@ -120,9 +124,9 @@ def _start_worker(options: AnalyzerOptions) -> None:
     set_threads(options.threads)
 
 
-def _run_chunk(chunk: list[tuple[int, Any]], work: Work) -> list[Result]:
+def _run_chunk(chunk: list[tuple[int, Any]], work: Work, lines: bool) -> list[Result]:
     assert _ANALYZER is not None, "worker not started"
-    return run_chunk(_ANALYZER, chunk, work)
+    return run_chunk(_ANALYZER, chunk, work, lines)
 
 
 #: A chunk's photos are analysed in batches of at most this many pixels (decoded: 3 bytes each), so a
@@ -130,10 +134,34 @@ def _run_chunk(chunk: list[tuple[int, Any]], work: Work) -> list[Result]:
 BATCH_PIXELS = 8_000_000
 
 
-def run_chunk(analyzer: FaceAnalyzer, chunk: list[tuple[int, Any]], work: Work) -> list[Result]:
+def run_chunk(analyzer: FaceAnalyzer, chunk: list[tuple[int, Any]], work: Work, lines: bool = False) -> list[Result]:
     """A chunk of inputs through ``work``; with the default work, the photos are analysed in batches
     (:meth:`FaceAnalyzer.analyze_batch`: every pass of every face in one network call, a third less
     time a photo at 16 CelebA-size photos), each failure its own input's result."""
+    results = _run(analyzer, chunk, work)
+    for r in results:
+        r.face_count = len(r.faces or ())
+        if lines:
+            r.line, r.faces = json_line(record_of(r)), None
+    return results
+
+
+def record_of(r: Result) -> dict[str, Any]:
+    """An input's ``facemtl predict --json`` record: its faces, or its error."""
+    from facemtl.analysis.analyzer import image_record
+
+    if r.error is not None:
+        return {"image": str(r.item), "error": r.error}
+    return dict(image_record(str(r.item), r.faces or []))
+
+
+def json_line(record: dict[str, Any]) -> str:
+    from facemtl.analysis.analyzer import json_line as line
+
+    return line(record)
+
+
+def _run(analyzer: FaceAnalyzer, chunk: list[tuple[int, Any]], work: Work) -> list[Result]:
     if work is not analyze or len(chunk) == 1:
         return [analyze_one(analyzer, i, item, work) for i, item in chunk]
     from facemtl.analysis.analyzer import load_input
@@ -174,6 +202,7 @@ def analyze_inputs(
     window: int = 2,
     inline: Callable[[Any], bool] | None = None,
     work: Work = analyze,
+    lines: bool = False,
     progress: bool = False,
     total: int | None = None,
 ) -> Iterator[Result]:
@@ -181,10 +210,11 @@ def analyze_inputs(
     process) analyse ``chunk`` inputs at a time with ``analyzer``'s options; at most ``window`` chunks
     per worker are in flight. Inputs for which ``inline`` is true are not analysed: their result
     (``inline=True``) comes back in its place for the caller to handle. ``work``: what is done with
-    each input (default: analyse it). ``progress``: a bar on a
+    each input (default: analyse it); ``lines``: each result carries its JSON record line instead of
+    its faces (:attr:`Result.line`). ``progress``: a bar on a
     terminal (photos/s, faces/s) over ``total`` inputs where known."""
     workers = resolve_workers(workers, total)
-    results = _results(items, analyzer, workers, max(1, chunk), max(1, window), inline or _never, work)
+    results = _results(items, analyzer, workers, max(1, chunk), max(1, window), inline or _never, work, lines)
     if progress:
         results = _with_progress(results, total)
     yield from results
@@ -198,22 +228,22 @@ def _results(
     window: int,
     inline: Callable[[Any], bool],
     work: Work,
+    lines: bool,
 ) -> Iterator[Result]:
     numbered = enumerate(items)
     if workers == 1 or analyzer.options is None:  # here, with the caller's analyzer
         batch: list[tuple[int, Any]] = []
         for i, item in numbered:
             if inline(item) or len(batch) == chunk:
-                yield from run_chunk(analyzer, batch, work) if batch else ()
+                yield from run_chunk(analyzer, batch, work, lines) if batch else ()
                 batch = []
             if inline(item):
                 yield Result(i, item, inline=True)
             else:
                 batch.append((i, item))
-        yield from run_chunk(analyzer, batch, work) if batch else ()
+        yield from run_chunk(analyzer, batch, work, lines) if batch else ()
         return
-    # spawn: a worker starts clean (no copy of this process's ONNX Runtime or PyTorch threads)
-    ctx = mp.get_context("spawn")
+    ctx = _context()
     with ctx.Pool(workers, initializer=_start_worker, initargs=(analyzer.options,)) as pool:
         pending: deque[Any] = deque()  # per slot: an AsyncResult of a chunk, or an inline Result
 
@@ -222,14 +252,14 @@ def _results(
             for i, item in numbered:
                 if inline(item):
                     if batch:
-                        pending.append(pool.apply_async(_run_chunk, (batch, work)))
+                        pending.append(pool.apply_async(_run_chunk, (batch, work, lines)))
                     pending.append(Result(i, item, inline=True))
                     return True
                 batch.append((i, item))
                 if len(batch) == chunk:
                     break
             if batch:
-                pending.append(pool.apply_async(_run_chunk, (batch, work)))
+                pending.append(pool.apply_async(_run_chunk, (batch, work, lines)))
             return bool(batch)
 
         while len(pending) < workers * window and submit():
@@ -243,6 +273,13 @@ def _results(
                 yield from slot.get()
 
 
+def _context() -> Any:
+    """Worker processes start with ``spawn``: clean interpreters (no copy of this process's ONNX
+    Runtime or PyTorch threads) that import in parallel; measured faster here than ``forkserver``,
+    whose one server imports everything before the first fork."""
+    return mp.get_context("spawn")
+
+
 def _never(item: Any) -> bool:
     return False
 
@@ -254,7 +291,7 @@ def _with_progress(results: Iterator[Result], total: int | None) -> Iterator[Res
     faces = 0
     with tqdm(total=total, unit=" photos", dynamic_ncols=True, disable=None, smoothing=0.1) as bar:
         for r in results:
-            faces += len(r.faces or ())
+            faces += r.face_count
             bar.update(1)
             elapsed = bar.format_dict.get("elapsed") or 0.0
             if elapsed:

@@ -100,7 +100,11 @@ class JsonLinesWriter:
     def write(self, records: Iterable[dict[str, Any]]) -> None:
         from facemtl.analysis.analyzer import json_line
 
-        text = "".join(json_line(r) + "\n" for r in records)
+        self.write_lines([json_line(r) for r in records])
+
+    def write_lines(self, lines: Iterable[str | None]) -> None:
+        """Records already made into JSON lines (by a worker), in one flushed write."""
+        text = "".join(f"{line}\n" for line in lines if line is not None)
         if text:
             self._file.write(text)
             self._file.flush()
