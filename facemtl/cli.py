@@ -502,6 +502,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: What a plain install lacks, and how to add it (train, evaluate, export, --backend torch).
+TRAIN_EXTRA = {"torch", "albumentations", "safetensors", "onnx"}
+TRAIN_INSTALL = "pip install torch==2.13.0 (the CPU build), then pip install 'facemtl[train]'"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -516,6 +521,8 @@ def main(argv: list[str] | None = None) -> int:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         if isinstance(e, MemoryError):
             msg = f"out of memory ({e or 'MemoryError'})"
+        if isinstance(e, ModuleNotFoundError) and (e.name or "").split(".")[0] in TRAIN_EXTRA:
+            msg = f"{e.name} is not installed; this needs the train extra: {TRAIN_INSTALL}"
         print(f"facemtl {args.command}: error: {msg}", file=sys.stderr)
         return 2
 

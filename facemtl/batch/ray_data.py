@@ -52,7 +52,7 @@ def run_predict_ray(args: argparse.Namespace, options: AnalyzerOptions) -> int:
     ds = ray.data.from_items([{"path": p} for p in paths]).map_batches(
         FaceAnalyzerActor,
         fn_constructor_kwargs={"options": options},
-        batch_size=16,
+        batch_size=64,
         concurrency=workers or max(1, int(ray.available_resources().get("CPU", 1))),
         batch_format="numpy",
     )
