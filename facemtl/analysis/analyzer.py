@@ -25,7 +25,7 @@ from facemtl.analysis.options import DEFAULTS, MIRROR_MODES, SEEDS, AnalyzerOpti
 from facemtl.analysis.views import ViewSet
 from facemtl.core.geometry import Box, crop_box_from_landmarks, mirror_points
 from facemtl.core.images import read_image, to_bgr
-from facemtl.core.types import FaceRecord, ImageRecord
+from facemtl.core.types import AttributeRecord, FaceRecord, ImageRecord
 from facemtl.detection import Detection, FaceDetector, box_rule, create_detector, match_detections, mirrored
 from facemtl.models.loading import load_network, resolve_backend
 from facemtl.models.pretrained import DEFAULT_LANDMARKS
@@ -47,6 +47,8 @@ class AttributePrediction:
     label: str
     prob: float
     probs: dict[str, float]
+    #: For an ordered task (age): the expected value of the class numbers (years), else None.
+    expected: float | None = None
 
 
 @dataclass
@@ -78,11 +80,18 @@ class Face:
             "box": [round(float(v), 2) for v in self.box],
             "score": round(float(self.score), 4),
             "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in self.landmarks],
-            "attributes": {k: {"label": a.label, "prob": round(a.prob, 4)} for k, a in self.attributes.items()},
+            "attributes": {k: _attribute_record(a) for k, a in self.attributes.items()},
         }
         if self.track_id is not None:
             record["track_id"] = self.track_id
         return record
+
+
+def _attribute_record(a: AttributePrediction) -> AttributeRecord:
+    record: AttributeRecord = {"label": a.label, "prob": round(a.prob, 4)}
+    if a.expected is not None:
+        record["expected"] = round(a.expected, 2)
+    return record
 
 
 def attribute_predictions(tasks: TaskSet, probs: Mapping[str, np.ndarray]) -> dict[str, AttributePrediction]:
@@ -91,8 +100,9 @@ def attribute_predictions(tasks: TaskSet, probs: Mapping[str, np.ndarray]) -> di
     for task in tasks.attributes:
         p = probs[task.name]
         j = int(p.argmax())
+        expected = None if task.values is None else float(np.dot(p, task.values))
         out[task.name] = AttributePrediction(
-            task.labels[j], float(p[j]), dict(zip(task.labels, map(float, p), strict=True))
+            task.labels[j], float(p[j]), dict(zip(task.labels, map(float, p), strict=True)), expected
         )
     return out
 

@@ -181,13 +181,17 @@ class AttributeTask:
     """One auxiliary classification head.
 
     ``weight`` is TCDCN's λ. ``flip_permutation`` maps class indices under a horizontal
-    flip (head pose: left ↔ right); ``None`` means the label is flip-invariant.
+    flip (head pose: left ↔ right); ``None`` means the label is flip-invariant. ``values``: a number
+    per class (age bins: their midpoints in years) for an ordered task: its loss spreads each label
+    over the neighbouring classes (:func:`ordinal_targets`), and a prediction reports the expected
+    value besides the most probable class.
     """
 
     name: str
     labels: tuple[str, ...] = option(items=(2, MAX_CLASSES))
     weight: float = option(1.0, low=0, high=1e6)
     flip_permutation: tuple[int, ...] | None = option(None)
+    values: tuple[float, ...] | None = option(None, low=-1e9, high=1e9)
 
     def __post_init__(self) -> None:
         check_fields(self, f"tasks.attributes.{self.name}." if isinstance(self.name, str) else "tasks.attributes.")
@@ -196,6 +200,8 @@ class AttributeTask:
             raise ValueError(
                 f"tasks.attributes.{self.name}.flip_permutation must reorder its {len(self.labels)} classes"
             )
+        if self.values is not None and len(self.values) != len(self.labels):
+            raise ValueError(f"tasks.attributes.{self.name}.values: one per class ({len(self.labels)})")
 
     @property
     def num_classes(self) -> int:
@@ -213,6 +219,28 @@ MTFL_ATTRIBUTES: tuple[AttributeTask, ...] = (
         flip_permutation=(4, 3, 2, 1, 0),
     ),
 )
+
+
+#: Age as FairFace labels it: nine bins, each with its midpoint in years (an ordered task).
+AGE = AttributeTask(
+    "age",
+    ("0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "70+"),
+    1.0,
+    values=(1.0, 6.0, 15.0, 25.0, 35.0, 45.0, 55.0, 65.0, 75.0),
+)
+#: Every attribute task facemtl knows, by name: what a recipe's ``tasks`` may add to a model's set.
+ATTRIBUTE_TASKS: dict[str, AttributeTask] = {t.name: t for t in (*MTFL_ATTRIBUTES, AGE)}
+#: How far an ordered task's label spreads over its neighbouring classes (a Gaussian, in classes).
+ORDINAL_SIGMA = 1.0
+
+
+def ordinal_targets(num_classes: int, sigma: float = ORDINAL_SIGMA) -> np.ndarray:
+    """Row y: the target distribution of class y of an ordered task — a Gaussian of ``sigma`` classes
+    over the class indices, normalised (label distribution learning, Gao et al. 2017): a guess one
+    bin off costs less than one five bins off, and a bin's neighbours learn from it."""
+    k = np.arange(num_classes)
+    d = np.exp(-((k[None, :] - k[:, None]) ** 2) / (2 * sigma**2))
+    return d / d.sum(1, keepdims=True)
 
 
 @dataclass(frozen=True)
@@ -251,10 +279,13 @@ class TaskSet:
         return TaskSet(self.landmarks, attrs, float(weights.get("landmarks", self.landmark_weight)))
 
     def subset(self, names: list[str] | tuple[str, ...]) -> TaskSet:
-        """Keep only the named attribute tasks (for ablations: landmarks-only is ``subset([])``)."""
+        """The named attribute tasks, in that order: this set's own, or one facemtl knows
+        (:data:`ATTRIBUTE_TASKS`, e.g. ``age``) added (landmarks-only is ``subset([])``)."""
+        own = {a.name: a for a in self.attributes}
         for n in names:
-            self.attribute(n)
-        return TaskSet(self.landmarks, tuple(a for a in self.attributes if a.name in names), self.landmark_weight)
+            if n not in own and n not in ATTRIBUTE_TASKS:
+                self.attribute(n)  # the error naming the tasks there are
+        return TaskSet(self.landmarks, tuple(own.get(n) or ATTRIBUTE_TASKS[n] for n in names), self.landmark_weight)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -54,9 +54,16 @@ class NetOutputs(_NetOutputs, total=False):
     gates: dict[str, Tensor]  # MMoE only: task → (N, experts) gate weights
 
 
-class AttributeRecord(TypedDict):
+class _AttributeRecord(TypedDict):
     label: str
     prob: float
+
+
+class AttributeRecord(_AttributeRecord, total=False):
+    """One attribute of a face: its most probable class; an ordered task (age) adds the expected
+    value of its classes' numbers (years)."""
+
+    expected: float
 
 
 class _FaceRecord(TypedDict):

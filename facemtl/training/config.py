@@ -19,10 +19,10 @@ from typing import Any, ClassVar
 from facemtl.core.fields import check_fields, from_json, option
 from facemtl.core.files import data_package_dir
 
-SOURCE_KINDS = ("mtfl", "300w", "photos", "celeba")
+SOURCE_KINDS = ("mtfl", "300w", "photos", "celeba", "fairface")
 #: Parts of a source: a 300-W folder's fixed parts (:func:`facemtl.data.w300.in_holdout`), CelebA's
-#: official partitions.
-SOURCE_SPLITS = {"300w": ("all", "train", "holdout"), "celeba": ("train", "val")}
+#: official partitions, FairFace's fixed validation fifth (:func:`facemtl.data.fairface.in_validation`).
+SOURCE_SPLITS = {"300w": ("all", "train", "holdout"), "celeba": ("train", "val"), "fairface": ("all", "train", "val")}
 SPLITS = ("all", "train", "holdout", "val")
 #: Landmark markups a landmark model can regress (:mod:`facemtl.core.tasks`).
 LANDMARK_COUNTS = (5, 68)
@@ -100,7 +100,8 @@ class DatasetSpec:
     on every source = in proportion to size; unset on some = 1). ``attribute_fraction``: keep the
     attribute labels of only this random fraction of the source's training faces (the rest train
     landmarks only) — for studying how much attribute annotation a model needs. ``split``: for
-    ``300w``, ``train`` or ``holdout`` reads one of the folder's two fixed parts
+    ``300w``, ``train`` or ``holdout`` reads one of the folder's two fixed parts; for ``fairface`` (gender
+    and age bins, each face framed by facemtl's detector) ``train`` or ``val``, its fixed validation fifth
     (:func:`facemtl.data.w300.in_holdout`); for ``celeba`` (a CelebA root: attributes only, each
     face framed by facemtl's detector) an official partition, ``train`` or ``val`` (no default: val
     is where the attribute benchmark scores); ``all`` every face. ``pseudo_landmarks`` (``celeba``
@@ -193,9 +194,10 @@ def recipe_path(name: str | Path) -> Path:
 
 
 def parse_source(text: str) -> DatasetSpec:
-    """``FILE`` (MTFL format) or ``KIND:PATH`` with KIND ``mtfl``, ``300w``, ``celeba`` or ``photos``;
-    a ``300w`` folder may end in ``@train`` or ``@holdout`` (its fixed parts), a ``celeba`` root in
-    ``@train`` or ``@val`` (its official partitions)."""
+    """``FILE`` (MTFL format) or ``KIND:PATH`` with KIND ``mtfl``, ``300w``, ``celeba``, ``fairface`` or
+    ``photos``; a ``300w`` folder may end in ``@train`` or ``@holdout`` (its fixed parts), a ``celeba``
+    root in ``@train`` or ``@val`` (its official partitions), a ``fairface`` root in ``@train`` or
+    ``@val`` (its fixed validation fifth)."""
     kind, sep, path = text.partition(":")
     if sep and kind in SOURCE_KINDS:
         base, at, split = path.rpartition("@")
@@ -231,7 +233,8 @@ class TrainConfig:
     )
     train: tuple[DatasetSpec, ...] = option(
         (DatasetSpec("../shared/data/MTFL/training.txt"),),
-        "training sources: FILE (MTFL format) or KIND:PATH with KIND mtfl, 300w (PATH@train: its fixed training part) or photos",
+        "training sources: FILE (MTFL format) or KIND:PATH with KIND mtfl, 300w (PATH@train: its fixed training part), "
+        "celeba (ROOT@train), fairface (ROOT@train: gender and age) or photos",
     )
     val_fraction: float = option(
         0.1, "validation share carved out of the training data (never the test set)", low=0, high=0.9

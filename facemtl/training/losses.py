@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facemtl.core.tasks import MTFL5, LandmarkSpec, TaskSet
+from facemtl.core.tasks import MTFL5, LandmarkSpec, TaskSet, ordinal_targets
 from facemtl.core.types import FaceBatch, NetOutputs
 from facemtl.training.balancing import LossBalancer, create_balancer
 
@@ -130,9 +130,18 @@ class MultiTaskLoss(TaskLoss):
         for j, task in enumerate(self.tasks.attributes):
             y = labels[:, j]
             present = y >= 0
-            ce = F.cross_entropy(outputs["attributes"][task.name], y.clamp(min=0), reduction="none")
+            logits = outputs["attributes"][task.name]
+            if task.values is not None:  # an ordered task: the label spread over its neighbours
+                soft = self._ordinal(task.num_classes, logits)[y.clamp(min=0)]
+                ce = -(soft * F.log_softmax(logits, -1)).sum(-1)
+            else:
+                ce = F.cross_entropy(logits, y.clamp(min=0), reduction="none")
             losses[task.name] = masked_mean(ce, present, c[1 + j])
         return losses
+
+    @staticmethod
+    def _ordinal(num_classes: int, like: torch.Tensor) -> torch.Tensor:
+        return torch.as_tensor(ordinal_targets(num_classes), dtype=like.dtype, device=like.device)
 
     def _landmark_loss(self, pred: torch.Tensor, target: torch.Tensor, spec: LandmarkSpec) -> torch.Tensor:
         """Per-sample landmark loss of ``(B, K, 2)`` points in ``spec``'s markup."""

@@ -24,6 +24,7 @@ from facemtl.core.tasks import spec_for_points
 from facemtl.data.augment import TrainAugment
 from facemtl.data.celeba import read_celeba
 from facemtl.data.dataset import FaceDataset
+from facemtl.data.fairface import read_fairface
 from facemtl.data.mtfl import read_mtfl
 from facemtl.data.samples import FaceSample
 from facemtl.data.sampling import mixture_probabilities, pose_weights, withhold_attributes
@@ -46,6 +47,8 @@ def load_samples(cfg: TrainConfig) -> tuple[list[FaceSample], np.ndarray]:
             raise ValueError(f"train source {spec.path!r}: face-photos files train detectors, not {cfg.model!r}")
         if spec.kind == "mtfl":
             part = read_mtfl(spec.path)
+        elif spec.kind == "fairface":
+            part = read_fairface(spec.path, spec.split, locate_faces)
         elif spec.kind == "celeba":
             part = read_celeba(spec.path, spec.split, locate_faces)
             if spec.pseudo_labeller:  # a shipped model's points become landmark targets
