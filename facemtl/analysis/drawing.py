@@ -54,7 +54,10 @@ def draw_faces(image_bgr: np.ndarray, faces: Sequence[Face], *, attributes: bool
                 out, label, (x1 + 3, y1 - 5), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), thick, cv2.LINE_AA
             )
         if attributes and face.attributes:
-            lines = [f"{name}: {a.label} {a.prob:.2f}" for name, a in face.attributes.items()]
+            lines = [
+                f"{name}: {a.label} {a.prob:.2f}" if a.expected is None else f"{name}: {a.expected:.0f} ({a.label})"
+                for name, a in face.attributes.items()
+            ]
             font_scale = max(0.4, 0.5 * scale)
             (_, th), _ = cv2.getTextSize("Ag", cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
             y = y2 + th + 6
