@@ -79,6 +79,8 @@ def main() -> None:
         report("| model | " + " | ".join(groups) + " |")
         report("|" + " --- |" * (1 + len(groups)))
         for label, r in results.items():
+            if "age exact|all" not in r["accuracy"]:
+                continue  # no age head
             for m in metrics[1:]:
                 cells = [f"{r['accuracy'].get(f'{m}|{g}', float('nan')):.1f}" for g in groups]
                 report(f"| {label} ({m}) | " + " | ".join(cells) + " |")
