@@ -275,7 +275,7 @@ def analyzer_from_args(args: argparse.Namespace) -> FaceAnalyzer:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from facemtl.batch.commands import run_predict
+    from facemtl.batch.predict import run_predict
 
     if args.engine == "ray":
         from facemtl.batch.ray_data import run_predict_ray
@@ -291,7 +291,7 @@ def _draw(args: argparse.Namespace) -> int:
 
 
 def _align(args: argparse.Namespace) -> int:
-    from facemtl.batch.commands import run_align
+    from facemtl.batch.predict import run_align
 
     return run_align(args, analyzer_options(args))
 

@@ -26,8 +26,8 @@ import numpy as np
 
 from facemtl.analysis.analyzer import FaceAnalyzer
 from facemtl.analysis.options import DEFAULTS, AnalyzerOptions
-from facemtl.batch.engine import analyze, record_of, run_chunk, set_threads
 from facemtl.batch.outputs import SCHEMA, _flat
+from facemtl.batch.work import analyze, record_of, run_chunk, set_threads
 
 
 class FaceAnalyzerActor:
