@@ -19,7 +19,8 @@ from facemtl.analysis.align import TEMPLATES, align, similarity_transform
 from facemtl.analysis.analyzer import FaceAnalyzer, image_record
 from facemtl.analysis.options import DEFAULTS
 from facemtl.batch.engine import analyze_inputs
-from facemtl.batch.outputs import OutputExistsError, open_output, records_of_parquet
+from facemtl.batch.outputs import open_output, records_of_parquet
+from facemtl.core.files import OutputExistsError
 from facemtl.core.inputs import iter_inputs, parse_shard, shard
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ is written atomically.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import cv2
@@ -19,16 +19,12 @@ from tqdm import tqdm
 
 from facemtl.analysis.analyzer import Face, FaceAnalyzer, frame_record, image_record, json_line
 from facemtl.analysis.drawing import draw_faces
-from facemtl.core.files import atomic_write
+from facemtl.core.files import OutputExistsError, atomic_write
 from facemtl.core.images import read_image
 from facemtl.core.inputs import is_video
 from facemtl.core.types import ImageRecord
 from facemtl.video.io import VideoReader, VideoWriter
 from facemtl.video.tracking import TrackerParams, analyze_video
-
-
-class OutputExistsError(FileExistsError):
-    """An output would replace a file that is there already (``--overwrite`` allows it) or an input."""
 
 
 def output_suffix(path: Path) -> str:
@@ -46,6 +42,12 @@ def claim(target: Path, *, overwrite: bool, inputs: Collection[Path] = ()) -> No
         raise OutputExistsError(f"{target}: exists already (pass --overwrite to replace it)")
 
 
+def write_records(target: Path, records: Sequence[ImageRecord]) -> None:
+    """Records as JSON Lines in ``target``, written atomically."""
+    text = "".join(json_line(r) + "\n" for r in records)
+    atomic_write(target, lambda tmp: Path(tmp).write_text(text))
+
+
 def annotate_image(analyzer: FaceAnalyzer, path: Path, target: Path, write_json: bool = False) -> list[Face]:
     """Draw the faces of one image into ``target`` (a .jpg); returns the faces."""
     image = read_image(path)
@@ -55,8 +57,7 @@ def annotate_image(analyzer: FaceAnalyzer, path: Path, target: Path, write_json:
         raise OSError(f"{target}: could not encode image")
     atomic_write(target, lambda tmp: Path(tmp).write_bytes(data.tobytes()))
     if write_json:
-        text = json_line(image_record(str(path), faces)) + "\n"
-        atomic_write(target.with_suffix(".json"), lambda tmp: Path(tmp).write_text(text))
+        write_records(target.with_suffix(".json"), [image_record(str(path), faces)])
     return faces
 
 
@@ -85,27 +86,11 @@ def annotate_video(
 
         atomic_write(target, write, suffix=".mp4")  # the writer picks its container from the suffix
     if write_json:
-        text = "".join(json_line(r) + "\n" for r in records)
-        atomic_write(target.with_suffix(".json"), lambda tmp: Path(tmp).write_text(text))
+        write_records(target.with_suffix(".json"), records)
     return target
 
 
-def annotate(
-    analyzer: FaceAnalyzer,
-    path: Path,
-    target: Path,
-    write_json: bool = False,
-    *,
-    overwrite: bool = False,
-    inputs: Collection[Path] = (),
-    track: bool = True,
-    params: TrackerParams | None = None,
-) -> Path:
-    """:func:`annotate_video` for a video file, :func:`annotate_image` otherwise, into ``target``
-    (and its .json), after :func:`claim` has allowed each file."""
+def claim_outputs(target: Path, write_json: bool, *, overwrite: bool = False, inputs: Collection[Path] = ()) -> None:
+    """:func:`claim` ``target`` and, with ``write_json``, its .json beside it."""
     for t in (target, target.with_suffix(".json")) if write_json else (target,):
         claim(t, overwrite=overwrite, inputs=inputs)
-    if is_video(path):
-        return annotate_video(analyzer, path, target, write_json, track=track, params=params)
-    annotate_image(analyzer, path, target, write_json)
-    return target

@@ -112,10 +112,8 @@ class Landmarker:
         counts = [len(bx) for bx in boxes]
         landmarks, probs = self._predict_faces(images, owner, [b for bx in boxes for b in bx], 0)
         passes, pass_probs = [landmarks], [probs]
-        five = self.config.tasks.landmarks.mtfl5  # the crop rule reads the five MTFL points of any markup
         for i in range(1, self.refine + 1):
-            recrops = [crop_box_from_landmarks(five(lm), self.config.crop_scale) for lm in landmarks]
-            landmarks, probs = self._predict_faces(images, owner, recrops, i)
+            landmarks, probs = self._predict_faces(images, owner, self._recrop_boxes(landmarks), i)
             passes.append(landmarks)
             pass_probs.append(probs)
         spec = self.config.tasks.landmarks
@@ -171,6 +169,10 @@ class Landmarker:
     def _recrop(
         self, image: np.ndarray, landmarks: np.ndarray, pass_index: int
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        five = self.config.tasks.landmarks.mtfl5  # the crop rule reads the five MTFL points of any markup
-        boxes = [crop_box_from_landmarks(five(lm), self.config.crop_scale) for lm in landmarks]
-        return self._predict(image, boxes, pass_index)
+        return self._predict(image, self._recrop_boxes(landmarks), pass_index)
+
+    def _recrop_boxes(self, landmarks: np.ndarray) -> list[Box]:
+        """Each face's training crop from its landmarks ``(N, K, 2)`` (the rule reads the five MTFL
+        points of any markup)."""
+        five = self.config.tasks.landmarks.mtfl5
+        return [crop_box_from_landmarks(five(lm), self.config.crop_scale) for lm in landmarks]

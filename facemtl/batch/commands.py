@@ -62,7 +62,7 @@ def draw_work(analyzer: FaceAnalyzer, item: tuple[Path, Path], write_json: bool)
 
 
 def run_draw(args: argparse.Namespace, options: AnalyzerOptions, params: Any) -> int:
-    from facemtl.analysis.annotate import annotate_video, claim, output_suffix
+    from facemtl.analysis.annotate import annotate_video, claim_outputs, output_suffix
     from facemtl.core.inputs import plan_outputs
 
     out = Path(args.out)
@@ -76,8 +76,7 @@ def run_draw(args: argparse.Namespace, options: AnalyzerOptions, params: Any) ->
     planned = []
     for path, target in plan_outputs(inputs, out, output_suffix):
         try:  # an output that may not be written fails its input here, before any work
-            for t in (target, target.with_suffix(".json")) if args.json else (target,):
-                claim(t, overwrite=args.overwrite, inputs=protected)
+            claim_outputs(target, args.json, overwrite=args.overwrite, inputs=protected)
             planned.append((path, target))
         except Exception as e:  # noqa: BLE001  # one input's failure never ends the batch
             failed += 1

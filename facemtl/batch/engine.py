@@ -15,7 +15,6 @@ import multiprocessing as mp
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from facemtl.batch.work import Result, Work, analyze, run_chunk, set_threads
@@ -171,10 +170,3 @@ def _with_progress(results: Iterator[Result], total: int | None) -> Iterator[Res
             if elapsed:
                 bar.set_postfix_str(f"{faces / elapsed:.0f} faces/s", refresh=False)
             yield r
-
-
-def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    """``items`` in lists of ``size`` (the last shorter)."""
-    it = iter(items)
-    while batch := list(islice(it, size)):
-        yield batch

@@ -22,16 +22,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
-from facemtl.core.files import atomic_write
+from facemtl.core.files import OutputExistsError, atomic_write
 
 JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
 #: A Parquet part holds at most this many records, and is written at least this often (seconds).
 PART_RECORDS = 2000
 PART_SECONDS = 60.0
-
-
-class OutputExistsError(FileExistsError):
-    """The output exists and neither ``--resume`` nor ``--overwrite`` was given."""
 
 
 class RecordWriter(Protocol):

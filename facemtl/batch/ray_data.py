@@ -30,8 +30,9 @@ def run_predict_ray(args: argparse.Namespace, options: AnalyzerOptions) -> int:
     if not args.output:
         raise ValueError("--engine ray writes to --output (a .parquet folder or a .jsonl file)")
     writer = open_output(args.output, resume=args.resume, overwrite=args.overwrite)
-    paths = [str(p) for p in input_stream(args)[0] if not is_video(p) and str(p) not in writer.done]
-    videos = [p for p in input_stream(args)[0] if is_video(p)]
+    inputs = list(input_stream(args)[0])  # read once: a list on stdin cannot be read twice
+    paths = [str(p) for p in inputs if not is_video(p) and str(p) not in writer.done]
+    videos = [p for p in inputs if is_video(p)]
     for v in videos:
         print(
             f"facemtl predict: error: {v}: --engine ray takes photos; run videos with the local engine", file=sys.stderr

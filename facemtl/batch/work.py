@@ -83,11 +83,13 @@ def run_chunk(analyzer: FaceAnalyzer, chunk: list[tuple[int, Any]], work: Work, 
     """A chunk of inputs through ``work``; with the default work, the photos are analysed in batches
     (:meth:`FaceAnalyzer.analyze_batch`: every pass of every face in one network call, a third less
     time a photo at 16 CelebA-size photos), each failure its own input's result."""
+    from facemtl.analysis.analyzer import json_line
+
     results = _run(analyzer, chunk, work)
     for r in results:
         r.face_count = len(r.faces or ())
         if lines:
-            r.line, r.faces = json_line(record_of(r)), None
+            r.line, r.faces = json_line(record_of(r)), None  # made here: the writing process only writes
     return results
 
 
@@ -98,12 +100,6 @@ def record_of(r: Result) -> dict[str, Any]:
     if r.error is not None:
         return {"image": str(r.item), "error": r.error}
     return dict(image_record(str(r.item), r.faces or []))
-
-
-def json_line(record: dict[str, Any]) -> str:
-    from facemtl.analysis.analyzer import json_line as line
-
-    return line(record)
 
 
 def _run(analyzer: FaceAnalyzer, chunk: list[tuple[int, Any]], work: Work) -> list[Result]:

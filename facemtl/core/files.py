@@ -26,6 +26,10 @@ def data_package_dir(package: str, checkout: Path) -> Path:
     return checkout
 
 
+class OutputExistsError(FileExistsError):
+    """An output would replace a file that is there already (no flag allows it) or an input."""
+
+
 def atomic_write(path: str | Path, write: Callable[[str], object], *, suffix: str = ".tmp") -> None:
     """Write via a temp file in the same folder + rename, so a kill never leaves half a file.
 

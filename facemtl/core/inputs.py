@@ -3,10 +3,10 @@ each one's output so that no two inputs, and no input itself, share an output pa
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv"}
@@ -66,24 +66,17 @@ def _glob(pattern: Path) -> Iterator[Path]:
     return root.glob(str(Path(*parts[first:])))
 
 
-def read_list(source: str, stream: IO[str] | None = None) -> Iterator[str]:
+def read_list(source: str) -> Iterator[str]:
     """The paths of a list file, one per line (``-``: standard input, read as it arrives); blank
     lines and lines starting with ``#`` are skipped."""
-    f = stream if source == "-" and stream is not None else None
-    if f is None:
-        if source == "-":
-            import sys
-
-            f = sys.stdin
-        else:
-            f = open(source, encoding="utf-8")  # noqa: SIM115  # closed below
+    f = sys.stdin if source == "-" else open(source, encoding="utf-8")  # noqa: SIM115  # closed below
     try:
         for line in f:
             line = line.strip()
             if line and not line.startswith("#"):
                 yield line
     finally:
-        if f is not stream and source != "-":
+        if f is not sys.stdin:
             f.close()
 
 

@@ -98,8 +98,8 @@ def burners(n: int) -> list[subprocess.Popen]:
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
 
 
-def write_list(paths: list[Path], target: Path, repeat: int = 1) -> Path:
-    target.write_text("".join(f"{p}\n" for _ in range(repeat) for p in paths))
+def write_list(paths: list[Path], target: Path) -> Path:
+    target.write_text("".join(f"{p}\n" for p in paths))
     return target
 
 
