@@ -11,7 +11,6 @@ mixed in or however the folder is listed.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,14 +18,26 @@ from pathlib import Path
 import numpy as np
 
 from facemtl.data.samples import AnnotationError, FaceSample
+from facemtl.data.splits import VALIDATION_SHARE, in_validation
+
+__all__ = [
+    "AGE_BINS",
+    "AGE_MIDPOINTS",
+    "GENDERS",
+    "RACES",
+    "SPLITS",
+    "VALIDATION_SHARE",
+    "FairFaceLabel",
+    "in_validation",
+    "read_fairface",
+    "read_fairface_labels",
+]
 
 #: FairFace's age bins, youngest first, and each bin's midpoint in years (its ``age_mid``).
 AGE_BINS = ("0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "70+")
 AGE_MIDPOINTS = (1, 6, 15, 25, 35, 45, 55, 65, 75)
 RACES = ("Black", "East Asian", "Indian", "Latino_Hispanic", "Middle Eastern", "Southeast Asian", "White")
 GENDERS = ("male", "female")  # facemtl's gender classes, in MTFL's order
-#: The share of files held out for validation, by file name.
-VALIDATION_SHARE = 0.2
 SPLITS = ("train", "val", "all")
 
 
@@ -39,12 +50,6 @@ class FairFaceLabel:
     age: int
     race: str
     source: str  # file:line
-
-
-def in_validation(name: str) -> bool:
-    """Whether a file belongs to the fixed validation fifth (a hash of its name, not its order)."""
-    digest = hashlib.sha256(Path(name).name.encode()).digest()
-    return int.from_bytes(digest[:4], "big") / 2**32 < VALIDATION_SHARE
 
 
 def read_fairface_labels(root: str | Path) -> list[FairFaceLabel]:

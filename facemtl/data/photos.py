@@ -7,7 +7,7 @@ One JSON object per line (JSON Lines)::
 
 Boxes and points are 0-based image pixels. ``landmarks`` are annotated points (MTFL order) where a
 dataset has them and ``null`` otherwise (the detector's landmark head is masked there). A face whose
-``score`` is below the file's confidence threshold is an *ignored* region: the detector is neither
+``score`` is below the file's confidence threshold, or that carries ``"ignore": true``, is an *ignored* region: the detector is neither
 rewarded nor penalised for finding it. Image paths are relative to the file's folder.
 ``scripts/label_faces.py`` writes these files with a teacher detector.
 """
@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from facemtl.data.samples import AnnotationError
+from facemtl.data.splits import in_validation
 
 
 @dataclass
@@ -35,6 +36,9 @@ class PhotoSample:
     has_landmarks: np.ndarray
     ignore: np.ndarray
     source: str = ""
+    #: A photo of people rather than of a face (hands, knees, streets): scenes also show it whole,
+    #: at its own scale, faceless or not (:class:`facemtl.data.scenes.SceneDataset`).
+    whole: bool = False
 
     @property
     def num_faces(self) -> int:
@@ -46,8 +50,14 @@ def photo_record(image: Path, root: Path, size: tuple[int, int], faces: list[dic
     return {"image": Path(os.path.relpath(image, root)).as_posix(), "width": size[0], "height": size[1], "faces": faces}
 
 
-def read_photos(path: str | Path, *, min_score: float = 0.6) -> list[PhotoSample]:
-    """Read a face-photos file; faces scored below ``min_score`` become ignored regions."""
+def read_photos(
+    path: str | Path, *, min_score: float = 0.6, split: str = "all", whole: bool = False
+) -> list[PhotoSample]:
+    """Read a face-photos file; faces scored below ``min_score`` become ignored regions. ``split``:
+    ``train`` or ``val``, the photos outside or inside the fixed validation fifth chosen by file name
+    (:func:`facemtl.data.splits.in_validation`), ``all`` every photo. ``whole`` marks them photos of people."""
+    if split not in ("all", "train", "val"):
+        raise ValueError(f"split must be all, train or val, got {split!r}")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: face-photos file not found")
@@ -64,6 +74,7 @@ def read_photos(path: str | Path, *, min_score: float = 0.6) -> list[PhotoSample
                 scores = np.array([fc.get("score", 1.0) for fc in faces], np.float32)
                 lms = np.zeros((len(faces), 5, 2), np.float32)
                 has = np.zeros(len(faces), bool)
+                marked = np.array([bool(fc.get("ignore", False)) for fc in faces], bool)
                 for j, fc in enumerate(faces):
                     if fc.get("landmarks") is not None:
                         lms[j] = np.asarray(fc["landmarks"], np.float32).reshape(5, 2)
@@ -73,7 +84,9 @@ def read_photos(path: str | Path, *, min_score: float = 0.6) -> list[PhotoSample
                 raise AnnotationError(f"{where}: not a face-photos record ({type(e).__name__}: {e})") from None
             if not np.isfinite(boxes).all() or (boxes[:, 2:] <= boxes[:, :2]).any():
                 raise AnnotationError(f"{where}: every box needs finite x1 < x2 and y1 < y2")
-            out.append(PhotoSample(image, boxes, lms, has, scores < min_score, where))
+            if split != "all" and in_validation(image) != (split == "val"):
+                continue
+            out.append(PhotoSample(image, boxes, lms, has, (scores < min_score) | marked, where, whole))
     if not out:
-        raise AnnotationError(f"{path}: no photos in file")
+        raise AnnotationError(f"{path}: no photos in file" + ("" if split == "all" else f" (split {split})"))
     return out

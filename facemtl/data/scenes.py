@@ -2,9 +2,11 @@
 
 No face-detection set with many faces per photo exists here, so scenes are built from the
 face-photos files of :mod:`facemtl.data.photos`: one photo at a random scale (faces from ~10 px to
-the whole frame, the rest of the canvas a replicated or plain border), a close-up, or a
-mosaic of k × k photos (crowds of small faces; some tiles empty or face-free background) — then
-rotation, flips (left/right landmarks swapped), blur, noise, lighting and gray.
+the whole frame, the rest of the canvas a replicated or plain border), a close-up, a
+mosaic of k × k photos (crowds of small faces; some tiles empty, face-free background or a photo of
+people without a face), or a photo of people whole at about its own scale (``whole`` photos: hands,
+knees, streets — what face-centred photos never show, faceless ones included) — then rotation,
+flips (left/right landmarks swapped), blur, noise, lighting and gray.
 
 Every scene is a pure function of ``(seed, epoch, index)``, so a resumed run replays the same data.
 Photos are decoded once into memory, downscaled so their longer side is at most ``cache_side``.
@@ -35,8 +37,9 @@ MAX_FACES = 64
 
 
 def _decode(photo: PhotoSample, side: int) -> tuple[np.ndarray, float]:
-    """The photo as BGR, downscaled to ``side``; the factor applied."""
-    return downscale(read_image(photo.image), side)
+    """The photo as BGR, downscaled to ``side`` (twice that for a whole photo, which scenes may
+    show larger than the canvas); the factor applied."""
+    return downscale(read_image(photo.image), 2 * side if photo.whole else side)
 
 
 @dataclass
@@ -90,6 +93,8 @@ class SceneDataset(EpochDataset):
         self.factors = np.array([d[1] for d in decoded])
         faceful = np.flatnonzero([p.num_faces > 0 for p in self.photos])
         self._drawable = faceful if len(faceful) else np.arange(len(self.photos))  # photos a scene draws
+        self._whole = np.flatnonzero([p.whole for p in self.photos])
+        self._faceless = np.flatnonzero([p.whole and not (~p.ignore).any() for p in self.photos])
 
     def __len__(self) -> int:
         return self.length
@@ -150,7 +155,21 @@ class SceneDataset(EpochDataset):
         parts: list[tuple[np.ndarray, ...]] = []
         u = rng.random()
         angle = float(rng.uniform(-c.max_angle, c.max_angle)) if rng.random() < c.rotate else 0.0
-        if u < c.single + c.close_up:
+        if u < c.whole and len(self._whole):
+            i = int(rng.choice(self._whole))
+            f = self.factors[i]
+            h, w = self.images[i].shape[:2]
+            scale = float(np.exp(rng.uniform(*np.log(c.whole_scale)))) / f  # cached → canvas pixels
+            # a random point of the photo lands at a random point of the canvas's middle: crops of a
+            # larger photo, the whole of a smaller one with a plain or replicated border
+            src = rng.uniform(0.25, 0.75, 2) * (w, h)
+            dst = rng.uniform(0.25, 0.75, 2) * S
+            if max(h, w) * scale <= S:  # it fits: keep it whole
+                src, dst = np.array([w / 2, h / 2]), rng.uniform(0.4, 0.6, 2) * S
+            m = _similarity(scale, angle, src, dst)
+            self._paste(rng, canvas, i, m, (cv2.BORDER_REPLICATE, cv2.BORDER_CONSTANT)[int(rng.integers(2))])
+            parts.append(self._faces(i, m))
+        elif u < c.whole + c.single + c.close_up:
             i = self._draw_photo(rng)
             p, f = self.photos[i], self.factors[i]
             j = int(rng.integers(p.num_faces)) if p.num_faces else None
@@ -158,7 +177,7 @@ class SceneDataset(EpochDataset):
                 b = p.boxes[j] * f
                 face = float(np.sqrt((b[2] - b[0]) * (b[3] - b[1])))
                 centre = (b[:2] + b[2:]) / 2
-                if u < c.single:
+                if u < c.whole + c.single:
                     lo, hi = c.face_range
                     target = float(np.exp(rng.uniform(np.log(lo), np.log(min(hi, S * 0.8)))))
                     dst = rng.uniform(0.1 * S, 0.9 * S, 2)
@@ -180,8 +199,11 @@ class SceneDataset(EpochDataset):
             for r in range(k):
                 for q in range(k):
                     if rng.random() < c.empty_tile:
-                        continue
-                    i = self._draw_photo(rng)
+                        if not len(self._faceless) or rng.random() < 0.5:
+                            continue  # the canvas's face-free background
+                        i = int(rng.choice(self._faceless))  # hands, knees, streets
+                    else:
+                        i = self._draw_photo(rng)
                     h, w = self.images[i].shape[:2]
                     scale = cell / max(h, w) * float(rng.uniform(0.75, 1.1))
                     dst = np.array([(q + 0.5) * cell, (r + 0.5) * cell]) + rng.uniform(-0.1, 0.1, 2) * cell

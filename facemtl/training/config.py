@@ -21,8 +21,14 @@ from facemtl.core.files import data_package_dir
 
 SOURCE_KINDS = ("mtfl", "300w", "photos", "celeba", "fairface")
 #: Parts of a source: a 300-W folder's fixed parts (:func:`facemtl.data.w300.in_holdout`), CelebA's
-#: official partitions, FairFace's fixed validation fifth (:func:`facemtl.data.fairface.in_validation`).
-SOURCE_SPLITS = {"300w": ("all", "train", "holdout"), "celeba": ("train", "val"), "fairface": ("all", "train", "val")}
+#: official partitions, FairFace's and face-photos files' fixed validation fifth by file name
+#: (:func:`facemtl.data.splits.in_validation`).
+SOURCE_SPLITS = {
+    "300w": ("all", "train", "holdout"),
+    "celeba": ("train", "val"),
+    "fairface": ("all", "train", "val"),
+    "photos": ("all", "train", "val"),
+}
 SPLITS = ("all", "train", "holdout", "val")
 #: Landmark markups a landmark model can regress (:mod:`facemtl.core.tasks`).
 LANDMARK_COUNTS = (5, 68)
@@ -66,6 +72,8 @@ class SceneConfig:
     size: int = option(256, "square canvas, px (a multiple of 32)", low=32)
     cache_side: int = option(256, "photos are kept in memory with this longer side at most", low=32)
     single: float = option(0.4, "one photo at a random scale", low=0, high=1)
+    whole: float = option(0.0, "one photo of people (a 'whole' source) at about its own scale, faceless ones included", low=0, high=1)
+    whole_scale: tuple[float, float] = option((0.5, 1.5), "whole-photo scenes: scale of the photo, log-uniform", low=0.05)
     close_up: float = option(0.15, "one face filling half to all of the canvas", low=0, high=1)
     grid: tuple[int, int] = option((2, 6), "otherwise a k × k mosaic, k drawn from this range", low=1)
     empty_tile: float = option(0.12, "per mosaic tile: face-free background instead of a photo", low=0, high=1)
@@ -79,6 +87,7 @@ class SceneConfig:
     lighting: float = option(0.8, "probability of a lighting change", low=0, high=1)
     min_face: float = option(7.0, "smaller faces, px, are ignored regions", low=0)
     min_visible: float = option(0.5, "faces less visible than this fraction are ignored regions", low=0, high=1)
+    per_epoch: int = option(0, "scenes per training epoch; 0 = one per training photo", low=0)
 
     def __post_init__(self) -> None:
         check_fields(self, self.SECTION)
@@ -86,8 +95,10 @@ class SceneConfig:
             raise ValueError(f"scenes.size must be a multiple of 32, got {self.size}")
         if self.grid[0] > self.grid[1]:
             raise ValueError(f"scenes.grid must be (low, high) with 1 ≤ low ≤ high, got {self.grid}")
-        if self.single + self.close_up > 1:
-            raise ValueError("scenes.single + scenes.close_up must be ≤ 1 (the rest are mosaics)")
+        if self.whole + self.single + self.close_up > 1:
+            raise ValueError("scenes.whole + scenes.single + scenes.close_up must be ≤ 1 (the rest are mosaics)")
+        if not 0 < self.whole_scale[0] <= self.whole_scale[1]:
+            raise ValueError(f"scenes.whole_scale must be (low, high) with 0 < low ≤ high, got {self.whole_scale}")
 
 
 @dataclass(frozen=True)
@@ -104,7 +115,9 @@ class DatasetSpec:
     and age bins, each face framed by facemtl's detector) ``train`` or ``val``, its fixed validation fifth
     (:func:`facemtl.data.w300.in_holdout`); for ``celeba`` (a CelebA root: attributes only, each
     face framed by facemtl's detector) an official partition, ``train`` or ``val`` (no default: val
-    is where the attribute benchmark scores); ``all`` every face. ``pseudo_landmarks`` (``celeba``
+    is where the attribute benchmark scores); for ``photos``, ``train`` or ``val`` by file name like
+    FairFace; ``all`` every face. ``whole`` (``photos`` only): photos of people rather than of
+    faces — detector scenes also show them whole at their own scale, those without a face included. ``pseudo_landmarks`` (``celeba``
     only): a shipped landmark model's points on each photo (:func:`facemtl.training.jobs.landmarks.locate_landmarks`)
     become its landmark targets, so the source trains the landmark head too (distillation); ``true``
     takes ``facemtl_mtfl``'s (trained on MTFL alone, so no photo is labelled by a model that trained
@@ -118,10 +131,13 @@ class DatasetSpec:
     attribute_fraction: float = 1.0
     split: str = "all"
     pseudo_landmarks: bool | str = False
+    whole: bool = False
 
     def __post_init__(self) -> None:
         check_fields(self, "train source.")
         where = f"train source {self.path!r}"
+        if self.whole and self.kind != "photos":
+            raise ValueError(f"{where}: whole applies to photos sources (face-photos files)")
         if self.pseudo_landmarks and self.kind != "celeba":
             raise ValueError(f"{where}: pseudo_landmarks applies to celeba sources (the others are annotated)")
         if isinstance(self.pseudo_landmarks, str):
@@ -146,7 +162,9 @@ class DatasetSpec:
             raise ValueError(f"{where}: name CelebA's partition, celeba:ROOT@train or @val (split: train or val)")
         if self.split not in allowed:
             if len(allowed) == 1:
-                raise ValueError(f"{where}: split applies to 300w and celeba sources (MTFL has its own testing.txt)")
+                raise ValueError(
+                    f"{where}: split applies to 300w, celeba, fairface and photos sources (MTFL has its own testing.txt)"
+                )
             raise ValueError(f"{where}: split must be one of {', '.join(allowed)}, got {self.split!r}")
 
     @property

@@ -1,7 +1,9 @@
 """Training job of the face detector: scenes composed from teacher-labelled photos.
 
-Photos (not scenes) are split into training and validation, so validation scenes show faces the
-detector never trained on; validation scenes are the same every epoch. Validation reports each
+Photos (not scenes) are split into training and validation, each source on its own (so a source's
+held-out photos do not depend on what else is mixed in, and a fine-tune from weights trained on one
+source is never validated on photos they trained on); validation scenes show faces the detector
+never trained on and are the same every epoch. Validation reports each
 task's loss, recall and precision at IoU 0.5 (score ≥ 0.5, ignored faces neither found nor
 missed) and the landmark error of matched annotated faces (% of the inter-ocular distance); the
 best epoch is the one with the lowest λ-weighted validation loss.
@@ -30,13 +32,18 @@ from facemtl.training.jobs.landmarks import split_train_val
 VAL_SCENES = 400
 
 
-def load_photos(cfg: TrainConfig) -> list[PhotoSample]:
-    photos: list[PhotoSample] = []
+def load_photos(cfg: TrainConfig) -> list[list[PhotoSample]]:
+    """Each source's photos (``limit``: the first N photos in all)."""
+    sources: list[list[PhotoSample]] = []
+    left = cfg.limit or None
     for spec in cfg.train:
         if spec.kind != "photos":
             raise ValueError(f"train source {spec.path!r}: a detector trains on face-photos files (kind 'photos')")
-        photos += read_photos(spec.path)
-    return photos[: cfg.limit] if cfg.limit else photos
+        photos = read_photos(spec.path, split=spec.split, whole=spec.whole)[:left]
+        sources.append(photos)
+        if left is not None:
+            left -= len(photos)
+    return sources
 
 
 class DetectorJob:
@@ -54,19 +61,23 @@ class DetectorJob:
 
     def prepare_data(self, progress: bool) -> TrainData:
         cfg, mc = self.cfg, self.model.config
-        photos = load_photos(cfg)
-        train_idx, val_idx = split_train_val(photos, cfg.val_fraction, cfg.seed)
+        train_photos: list[PhotoSample] = []
+        val_photos: list[PhotoSample] = []
+        for photos in load_photos(cfg):
+            train_idx, val_idx = split_train_val(photos, cfg.val_fraction, cfg.seed)
+            train_photos += [photos[i] for i in train_idx]
+            val_photos += [photos[i] for i in val_idx]
 
         def scenes(photos: list[PhotoSample], **kw: Any) -> SceneDataset:
             return SceneDataset(photos, cfg.scenes, mean=mc.mean, std=mc.std, progress=progress, **kw)
 
-        train = scenes([photos[i] for i in train_idx], seed=cfg.seed)
+        train = scenes(train_photos, seed=cfg.seed, length=cfg.scenes.per_epoch or None)
         val = None
-        if len(val_idx):
-            val_photos = [photos[i] for i in val_idx]
+        if val_photos:
             val = scenes(val_photos, seed=cfg.seed + 1, fixed=True, length=min(len(val_photos), VAL_SCENES))
-        faces = sum(p.num_faces for p in photos)
-        return TrainData(train, val, summary=f"{len(photos)} photos, {faces} labelled faces")
+        everything = train_photos + val_photos
+        faces = sum(p.num_faces for p in everything)
+        return TrainData(train, val, summary=f"{len(everything)} photos, {faces} labelled faces")
 
     @torch.no_grad()
     def validate(
