@@ -67,13 +67,13 @@ def _label_whole(job: tuple[str, float, float]) -> tuple[str, tuple[int, int], l
     image, zoom, zoom_score = job
     bgr = read_image(image)
     dets = _teacher.detect(bgr)
-    faces = [
-        {"box": [round(v, 2) for v in d.box], "score": round(d.score, 4), "landmarks": None} for d in dets
-    ]
+    faces = [{"box": [round(v, 2) for v in d.box], "score": round(d.score, 4), "landmarks": None} for d in dets]
     known = np.array([d.box for d in dets]).reshape(-1, 4)
     for box, score in _zoomed(bgr, zoom) if zoom > 1 else []:
         if score >= zoom_score and (not len(known) or box_iou(box[None], known).max() < 0.3):
-            faces.append({"box": [round(float(v), 2) for v in box], "score": round(score, 4), "landmarks": None, "ignore": True})
+            faces.append(
+                {"box": [round(float(v), 2) for v in box], "score": round(score, 4), "landmarks": None, "ignore": True}
+            )
             known = np.vstack([known, box[None]])
     return image, (bgr.shape[1], bgr.shape[0]), faces
 
@@ -120,7 +120,11 @@ def main() -> None:
     if args.people:
         from facemtl.core.inputs import IMAGE_SUFFIXES
 
-        whole = [(str(p), args.zoom, args.zoom_score) for p in sorted(Path(args.people).iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+        whole = [
+            (str(p), args.zoom, args.zoom_score)
+            for p in sorted(Path(args.people).iterdir())
+            if p.suffix.lower() in IMAGE_SUFFIXES
+        ]
     if jobs and whole:
         raise SystemExit("--people photos go into a file of their own (run the script for them separately)")
     out = Path(args.out)

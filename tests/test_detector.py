@@ -476,8 +476,9 @@ def test_detector_flip_test_gives_a_mirrored_photo_mirrored_faces():
 
 def test_min_face_makes_the_detector_look_at_small_faces_in_a_large_photo():
     """``min_face`` is a request, not only a filter: a 30-px face in a 1600-px photo shrinks to
-    7 px at the default input side, where the network cannot see it; asking for faces of 24 px
-    processes the photo at the side that brings them to the network's ``smallest_face``."""
+    7 px at the weights' input side, where the network cannot see it; asking for faces of 24 px
+    processes the photo at the side that brings them to the network's ``smallest_face`` — and so
+    does the default, whose side comes from the photo."""
     import matplotlib.cbook as cbook
 
     from facemtl.detection import box_iou
@@ -495,9 +496,91 @@ def test_min_face_makes_the_detector_look_at_small_faces_in_a_large_photo():
         return float(box_iou(boxes, truth).max(initial=0.0))
 
     default, asked = create_detector("facemtl"), create_detector("facemtl", min_face=24)
-    side = default.config.max_side  # the weights' default input side
-    assert default.input_side(1200, 1600) == side
+    side = default.config.max_side  # the weights' own input side
+    fixed = create_detector("facemtl", max_side=side)
+    assert fixed.input_side(1200, 1600) == side
     assert asked.input_side(1200, 1600) == np.ceil(1600 * asked.config.smallest_face / 24) > side
-    assert asked.input_side(200, 300) == side  # small photos keep the default side (never upscaled)
+    assert asked.input_side(200, 300) == side  # small photos keep the weights' side (never upscaled)
+    assert default.input_side(1200, 1600) == asked.input_side(1200, 1600)  # 24 px faces by default
     assert best_iou(asked) >= 0.6
-    assert best_iou(default) < 0.5
+    assert best_iou(default) >= 0.6
+    assert best_iou(fixed) < 0.5
+
+
+def test_default_input_side_follows_the_photo():
+    """Unset, the side brings faces of 24 px — or of 1.5 % of a large photo's side — to the
+    network's smallest face: small photos are seen whole, a phone photo at a capped side."""
+    from facemtl.detection.net import AUTO_MAX_SIDE
+
+    det = create_detector("facemtl")
+    sf, floor = det.config.smallest_face, det.config.max_side
+    assert det.input_side(240, 320) == floor  # ≥ the photo: never upscaled
+    assert det.input_side(750, 1000) == np.ceil(1000 * sf / 24)  # a group photo: 24-px faces
+    phone = det.input_side(3000, 4000)  # 12 MP: faces of 60 px and more
+    assert phone == np.ceil(4000 * sf / 60) <= AUTO_MAX_SIDE
+    assert det.input_side(6000, 8000) == phone  # larger photos: the same side, the same cost
+    assert create_detector("facemtl", max_side=500).input_side(3000, 4000) == 500  # a chosen side holds
+
+
+def test_tiles_cover_every_stretch_of_the_overlap():
+    from facemtl.detection.net import tile_starts
+
+    for length in (100, 1344, 1345, 2000, 3333, 9000):
+        starts = tile_starts(length, 1344, 256)
+        assert starts[0] == 0 and starts[-1] + min(1344, length) == length
+        # every window of 256 px lies whole inside a tile
+        for a in range(0, max(1, length - 256), 37):
+            assert any(s <= a and a + 256 <= s + 1344 for s in starts)
+
+
+def test_a_very_large_side_is_processed_in_tiles_and_finds_small_and_large_faces():
+    """Asking for 24-px faces in a 12 MP photo means a side over 3,000 px: processed in overlapping
+    tiles (bounded memory) plus a whole-photo pass, it finds a small face across a tile border and a
+    face too large for any tile, once each."""
+    import matplotlib.cbook as cbook
+
+    from facemtl.detection import box_iou
+    from facemtl.detection.net import TILE_SIDE
+
+    photo = cv2.imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    face = np.array(create_detector("facemtl", max_side=512).detect(photo)[0].box)
+    canvas = np.full((3000, 4000, 3), 90, np.uint8)
+    placed = []
+    for f, (x0, y0) in ((0.16, (1290, 600)), (4.0, (1800, 500))):  # small, straddling x = 1344·(4000/3334)
+        img = cv2.resize(photo, None, fx=f, fy=f, interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
+        img = img[: 3000 - y0, : 4000 - x0]
+        canvas[y0 : y0 + img.shape[0], x0 : x0 + img.shape[1]] = img
+        placed.append((face + 0.5) * f - 0.5 + (x0, y0, x0, y0))
+    det = create_detector("facemtl", min_face=24)
+    assert det.input_side(3000, 4000) > TILE_SIDE
+    boxes = np.array([d.box for d in det.detect(canvas)]).reshape(-1, 4)
+    overlap = box_iou(np.array(placed), boxes)
+    assert (overlap.max(1) >= 0.5).all(), overlap
+    assert ((overlap >= 0.5).sum(1) == 1).all()  # each face once (tiles and whole pass merged)
+
+
+def test_a_large_face_in_a_large_photo_is_found_whole_once():
+    """Seen at a side made for small faces, a large face comes apart (eyes, a mouth); the coarser
+    passes of the pyramid find it whole, and its parts are not reported as faces of their own."""
+    import matplotlib.cbook as cbook
+
+    from facemtl.detection import box_iou
+    from facemtl.detection.net import pyramid
+
+    photo = cv2.imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    det = create_detector("facemtl")
+    face = np.array(det.detect(photo)[0].box)
+    for f in (2.0, 6.0):
+        big = cv2.resize(photo, None, fx=f, fy=f, interpolation=cv2.INTER_LINEAR)
+        assert len(pyramid(det.input_side(*big.shape[:2]), det.config.max_side)) == 2
+        boxes = np.array([d.box for d in det.detect(big)]).reshape(-1, 4)
+        truth = (face + 0.5) * f - 0.5
+        iou = box_iou(truth, boxes)[0]
+        assert iou.max() >= 0.6 and iou[0] == iou.max()  # found whole, and the surest detection
+        inside = (
+            (boxes[:, 0] >= truth[0])
+            & (boxes[:, 2] <= truth[2])
+            & (boxes[:, 1] >= truth[1])
+            & (boxes[:, 3] <= truth[3])
+        )
+        assert inside.sum() <= 1  # no eye or mouth inside it

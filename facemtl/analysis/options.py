@@ -46,8 +46,8 @@ class AnalyzerOptions:
     )
     min_face: float = option(
         0.0,
-        "the smallest face to find, px: smaller ones are dropped, and facemtl's detector looks at a large photo "
-        "at the size that finds such faces (slower)",
+        "the smallest face to find, px: smaller ones are dropped, and facemtl's detector looks at the photo "
+        "at the size that finds such faces (default: faces of 24 px, or of 1.5 percent of a large photo's longer side)",
         low=0,
         high=1e5,
     )
@@ -60,8 +60,9 @@ class AnalyzerOptions:
     )
     max_side: int | None = option(
         None,
-        "the detector sees the image downscaled to this longer side (facemtl's default: its weights', 352; "
-        "640 finds faces down to ~12 px in a 640-px photo)",
+        "the detector sees the image downscaled to this longer side (facemtl's default: from the photo, "
+        "at least 352 and at most 1344 px, so faces of 24 px or 1.5 percent of the photo's side are found; "
+        "a smaller side is faster and misses small faces)",
         low=32,
         high=65536,
     )

@@ -44,17 +44,33 @@ def letterbox(image_bgr: np.ndarray, max_side: int, multiple: int, extra: int = 
 
 def _letterbox_bgr(image_bgr: np.ndarray, max_side: int, multiple: int, extra: int) -> tuple[np.ndarray, float]:
     """:func:`letterbox`, leaving the canvas BGR (the detector's blob swaps the channels itself)."""
-    w = image_bgr.shape[1]
+    img, f = _shrink(image_bgr, max_side)
+    return _pad(img, multiple, extra), f
+
+
+def _shrink(image_bgr: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """The image downscaled to ``max_side`` (never enlarged) and the scale actually applied (rounded size)."""
     # area averaging where it matters (halving or more); OpenCV's area resize at milder factors
     # costs 1.3 ms on a 512-px photo, four times the bilinear one
     mode = cv2.INTER_AREA if max_side / max(image_bgr.shape[:2]) <= 0.5 else cv2.INTER_LINEAR
     img, _ = downscale(image_bgr, max_side, mode)
-    f = img.shape[1] / w  # the scale actually applied (rounded size)
+    return img, img.shape[1] / image_bgr.shape[1]
+
+
+def _pad(img: np.ndarray, multiple: int, extra: int) -> np.ndarray:
+    """Padded right and bottom to sides of ``multiple``·k + ``extra`` with mid gray."""
     H, W = (max(1, -(-(s - extra) // multiple)) * multiple + extra for s in img.shape[:2])
-    canvas = cv2.copyMakeBorder(
-        img, 0, H - img.shape[0], 0, W - img.shape[1], cv2.BORDER_CONSTANT, value=(128, 128, 128)
-    )
-    return canvas, f
+    return cv2.copyMakeBorder(img, 0, H - img.shape[0], 0, W - img.shape[1], cv2.BORDER_CONSTANT, value=(128, 128, 128))
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Where tiles of ``tile`` px start along a side of ``length`` px, neighbours overlapping by at
+    least ``overlap``: every stretch of ``overlap`` px lies whole inside one tile."""
+    if length <= tile:
+        return [0]
+    step = tile - overlap
+    starts = list(range(0, length - tile, step))
+    return [*starts, length - tile]
 
 
 def unmirror(raw: np.ndarray, height: int, width: int, strides: tuple[int, ...]) -> np.ndarray:
@@ -70,6 +86,56 @@ def unmirror(raw: np.ndarray, height: int, width: int, strides: tuple[int, ...])
     ltrb = out[:, BOX][:, [2, 1, 0, 3]]
     pts = out[:, POINTS].reshape(-1, NUM_POINTS, 2)[:, MTFL5.flip_permutation()] * np.array([-1.0, 1.0], raw.dtype)
     return np.concatenate([out[:, SCORE], ltrb, pts.reshape(len(out), -1)], 1)
+
+
+#: The default input side comes from the photo (``max_side`` and ``min_face`` unset): large enough
+#: that a face of ``AUTO_FACE_PX`` px — or ``AUTO_FACE_SHARE`` of the photo's longer side, where that is
+#: larger — reaches the network's ``smallest_face``; never under the weights' ``max_side``, never over
+#: ``AUTO_MAX_SIDE``. A 1,000-px group photo is seen at 833 px (faces of 24 px found), a 12 MP phone
+#: photo at 1,334 (faces of 1.5 % of its side, 60 px), a 320-px photo at its own size.
+AUTO_FACE_PX = 24.0
+AUTO_FACE_SHARE = 0.015
+AUTO_MAX_SIDE = 1344
+#: A larger side (asked for by ``min_face`` or ``max_side``) is processed in tiles of at most
+#: ``TILE_SIDE`` px overlapping by ``TILE_OVERLAP`` (the pyramid's coarser passes find the faces too
+#: large for a tile): memory stays bounded on a 50 MP photo.
+TILE_SIDE = AUTO_MAX_SIDE
+TILE_OVERLAP = 256
+#: The network finds faces from its ``smallest_face`` (20 px) to about this size on its input; a
+#: larger face comes apart into eyes and mouths. So a photo seen larger than the weights' side is
+#: also seen at smaller sides, each ``PYRAMID_STEP`` times smaller, down to the weights' side, and
+#: each pass but the smallest keeps only the faces it sees well (and none inside a larger face a
+#: coarser pass found): a 12 MP photo costs one pass at 1,334 px and one at 352.
+LARGEST_FACE = 160.0
+PYRAMID_STEP = 4.0
+
+
+def pyramid(side: int, floor: int) -> list[int]:
+    """Input sides, largest first: ``side``, then ``PYRAMID_STEP`` times smaller, ending at ``floor``."""
+    sides = [side]
+    while sides[-1] > floor:
+        sides.append(max(floor, math.ceil(sides[-1] / PYRAMID_STEP)))
+    return sides
+
+
+def covered(fine: np.ndarray, coarse: np.ndarray, share: float = 0.6, ratio: float = 1.6) -> np.ndarray:
+    """Which ``fine`` boxes lie mostly (``share`` of their area) inside a ``coarse`` box at least
+    ``ratio`` times their side: a part of a large face (an eye, a mouth) seen as a face of its own."""
+    if not len(fine) or not len(coarse):
+        return np.zeros(len(fine), bool)
+    lt = np.maximum(fine[:, None, :2], coarse[None, :, :2])
+    rb = np.minimum(fine[:, None, 2:], coarse[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(-1)
+    area = (fine[:, 2:] - fine[:, :2]).prod(-1)
+    larger = longer_sides(coarse)[None, :] >= ratio * longer_sides(fine)[:, None]
+    return ((inter >= share * area[:, None]) & larger).any(1)
+
+
+def auto_side(height: int, width: int, floor: int, smallest_face: float) -> int:
+    """The input side of :data:`AUTO_FACE_PX` and :data:`AUTO_FACE_SHARE` for a photo of this size."""
+    longer = max(height, width)
+    face = max(AUTO_FACE_PX, AUTO_FACE_SHARE * longer)
+    return min(AUTO_MAX_SIDE, max(floor, math.ceil(longer * smallest_face / face)))
 
 
 def _logit(p: float) -> float:
@@ -109,8 +175,9 @@ class NetFaceDetector:
     """facemtl's detector network on whole images. ``model`` is a :class:`FaceDetectorNet` or an
     :class:`~facemtl.models.onnx_runtime.OnnxDetector` (same raw output).
 
-    ``max_side``: images are downscaled so their longer side is at most this (default: the
-    model's); raise it to find smaller faces in large photos, at a cost in time.
+    ``max_side``: images are downscaled so their longer side is at most this; unset (and no
+    ``min_face``), the side comes from the photo (:func:`auto_side`: faces of 24 px, or of 1.5 % of a
+    large photo's side, are brought to the network's smallest face; at least the weights' own side).
     ``score_threshold``: minimum face probability (default: the one chosen for the weights, in
     their config); ``small_face_threshold``: the same for boxes under the network's
     ``smallest_face`` on its input (default: the weights' own with their ``score_threshold``, else
@@ -147,6 +214,7 @@ class NetFaceDetector:
         check_threshold("small_face_threshold", small_face_threshold)
         self.score_threshold, self.nms_threshold = score_threshold, nms_threshold
         self.small_face_threshold = small_face_threshold
+        self.auto = max_side is None and not min_face  # the side from the photo
         self.max_side = max_side or self.config.max_side
         self.min_face = min_face
         self.flip_test = flip_test
@@ -169,17 +237,21 @@ class NetFaceDetector:
             return model(torch.from_numpy(blob)).float().cpu().numpy()
 
     def input_side(self, height: int, width: int) -> int:
-        """The longer side an image of this size is processed at: ``max_side``, or more where a
-        ``min_face`` face would shrink below the network's ``smallest_face`` (a photo is never
-        upscaled, :func:`letterbox`). Without it, ``min_face`` would only filter: faces of 24 px in
-        a 640-px crowd shrink to 12 px at side 320, and the network misses most of them."""
+        """The longer side an image of this size is processed at (a photo is never upscaled,
+        :func:`letterbox`): by default from the photo (:func:`auto_side`); else ``max_side``, or more
+        where a ``min_face`` face would shrink below the network's ``smallest_face``. Without that,
+        ``min_face`` would only filter: faces of 24 px in a 640-px crowd shrink to 12 px at side
+        320, and the network misses most of them."""
+        if self.auto:
+            return auto_side(height, width, self.max_side, self.config.smallest_face)
         if self.min_face <= 0:
             return self.max_side
         return max(self.max_side, math.ceil(max(height, width) * self.config.smallest_face / self.min_face))
 
-    def detect(self, image_bgr: np.ndarray) -> list[Detection]:
+    def _pass(self, img: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The network over one (already downscaled) BGR image: boxes, scores and points in its pixels."""
         c = self.config
-        canvas, f = _letterbox_bgr(image_bgr, self.input_side(*image_bgr.shape[:2]), max(c.strides), c.canvas_extra)
+        canvas = _pad(img, max(c.strides), c.canvas_extra)
         # (RGB / 255 − mean) / std as one (1, 3, H, W) float32 blob: OpenCV does it in one pass
         blob = cv2.dnn.blobFromImage(canvas, scalefactor=1.0 / (255.0 * c.std), mean=(255.0 * c.mean,) * 3, swapRB=True)
         x = np.asarray(blob, np.float32)
@@ -189,11 +261,49 @@ class NetFaceDetector:
         else:
             raw = self._raw(x)[0]
         small = (c.smallest_face, self.small_face_threshold)
-        boxes, scores, pts = decode(
-            raw, *self._grid(*canvas.shape[:2]), self.score_threshold, self.nms_threshold, small
-        )
-        boxes = from_downscaled(boxes.reshape(-1, 2, 2), f).reshape(-1, 4)
-        pts = from_downscaled(pts, f)
+        return decode(raw, *self._grid(*canvas.shape[:2]), self.score_threshold, self.nms_threshold, small)
+
+    def _tiled(self, img: np.ndarray, f: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`_pass` over overlapping tiles of ``img`` (the photo scaled by ``f``), in original
+        pixels: the faces smaller than the overlap, each whole in some tile (the pyramid's coarser
+        passes find the larger ones)."""
+        parts = []
+        for y0 in tile_starts(img.shape[0], TILE_SIDE, TILE_OVERLAP):
+            for x0 in tile_starts(img.shape[1], TILE_SIDE, TILE_OVERLAP):
+                b, s, p = self._pass(img[y0 : y0 + TILE_SIDE, x0 : x0 + TILE_SIDE])
+                inside = longer_sides(b) < TILE_OVERLAP  # a larger face may be cut by the tile's edge
+                b = from_downscaled(b[inside].reshape(-1, 2, 2) + (x0, y0), f).reshape(-1, 4)
+                parts.append((b, s[inside], from_downscaled(p[inside] + (x0, y0), f)))
+        boxes, scores, pts = (np.concatenate(x) for x in zip(*parts, strict=True))
+        order = nms(boxes, scores, self.nms_threshold)
+        return boxes[order], scores[order], pts[order]
+
+    def _at(self, image_bgr: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """Faces at one input side, in original pixels (tiled above :data:`TILE_SIDE`), and the scale."""
+        img, f = _shrink(image_bgr, side)
+        if max(img.shape[:2]) > TILE_SIDE:
+            boxes, scores, pts = self._tiled(img, f)
+            return boxes, scores, pts, f
+        boxes, scores, pts = self._pass(img)
+        return from_downscaled(boxes.reshape(-1, 2, 2), f).reshape(-1, 4), scores, from_downscaled(pts, f), f
+
+    def detect(self, image_bgr: np.ndarray) -> list[Detection]:
+        side = self.input_side(*image_bgr.shape[:2])
+        sides = pyramid(side, min(side, self.config.max_side))
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        for k, s in enumerate(reversed(sides)):  # coarsest first
+            boxes, scores, pts, f = self._at(image_bgr, s)
+            size = longer_sides(boxes) * f  # on this pass's input
+            keep = np.ones(len(boxes), bool)
+            if s != sides[0]:  # a finer pass sees the faces under the smallest face here better
+                keep &= size >= self.config.smallest_face
+            if k:  # the faces the network sees well here, and not parts of a larger face found coarser
+                keep &= (size <= LARGEST_FACE) & ~covered(boxes, np.concatenate([p[0] for p in parts]))
+            parts.append((boxes[keep], scores[keep], pts[keep]))
+        boxes, scores, pts = (np.concatenate(x) for x in zip(*parts, strict=True))
+        if len(parts) > 1:
+            order = nms(boxes, scores, self.nms_threshold)
+            boxes, scores, pts = boxes[order], scores[order], pts[order]
         big_enough = longer_sides(boxes) >= self.min_face
         return [
             Detection(as_box(b), float(s), "net", p)

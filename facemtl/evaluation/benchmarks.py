@@ -113,6 +113,4 @@ def detector_held_out(detector_weights: str | Path) -> list:
     from facemtl.training.jobs.landmarks import split_train_val
 
     cfg = _recipe(detector_weights, DEFAULT_DETECTOR)
-    return [
-        photos[i] for photos in load_photos(cfg) for i in split_train_val(photos, cfg.val_fraction, cfg.seed)[1]
-    ]
+    return [photos[i] for photos in load_photos(cfg) for i in split_train_val(photos, cfg.val_fraction, cfg.seed)[1]]

@@ -72,8 +72,12 @@ class SceneConfig:
     size: int = option(256, "square canvas, px (a multiple of 32)", low=32)
     cache_side: int = option(256, "photos are kept in memory with this longer side at most", low=32)
     single: float = option(0.4, "one photo at a random scale", low=0, high=1)
-    whole: float = option(0.0, "one photo of people (a 'whole' source) at about its own scale, faceless ones included", low=0, high=1)
-    whole_scale: tuple[float, float] = option((0.5, 1.5), "whole-photo scenes: scale of the photo, log-uniform", low=0.05)
+    whole: float = option(
+        0.0, "one photo of people (a 'whole' source) at about its own scale, faceless ones included", low=0, high=1
+    )
+    whole_scale: tuple[float, float] = option(
+        (0.5, 1.5), "whole-photo scenes: scale of the photo, log-uniform", low=0.05
+    )
     close_up: float = option(0.15, "one face filling half to all of the canvas", low=0, high=1)
     grid: tuple[int, int] = option((2, 6), "otherwise a k × k mosaic, k drawn from this range", low=1)
     empty_tile: float = option(0.12, "per mosaic tile: face-free background instead of a photo", low=0, high=1)

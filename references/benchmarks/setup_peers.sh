@@ -5,7 +5,7 @@
 #
 #   bash references/benchmarks/setup_peers.sh && .venv-bench/bin/python references/benchmarks/peers.py
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 VENV=${VENV:-.venv-bench}
 PIP="$VENV/bin/python -m pip"
 
@@ -14,7 +14,7 @@ $PIP install -q --upgrade pip
 # The CPU build of torch first, so nothing below can pull CUDA wheels.
 $PIP install -q torch==2.13.0 || exit 1
 # onnx 1.17: newer onnx needs protobuf>=6, MediaPipe 0.10.21 needs protobuf<5.
-$PIP install -q -e ".[plots]" "onnx==1.17.0" "onnxruntime>=1.18" || exit 1
+$PIP install -q -e ".[train,plots]" "onnx==1.17.0" "onnxruntime>=1.18" || exit 1
 
 peer() {  # peer NAME PIP-ARGS... : one install step of a peer; a failure marks the peer skipped
   local name=$1; shift
