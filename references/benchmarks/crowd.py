@@ -14,9 +14,9 @@ faces are ~14 to ~110 px and scattered without overlap over a blurred photo back
 The reference faces are the teacher's (YuNet 2023mar at full resolution, score ≥ 0.6). Recall =
 reference faces ≥ 24 px that a detector finds (IoU ≥ 0.5); precision = its detections that match
 a reference face (one matching a teacher face under 24 px counts neither way). Every detector
-runs on one thread; facemtl's at its default input side and thresholds, asked for faces of ≥ 24 px
-(``min_face=24``: the input side that brings them to the network's ``smallest_face``) and at the
-photo's own side (640); ``--sides``, ``--thresholds`` and ``--small-thresholds`` (boxes under
+runs on one thread; facemtl's at its defaults (the input side from the photo), at its weights' own
+side (352, the default until 2026-12), asked for faces of ≥ 24 px (``min_face=24``: the input side that
+brings them to the network's ``smallest_face``) and at the photo's own side (640); ``--sides``, ``--thresholds`` and ``--small-thresholds`` (boxes under
 ``smallest_face`` on the network input) add rows. A second table gives facemtl's recall by face
 size *on the network input* at several input sides: the measurement behind the weights'
 ``smallest_face``. On ``--pool validation`` a third scores every row on the held-out photos whole
@@ -187,7 +187,10 @@ def main() -> None:
     for spec, label in labels.items():
         default = create_detector(spec)
         assert isinstance(default, NetFaceDetector)
-        methods[f"{label} (default, input side {default.max_side})"] = default
+        methods[f"{label} (default: input side from the photo)"] = default
+        methods[f"{label} (input side {default.max_side}, the weights' own)"] = create_detector(
+            spec, max_side=default.max_side
+        )
         for side in args.sides:
             methods[f"{label} (input side {side})"] = create_detector(spec, max_side=side)
         for t in args.thresholds:

@@ -39,7 +39,7 @@ import numpy as np
 from facemtl.core.images import read_image
 from facemtl.data.photos import PhotoSample, read_photos
 from facemtl.detection import NetFaceDetector, box_iou, create_detector, longer_sides, match_detections
-from facemtl.evaluation.benchmarks import detector_label, one_thread
+from facemtl.evaluation.benchmarks import detector_held_out, detector_label, one_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
@@ -57,7 +57,7 @@ class Row:
     speed: bool = True  # in the speed table
 
 
-def facemtl_rows(spec: str) -> list[Row]:
+def facemtl_rows(spec: str, thresholds: list[float]) -> list[Row]:
     label = detector_label(spec)
     default = create_detector(spec)
     assert isinstance(default, NetFaceDetector)
@@ -71,7 +71,7 @@ def facemtl_rows(spec: str) -> list[Row]:
         Row(f"{label} (default: input side from the photo)", boxes(default)),
         Row(f"{label} (input side {default.config.max_side}, the weights' own)", boxes(old), False),
         Row(f"{label} (min_face {MIN_FACE:.0f})", boxes(asked), False),
-    ]
+    ] + [Row(f"{label} (threshold {t:g})", boxes(create_detector(spec, score_threshold=t)), False) for t in thresholds]
 
 
 def peer_rows() -> list[Row]:
@@ -252,7 +252,16 @@ def main() -> None:
     ap.add_argument("--teacher", default=str(SHARED / "tools/yunet/yunet_s_640_640.onnx"))
     ap.add_argument("--detector", nargs="+", default=["facemtl"], help="facemtl detectors to score (facemtl:WEIGHTS)")
     ap.add_argument("--no-peers", action="store_true", help="leave MTCNN, dlib and MediaPipe out")
-    ap.add_argument("--repeats", type=int, default=7, help="speed: timed runs per photo size")
+    ap.add_argument(
+        "--pool",
+        choices=("test", "validation"),
+        default="test",
+        help="test: the validation fifth no run trains on; validation: the people photos the run behind "
+        "--held-out-by held out from its training part, for choosing between runs and thresholds",
+    )
+    ap.add_argument("--held-out-by", default="facemtl_det", help="with --pool validation: the detector run")
+    ap.add_argument("--thresholds", nargs="*", type=float, default=[], help="also score facemtl at these thresholds")
+    ap.add_argument("--repeats", type=int, default=7, help="speed: timed runs per photo size (0: no speed table)")
     ap.add_argument("--busy", action="store_true", help="speed: also with two CPU burners beside it")
     ap.add_argument("--json", default=None)
     ap.add_argument("--picture", default=None, help="draw the first facemtl row's worst photo here")
@@ -260,9 +269,12 @@ def main() -> None:
     if not Path(args.labels).is_file():
         raise SystemExit(f"{args.labels}: no teacher labels; make them with the command in this script's docstring")
     one_thread()
-    photos = read_photos(args.labels, split="val")
+    if args.pool == "test":
+        photos = read_photos(args.labels, split="val")
+    else:
+        photos = [p for p in detector_held_out(args.held_out_by) if p.whole]
     images = [read_image(p.image) for p in photos]
-    rows = [r for spec in args.detector for r in facemtl_rows(spec)]
+    rows = [r for spec in args.detector for r in facemtl_rows(spec, args.thresholds)]
     teacher = create_detector(f"yunet:{args.teacher}")
     rows.append(
         Row(
@@ -277,8 +289,9 @@ def main() -> None:
     # the speed photo: the held-out photo with the most sure faces (a group)
     group = max(range(len(photos)), key=lambda i: int((~photos[i].ignore).sum()))
     result["speed_photo"] = photos[group].image.name
-    result["speed_idle"] = speed(rows, images[group], args.repeats, busy=False)
-    if args.busy:
+    if args.repeats:
+        result["speed_idle"] = speed(rows, images[group], args.repeats, busy=False)
+    if args.busy and args.repeats:
         result["speed_busy"] = speed(rows, images[group], args.repeats, busy=True)
     if args.picture:
         i = worst[rows[0].name]
