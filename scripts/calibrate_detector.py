@@ -37,7 +37,7 @@ from facemtl.data.mtfl import read_mtfl
 from facemtl.detection import NetFaceDetector, create_detector
 from facemtl.detection.base import FaceDetector
 from facemtl.models import FaceDetectorNet, create_model
-from facemtl.models.weights import card_path, save_model
+from facemtl.models.weights import card_path, load_model, save_model
 from facemtl.training.config import TrainConfig
 
 
@@ -125,6 +125,11 @@ def main() -> None:
         help="facemtl:WEIGHTS only: the default input side to record (chosen on crowds of held-out photos, "
         "references/benchmarks/crowd.py --pool validation); the box rule is fitted at it",
     )
+    ap.add_argument(
+        "--max-side-chosen-on",
+        default="crowds of the run's held-out photos (references/benchmarks/crowd.py --pool validation)",
+        help="where --max-side was chosen (recorded in the card)",
+    )
     args = ap.parse_args()
     det = create_detector(args.detector, max_side=args.max_side)
     # the arguments are checked before the box rule's minutes of detection, not after
@@ -157,7 +162,7 @@ def main() -> None:
         config = config.with_overrides(max_side=args.max_side)
         record["max_side"] = {
             "value": args.max_side,
-            "chosen_on": "crowds of the run's held-out photos (references/benchmarks/crowd.py --pool validation)",
+            "chosen_on": args.max_side_chosen_on,
         }
     if args.thresholds or args.score_threshold is not None:
         threshold, scores = choose_threshold(Path(weights), args.thresholds) if args.thresholds else (None, {})
@@ -179,9 +184,10 @@ def main() -> None:
             "chosen_on": args.small_chosen_on,
         }
     if args.out:
-        assert isinstance(det.model, FaceDetectorNet)
+        trained = load_model(weights)  # the PyTorch network (the detector above may run its ONNX export)
+        assert isinstance(trained, FaceDetectorNet)
         model = create_model(config)
-        model.load_state_dict(det.model.state_dict())
+        model.load_state_dict(trained.state_dict())
         card = json.loads(card_path(weights).read_text())
         # a second calibration of calibrated weights keeps the records of what it does not redo
         record = card.get("calibration", {}) | record

@@ -108,12 +108,16 @@ TILE_OVERLAP = 256
 #: coarser pass found): a 12 MP photo costs one pass at 1,334 px and one at 352.
 LARGEST_FACE = 160.0
 PYRAMID_STEP = 4.0
+#: Up to this many times the weights' side one pass is enough: a face too large for it is still
+#: within the network's reach there (it finds faces up to about 200 px).
+PYRAMID_FROM = 1.5
 
 
 def pyramid(side: int, floor: int) -> list[int]:
-    """Input sides, largest first: ``side``, then ``PYRAMID_STEP`` times smaller, ending at ``floor``."""
+    """Input sides, largest first: ``side``, then ``PYRAMID_STEP`` times smaller, ending at ``floor``
+    (one pass up to ``PYRAMID_FROM`` × ``floor``)."""
     sides = [side]
-    while sides[-1] > floor:
+    while sides[-1] > PYRAMID_FROM * floor:
         sides.append(max(floor, math.ceil(sides[-1] / PYRAMID_STEP)))
     return sides
 
