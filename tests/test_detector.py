@@ -19,6 +19,7 @@ from facemtl.detection import Detection, NetFaceDetector, create_detector, lette
 from facemtl.detection.net import decode
 from facemtl.models import create_model
 from facemtl.models.detector import anchor_points
+from facemtl.training.config import DatasetSpec
 from facemtl.training.detector_loss import DetectionLoss
 
 STRIDES = (8, 16, 32)
@@ -273,6 +274,57 @@ def test_scenes_shrink_photos_without_aliasing_and_keep_faces_where_their_boxes_
     w = np.where(inside, np.clip(canvas - 127.5, 0, None), 0.0)
     centroid = np.array([(cols * w).sum(), (rows * w).sum()]) / w.sum()
     np.testing.assert_allclose(centroid, [(x1 + x2) / 2, (y1 + y2) / 2], atol=0.15)
+
+
+def test_photos_files_split_by_name_and_mark_ignored_faces(tmp_path):
+    """``split`` keeps the photos outside or inside the fixed validation fifth (by file name, so a
+    file's order and folder do not matter); ``"ignore": true`` makes a face an ignored region."""
+    from facemtl.data.splits import in_validation
+    from facemtl.training.config import parse_source
+
+    names = [f"p{i:03d}.jpg" for i in range(60)]
+    faces = [{"box": [1, 1, 9, 9], "score": 0.9}, {"box": [20, 20, 30, 30], "score": 0.95, "ignore": True}]
+    lines = [json.dumps({"image": n, "width": 40, "height": 40, "faces": faces}) for n in names]
+    (tmp_path / "a.jsonl").write_text("\n".join(lines) + "\n")
+    (tmp_path / "b.jsonl").write_text("\n".join(reversed(lines)) + "\n")
+    train, val = (read_photos(tmp_path / "a.jsonl", split=s) for s in ("train", "val"))
+    assert {p.image.name for p in val} == {n for n in names if in_validation(n)}
+    assert len(train) + len(val) == 60 and 0 < len(val) < 30
+    assert {p.image.name for p in read_photos(tmp_path / "b.jsonl", split="val")} == {p.image.name for p in val}
+    assert val[0].ignore.tolist() == [False, True]
+    assert parse_source(f"photos:{tmp_path / 'a.jsonl'}@val").split == "val"
+    with pytest.raises(ValueError, match="whole applies to photos sources"):
+        DatasetSpec("x.txt", kind="mtfl", whole=True)
+
+
+def test_whole_photo_scenes_show_people_photos_at_their_scale_faceless_ones_too(tmp_path):
+    """A 'whole' source's photos fill scenes at about their own size, photos without a face
+    included; a face lands where its box says (a bright square, its scene box around it)."""
+    img = np.full((120, 160, 3), 40, np.uint8)
+    img[50:70, 90:110] = 230  # the "face"
+    cv2.imwrite(str(tmp_path / "face.png"), img)
+    cv2.imwrite(str(tmp_path / "none.png"), np.full((120, 160, 3), 90, np.uint8))
+    recs = [
+        {"image": "face.png", "width": 160, "height": 120, "faces": [{"box": [89.5, 49.5, 109.5, 69.5], "score": 0.9}]},
+        {"image": "none.png", "width": 160, "height": 120, "faces": []},
+    ]
+    (tmp_path / "people.jsonl").write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    photos = read_photos(tmp_path / "people.jsonl", whole=True)
+    off = dict(rotate=0.0, flip=0.0, gray=0.0, blur=0.0, noise=0.0, lighting=0.0)
+    cfg = SceneConfig(size=128, whole=1.0, single=0.0, close_up=0.0, whole_scale=(0.7, 1.4), min_face=0.0, **off)
+    data = SceneDataset(photos, cfg, seed=2, length=40)
+    faceless = 0
+    for i in range(40):
+        s = data.compose(i)
+        if not len(s.boxes):
+            faceless += 1
+            continue
+        x1, y1, x2, y2 = s.boxes[0]
+        assert 0.7 * 20 - 0.5 <= x2 - x1 <= 1.4 * 20 + 0.5  # at about the photo's own scale
+        inner = s.image[int(np.ceil(y1)) + 1 : int(y2), int(np.ceil(x1)) + 1 : int(x2)]
+        if inner.size and (x1 > 0 and y1 > 0 and x2 < 127 and y2 < 127):
+            assert inner.mean() > 200  # the bright square is inside its box
+    assert 5 < faceless < 35  # the faceless photo is drawn too
 
 
 def _tiny_detector_recipe(photos_file, *, size: int, **kw):
