@@ -167,7 +167,8 @@ class SceneDataset(EpochDataset):
             if max(h, w) * scale <= S:  # it fits: keep it whole
                 src, dst = np.array([w / 2, h / 2]), rng.uniform(0.4, 0.6, 2) * S
             m = _similarity(scale, angle, src, dst)
-            self._paste(rng, canvas, i, m, (cv2.BORDER_REPLICATE, cv2.BORDER_CONSTANT)[int(rng.integers(2))])
+            replicate = int(rng.integers(2)) == 0 and c.whole_replicate
+            self._paste(rng, canvas, i, m, cv2.BORDER_REPLICATE if replicate else cv2.BORDER_CONSTANT)
             parts.append(self._faces(i, m))
         elif u < c.whole + c.single + c.close_up:
             i = self._draw_photo(rng)
