@@ -78,6 +78,11 @@ class SceneConfig:
     whole_scale: tuple[float, float] = option(
         (0.5, 1.5), "whole-photo scenes: scale of the photo, log-uniform", low=0.05
     )
+    whole_replicate: bool = option(
+        True,
+        "whole-photo scenes: half get a replicated border (false: all a plain one; the streaks of faceless "
+        "photos teach that streaks are background)",
+    )
     close_up: float = option(0.15, "one face filling half to all of the canvas", low=0, high=1)
     grid: tuple[int, int] = option((2, 6), "otherwise a k × k mosaic, k drawn from this range", low=1)
     empty_tile: float = option(0.12, "per mosaic tile: face-free background instead of a photo", low=0, high=1)
