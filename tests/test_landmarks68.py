@@ -152,7 +152,7 @@ def test_300w_holdout_is_a_fixed_disjoint_fifth(w300_dir):
 def test_source_text_and_config_name_the_300w_part():
     assert parse_source("300w:../x@holdout") == DatasetSpec("../x", "300w", split="holdout")
     assert parse_source("300w:../x") == DatasetSpec("../x", "300w")
-    with pytest.raises(ValueError, match="split applies to 300w and celeba sources"):
+    with pytest.raises(ValueError, match="split applies to 300w, celeba, fairface and photos sources"):
         DatasetSpec("a.txt", "mtfl", split="holdout")
 
 

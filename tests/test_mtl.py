@@ -94,7 +94,7 @@ def test_bad_strategy_or_source_values_in_a_recipe_name_the_file(tmp_path):
         '{"train": [{"path": "a.txt", "weight": -1}]}': r"recipe\.json: train source 'a\.txt': weight must be ≥ 0",
         '{"train": [{"path": "a", "kind": "wider"}]}': r"recipe\.json: train source 'a': kind must be one of mtfl, 300w, photos, celeba",
         '{"train": [{"path": "a", "kind": "celeba"}]}': r"recipe\.json: train source 'a': name CelebA's partition",
-        '{"scenes": {"single": 0.8, "close_up": 0.4}}': r"recipe\.json: scenes\.single \+ scenes\.close_up must be ≤ 1",
+        '{"scenes": {"single": 0.8, "close_up": 0.4}}': r"recipe\.json: scenes\.whole \+ scenes\.single \+ scenes\.close_up must be ≤ 1",
         '{"scenes": {"size": 250}}': r"recipe\.json: scenes\.size must be a multiple of 32",
     }
     for text, message in cases.items():
