@@ -48,6 +48,12 @@ SIZE_BINS = (24, 32, 64, np.inf)
 MEGAPIXELS = (0.3, 1.0, 3.0, 12.0)
 
 Boxes = np.ndarray  # (N, 4) xyxy, 0-based pixels
+REPORT: list[str] = []  # what was printed, for --md
+
+
+def emit(text: str = "") -> None:
+    print(text)
+    REPORT.append(text)
 
 
 @dataclass
@@ -161,15 +167,15 @@ def accuracy(rows: list[Row], photos: list[PhotoSample], images: list[np.ndarray
         for a, b in zip(SIZE_BINS[:-1], SIZE_BINS[1:], strict=True)
     ]
     faceless = sum(1 for p in photos if not len(p.boxes))
-    print(
+    emit(
         f"\n{len(photos)} held-out photos of people ({faceless} where the teacher finds no face), each at its own size\n"
     )
-    print(
+    emit(
         f"| detector | recall ≥ {MIN_FACE:.0f} px (%) | "
         + " | ".join(f"recall {b} px (%)" for b in bins)
         + " | precision (%) | false per photo | false per faceless photo | ms per photo (median) |"
     )
-    print("| --- |" + " --- |" * (len(bins) + 5))
+    emit("| --- |" + " --- |" * (len(bins) + 5))
     out, worst = {}, {}
     for row in rows:
         s = Score(np.zeros(len(bins)), np.zeros(len(bins)))
@@ -191,7 +197,7 @@ def accuracy(rows: list[Row], photos: list[PhotoSample], images: list[np.ndarray
         out[row.name] = r
         worst[row.name] = int(np.argmax([f + m for f, m in per_photo]))
         cells = " | ".join("–" if v is None else f"{v:.1f}" for v in r["recall_by_size"].values())
-        print(
+        emit(
             f"| {row.name} | {r['recall']:.1f} | {cells} | {r['precision']:.1f} | {r['false_per_photo']:.2f} | "
             f"{r['false_per_faceless_photo']:.2f} | {r['ms']:.1f} |"
         )
@@ -206,11 +212,11 @@ def scaled(image: np.ndarray, megapixels: float) -> np.ndarray:
 def speed(rows: list[Row], photo: np.ndarray, repeats: int, busy: bool) -> dict:
     import subprocess
 
-    print(
+    emit(
         f"\n## ms per photo, one thread (median of {repeats}, fewer past 10 s; detector alone), {'busy: two CPU burners beside it' if busy else 'idle'}\n"
     )
-    print("| detector | " + " | ".join(f"{mp:g} MP" for mp in MEGAPIXELS) + " |")
-    print("| --- |" + " --- |" * len(MEGAPIXELS))
+    emit("| detector | " + " | ".join(f"{mp:g} MP" for mp in MEGAPIXELS) + " |")
+    emit("| --- |" + " --- |" * len(MEGAPIXELS))
     images = [scaled(photo, mp) for mp in MEGAPIXELS]
     procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2 if busy else 0)]
     out: dict = {}
@@ -226,7 +232,7 @@ def speed(rows: list[Row], photo: np.ndarray, repeats: int, busy: bool) -> dict:
                     ms.append((time.perf_counter() - t) * 1e3)
                 times.append(statistics.median(ms))
             out[row.name] = dict(zip((f"{mp:g}" for mp in MEGAPIXELS), times, strict=True))
-            print(f"| {row.name} | " + " | ".join(f"{t:.1f}" for t in times) + " |")
+            emit(f"| {row.name} | " + " | ".join(f"{t:.1f}" for t in times) + " |")
     finally:
         for p in procs:
             p.kill()
@@ -264,6 +270,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=7, help="speed: timed runs per photo size (0: no speed table)")
     ap.add_argument("--busy", action="store_true", help="speed: also with two CPU burners beside it")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--md", default=None, help="write the printed tables here (docs copy them)")
     ap.add_argument("--picture", default=None, help="draw the first facemtl row's worst photo here")
     args = ap.parse_args()
     if not Path(args.labels).is_file():
@@ -290,6 +297,16 @@ def main() -> None:
     group = max(range(len(photos)), key=lambda i: int((~photos[i].ignore).sum()))
     result["speed_photo"] = photos[group].image.name
     if args.repeats:
+        from facemtl.detection.net import pyramid
+
+        det = create_detector(args.detector[0])
+        assert isinstance(det, NetFaceDetector)
+        sides = {}
+        for mp in MEGAPIXELS:
+            h, w = scaled(images[group], mp).shape[:2]
+            sides[f"{mp:g} MP ({w}×{h})"] = pyramid(det.input_side(h, w), det.config.max_side)
+        emit("\nfacemtl's default passes (input sides): " + "; ".join(f"{k}: {v}" for k, v in sides.items()))
+        result["facemtl_sides"] = sides
         result["speed_idle"] = speed(rows, images[group], args.repeats, busy=False)
     if args.busy and args.repeats:
         result["speed_busy"] = speed(rows, images[group], args.repeats, busy=True)
@@ -302,6 +319,8 @@ def main() -> None:
         )
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    if args.md:
+        Path(args.md).write_text("\n".join(REPORT).strip() + "\n")
 
 
 if __name__ == "__main__":
