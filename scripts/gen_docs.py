@@ -198,8 +198,8 @@ def crowd_table(stem: str = "crowd") -> str:
     return _table([*header, "ms per photo (median)"], rows)
 
 
-def crowd_sizes_table() -> str:
-    by = _json("references/benchmarks/results/crowd.json")["recall_by_input_size"]
+def crowd_sizes_table(stem: str = "crowd") -> str:
+    by = _result(stem)["recall_by_input_size"]
     rows = [
         [side, *("–" if r is None else f"{r:.0f} ({n})" for r, n in zip(v["recall"], v["faces"], strict=True))]
         for side, v in by["sides"].items()
@@ -259,8 +259,8 @@ def _e2e_row(label: str, d: dict, how: str) -> list[str]:
             f"{r['failure_rate_' + r['default']]:.2f}"]  # fmt: skip
 
 
-def end_to_end_table() -> str:
-    e2e = _json("references/benchmarks/results/end_to_end.json")
+def end_to_end_table(stem: str = "end_to_end") -> str:
+    e2e = _result(stem)
     rows = [_gt_row(e2e)]
     rows += [_e2e_row(label, e2e["detectors"][key], seed) for label, key, seed in END_TO_END_ROWS]
     for at, (label, mode) in enumerate(MIRROR_ROWS, start=1):
@@ -290,10 +290,10 @@ def end_to_end_release_pose_table() -> str:
     return _table([*header, "default (auto)", "second release, default (auto)"], rows)
 
 
-def end_to_end_pose_table() -> str:
+def end_to_end_pose_table(stem: str = "end_to_end") -> str:
     """The end-to-end error per head-pose class: one view (with the teacher's seeds beside it) and
     with the mirror view (the default, auto, and always)."""
-    detectors = _json("references/benchmarks/results/end_to_end.json")["detectors"]
+    detectors = _result(stem)["detectors"]
     ours, teacher = detectors["facemtl"]["by_pose"], detectors.get("yunet", {}).get("by_pose", {})
     mirror = [detectors["facemtl"]["mirror"][mode]["by_pose"] for _, mode in MIRROR_ROWS]
     rows = [
@@ -482,10 +482,14 @@ BLOCKS = {
     "peers-headline": peers_headline,
     "crowd": crowd_table,
     "crowd-sizes": crowd_sizes_table,
+    "crowd-release3": lambda: crowd_table("crowd_release3"),
+    "crowd-sizes-release3": lambda: crowd_sizes_table("crowd_release3"),
     "crowd-validation-small": lambda: crowd_table("crowd_validation_small"),
     "crowd-seed1": lambda: crowd_table("crowd_seed1"),
     "end-to-end": end_to_end_table,
     "end-to-end-pose": end_to_end_pose_table,
+    "end-to-end-release3": lambda: end_to_end_table("end_to_end_release3"),
+    "end-to-end-pose-release3": lambda: end_to_end_pose_table("end_to_end_release3"),
     "end-to-end-release": end_to_end_release_table,
     "end-to-end-release-pose": end_to_end_release_pose_table,
     "mtfl-methods": mtfl_methods_table,

@@ -207,6 +207,8 @@ def check_recipe(command: str, recorded: dict) -> None:
         raise SystemExit(f"--command has no --config: {command!r}")
     path = words[words.index("--config") + 1]
     current = json.loads(json.dumps(TrainConfig.from_json(path).to_dict()))
+    # the run's recipe with today's defaults for options added since (they default to what it did)
+    recorded = json.loads(json.dumps(TrainConfig.from_dict(recorded).to_dict()))
     if current != recorded:
         diff = sorted(k for k in set(current) | set(recorded) if current.get(k) != recorded.get(k))
         raise SystemExit(f"{path} differs from the run's recipe in {diff}")

@@ -130,18 +130,29 @@ PRETRAINED: dict[str, Pretrained] = {
         Pretrained(
             name="facemtl_det",
             file="facemtl_det.safetensors",
-            sha256="5c85e3cdd8780faee82393820abb01cbca49ce91a4531e5145e59f437a531c3a",
-            onnx_sha256="71d79fc031e9f09da96e95f4ae21c0dbbe58d646990ae3ebdc14712afa0101ac",
+            sha256="ebac2ada4ac4f0427b8496e8138976f7ee987141fc1df4fb227b87054b7d8ca4",
+            onnx_sha256="5fe3bcdb22a8cfb7509d9a3ec2ad5f6740fd810780e92f7a343d950b60ddd1f4",
             kind="detector",
-            summary="face detector: score + box + 5 points, strides 8/16/32; teacher-labelled photos",
+            summary="face detector: score + box + 5 points, strides 8/16/32; teacher-labelled photos, photos of people",
             headline=(
                 ("MTFL test found %", "mtfl_test_end_to_end.detectors.facemtl.detection_rate"),
                 (
                     "end-to-end NME % (landmarks: facemtl_mtfl_celeba)",
                     "mtfl_test_end_to_end.detectors.facemtl.mirror.auto.nme",
                 ),
-                ("crowd recall % (faces ≥ 24 px)", "crowds.methods.facemtl (default, input side 352).recall"),
-                ("crowd precision %", "crowds.methods.facemtl (default, input side 352).precision"),
+                (
+                    "crowd recall % (faces ≥ 24 px)",
+                    "crowds.methods.facemtl (default: input side from the photo).recall",
+                ),
+                ("crowd precision %", "crowds.methods.facemtl (default: input side from the photo).precision"),
+                (
+                    "real photos of people: recall % (faces ≥ 24 px)",
+                    "people_photos.accuracy.facemtl (default: input side from the photo).recall",
+                ),
+                (
+                    "real photos of people: precision %",
+                    "people_photos.accuracy.facemtl (default: input side from the photo).precision",
+                ),
             ),
         ),
     )
