@@ -213,6 +213,9 @@ def main() -> int:
     ap.add_argument("--clips", type=int, default=12)
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--backend", choices=["torch", "onnx"], default="onnx")
+    ap.add_argument(
+        "--max-side", type=int, default=None, help="the detector's input side (default: from the frame, as predict)"
+    )
     ap.add_argument("--sweep", action="store_true", help="also score a grid of One Euro settings (choose on mtfl-val)")
     ap.add_argument(
         "--speed",
@@ -230,7 +233,7 @@ def main() -> int:
 
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
-    analyzer = FaceAnalyzer.from_pretrained(backend=args.backend)
+    analyzer = FaceAnalyzer.from_pretrained(backend=args.backend, max_side=args.max_side)
     clip_list = clips(args.source, args.clips, args.seconds)
     rows = []
     per_frame = evaluate(clip_list, "per-frame", analyzer, None)
@@ -283,7 +286,7 @@ def main() -> int:
     tables = [table(rows)]
     if args.speed:
         other = "torch" if args.backend == "onnx" else "onnx"
-        analyzers = {args.backend: analyzer, other: FaceAnalyzer.from_pretrained(backend=other)}
+        analyzers = {args.backend: analyzer, other: FaceAnalyzer.from_pretrained(backend=other, max_side=args.max_side)}
         result["speed"] = speed(analyzers, args.seconds)
         tables.append(speed_table(result["speed"]))
         print("\n" + tables[-1])
