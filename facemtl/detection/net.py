@@ -108,9 +108,9 @@ TILE_OVERLAP = 256
 #: coarser pass found): a 12 MP photo costs one pass at 1,334 px and one at 352.
 LARGEST_FACE = 160.0
 PYRAMID_STEP = 4.0
-#: Up to this many times the weights' side one pass is enough: a face too large for it is still
-#: within the network's reach there (it finds faces up to about 200 px).
-PYRAMID_FROM = 1.5
+#: Up to this many times the weights' side one pass is enough (the default side snaps to the
+#: weights' own below it, :data:`AUTO_SNAP`).
+PYRAMID_FROM = 1.25
 
 
 def pyramid(side: int, floor: int) -> list[int]:
@@ -124,7 +124,8 @@ def pyramid(side: int, floor: int) -> list[int]:
 
 def covered(fine: np.ndarray, coarse: np.ndarray, share: float = 0.6, ratio: float = 1.6) -> np.ndarray:
     """Which ``fine`` boxes lie mostly (``share`` of their area) inside a ``coarse`` box at least
-    ``ratio`` times their side: a part of a large face (an eye, a mouth) seen as a face of its own."""
+    ``ratio`` times their side: a part of a large face (an eye, a mouth) seen as a face of its own.
+    (A face in front of another's is not inside its box: faces do not overlap that much.)"""
     if not len(fine) or not len(coarse):
         return np.zeros(len(fine), bool)
     lt = np.maximum(fine[:, None, :2], coarse[None, :, :2])
@@ -314,6 +315,9 @@ class NetFaceDetector:
         if len(parts) > 1:
             order = nms(boxes, scores, self.nms_threshold)
             boxes, scores, pts = boxes[order], scores[order], pts[order]
+        # best first: a box lying inside a surer, larger face is a part of it (an eye seen as a face)
+        part = np.array([covered(boxes[i : i + 1], boxes[:i])[0] for i in range(len(boxes))], bool)
+        boxes, scores, pts = boxes[~part], scores[~part], pts[~part]
         big_enough = longer_sides(boxes) >= self.min_face
         return [
             Detection(as_box(b), float(s), "net", p)
