@@ -92,12 +92,18 @@ def longer_sides(boxes: np.ndarray) -> np.ndarray:
     return np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every xyxy box of ``a`` (N, 4) with every box of ``b`` (M, 4): (N, M)."""
+def box_intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection area of every xyxy box of ``a`` (N, 4) with every box of ``b`` (M, 4): (N, M)."""
     a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
     lt = np.maximum(a[:, None, :2], b[None, :, :2])
     rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(-1)
+    return np.clip(rb - lt, 0, None).prod(-1)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every xyxy box of ``a`` (N, 4) with every box of ``b`` (M, 4): (N, M)."""
+    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
+    inter = box_intersection(a, b)
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     return inter / (area_a[:, None] + area_b[None] - inter + 1e-9)

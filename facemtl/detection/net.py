@@ -16,7 +16,7 @@ import numpy as np
 
 from facemtl.core.geometry import downscale, from_downscaled
 from facemtl.core.tasks import MTFL5
-from facemtl.detection.base import BoxRule, Detection, as_box, longer_sides, nms
+from facemtl.detection.base import BoxRule, Detection, as_box, box_intersection, longer_sides, nms
 from facemtl.models.detector_config import (
     BOX,
     NUM_POINTS,
@@ -96,6 +96,9 @@ def unmirror(raw: np.ndarray, height: int, width: int, strides: tuple[int, ...])
 AUTO_FACE_PX = 24.0
 AUTO_FACE_SHARE = 0.015
 AUTO_MAX_SIDE = 1344
+#: A side within this factor of the weights' own is not worth its cost: up to 1.25 × 352 = 440 px
+#: the photo is seen at 352 (a 512-px photo: faces from 29 px, not 24, at two thirds of the time).
+AUTO_SNAP = 1.25
 #: A larger side (asked for by ``min_face`` or ``max_side``) is processed in tiles of at most
 #: ``TILE_SIDE`` px overlapping by ``TILE_OVERLAP`` (the pyramid's coarser passes find the faces too
 #: large for a tile): memory stays bounded on a 50 MP photo.
@@ -122,23 +125,14 @@ def pyramid(side: int, floor: int) -> list[int]:
     return sides
 
 
-def covered(fine: np.ndarray, coarse: np.ndarray, share: float = 0.6, ratio: float = 1.6) -> np.ndarray:
-    """Which ``fine`` boxes lie mostly (``share`` of their area) inside a ``coarse`` box at least
-    ``ratio`` times their side: a part of a large face (an eye, a mouth) seen as a face of its own.
-    (A face in front of another's is not inside its box: faces do not overlap that much.)"""
-    if not len(fine) or not len(coarse):
-        return np.zeros(len(fine), bool)
-    lt = np.maximum(fine[:, None, :2], coarse[None, :, :2])
-    rb = np.minimum(fine[:, None, 2:], coarse[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(-1)
+def inside_larger(fine: np.ndarray, coarse: np.ndarray, share: float = 0.6, ratio: float = 1.6) -> np.ndarray:
+    """(N, M): whether ``fine`` box n lies mostly (``share`` of its area) inside ``coarse`` box m,
+    at least ``ratio`` times its side — a part of a large face (an eye, a mouth) seen as a face of
+    its own. (A face in front of another's is not inside its box: faces do not overlap that much.)"""
+    fine, coarse = np.asarray(fine, np.float64).reshape(-1, 4), np.asarray(coarse, np.float64).reshape(-1, 4)
     area = (fine[:, 2:] - fine[:, :2]).prod(-1)
     larger = longer_sides(coarse)[None, :] >= ratio * longer_sides(fine)[:, None]
-    return ((inter >= share * area[:, None]) & larger).any(1)
-
-
-#: A side within this factor of the weights' own is not worth its cost: up to 1.25 × 352 = 440 px
-#: the photo is seen at 352 (a 512-px photo: faces from 29 px, not 24, at two thirds of the time).
-AUTO_SNAP = 1.25
+    return (box_intersection(fine, coarse) >= share * area[:, None]) & larger
 
 
 def auto_side(height: int, width: int, floor: int, smallest_face: float) -> int:
@@ -286,7 +280,7 @@ class NetFaceDetector:
                 b = from_downscaled(b[inside].reshape(-1, 2, 2) + (x0, y0), f).reshape(-1, 4)
                 parts.append((b, s[inside], from_downscaled(p[inside] + (x0, y0), f)))
         boxes, scores, pts = (np.concatenate(x) for x in zip(*parts, strict=True))
-        order = nms(boxes, scores, self.nms_threshold)
+        order = nms(boxes, scores, self.nms_threshold)  # one box per face before the pass's filters
         return boxes[order], scores[order], pts[order]
 
     def _at(self, image_bgr: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -309,14 +303,14 @@ class NetFaceDetector:
             if s != sides[0]:  # a finer pass sees the faces under the smallest face here better
                 keep &= size >= self.config.smallest_face
             if k:  # the faces the network sees well here, and not parts of a larger face found coarser
-                keep &= (size <= LARGEST_FACE) & ~covered(boxes, np.concatenate([p[0] for p in parts]))
+                coarser = np.concatenate([p[0] for p in parts])
+                keep &= (size <= LARGEST_FACE) & ~inside_larger(boxes, coarser).any(1)
             parts.append((boxes[keep], scores[keep], pts[keep]))
         boxes, scores, pts = (np.concatenate(x) for x in zip(*parts, strict=True))
-        if len(parts) > 1:
-            order = nms(boxes, scores, self.nms_threshold)
-            boxes, scores, pts = boxes[order], scores[order], pts[order]
-        # best first: a box lying inside a surer, larger face is a part of it (an eye seen as a face)
-        part = np.array([covered(boxes[i : i + 1], boxes[:i])[0] for i in range(len(boxes))], bool)
+        order = nms(boxes, scores, self.nms_threshold)  # across passes (a no-op on one); best first
+        boxes, scores, pts = boxes[order], scores[order], pts[order]
+        # a box lying inside a surer, larger face is a part of it (an eye seen as a face)
+        part = np.tril(inside_larger(boxes, boxes), -1).any(1)
         boxes, scores, pts = boxes[~part], scores[~part], pts[~part]
         big_enough = longer_sides(boxes) >= self.min_face
         return [
