@@ -109,8 +109,6 @@ def detector_held_out(detector_weights: str | Path) -> list:
     """The photos (:class:`facemtl.data.photos.PhotoSample`) that the detector run behind
     ``detector_weights`` (a shipped name or a file; its card records the recipe) held out for validation."""
     from facemtl.models.pretrained import DEFAULT_DETECTOR
-    from facemtl.training.jobs.detector import load_photos
-    from facemtl.training.jobs.landmarks import split_train_val
+    from facemtl.training.jobs.detector import split_photos
 
-    cfg = _recipe(detector_weights, DEFAULT_DETECTOR)
-    return [photos[i] for photos in load_photos(cfg) for i in split_train_val(photos, cfg.val_fraction, cfg.seed)[1]]
+    return split_photos(_recipe(detector_weights, DEFAULT_DETECTOR))[1]

@@ -46,6 +46,18 @@ def load_photos(cfg: TrainConfig) -> list[list[PhotoSample]]:
     return sources
 
 
+def split_photos(cfg: TrainConfig) -> tuple[list[PhotoSample], list[PhotoSample]]:
+    """The recipe's training and validation photos, each source split on its own (the seeded rule
+    of :func:`~facemtl.training.jobs.landmarks.split_train_val`)."""
+    train: list[PhotoSample] = []
+    val: list[PhotoSample] = []
+    for photos in load_photos(cfg):
+        train_idx, val_idx = split_train_val(photos, cfg.val_fraction, cfg.seed)
+        train += [photos[i] for i in train_idx]
+        val += [photos[i] for i in val_idx]
+    return train, val
+
+
 class DetectorJob:
     """Face score + box + 5 landmarks per location, λ-weighted (``task_weights``: score, box, landmarks)."""
 
@@ -61,12 +73,7 @@ class DetectorJob:
 
     def prepare_data(self, progress: bool) -> TrainData:
         cfg, mc = self.cfg, self.model.config
-        train_photos: list[PhotoSample] = []
-        val_photos: list[PhotoSample] = []
-        for photos in load_photos(cfg):
-            train_idx, val_idx = split_train_val(photos, cfg.val_fraction, cfg.seed)
-            train_photos += [photos[i] for i in train_idx]
-            val_photos += [photos[i] for i in val_idx]
+        train_photos, val_photos = split_photos(cfg)
 
         def scenes(photos: list[PhotoSample], **kw: Any) -> SceneDataset:
             return SceneDataset(photos, cfg.scenes, mean=mc.mean, std=mc.std, progress=progress, **kw)
