@@ -118,13 +118,10 @@ def main() -> None:
         jobs += [(str(p), None) for p in celeba_photos(args.celeba, "train")]
     whole: list[tuple[str, float, float]] = []
     if args.people:
-        from facemtl.core.inputs import IMAGE_SUFFIXES
+        from facemtl.core.inputs import expand_inputs, is_video
 
-        whole = [
-            (str(p), args.zoom, args.zoom_score)
-            for p in sorted(Path(args.people).iterdir())
-            if p.suffix.lower() in IMAGE_SUFFIXES
-        ]
+        photos = (p for p in expand_inputs([args.people]) if not is_video(p))  # the folder's images, sorted
+        whole = [(str(p), args.zoom, args.zoom_score) for p in photos]
     if jobs and whole:
         raise SystemExit("--people photos go into a file of their own (run the script for them separately)")
     out = Path(args.out)

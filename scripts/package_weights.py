@@ -42,10 +42,16 @@ def main() -> None:
     )
     ap.add_argument("--crowd-json", type=Path, help="references/benchmarks/crowd.py --json output (detectors)")
     ap.add_argument(
-        "--people-json", type=Path, help="references/benchmarks/people.py --json output (detectors on real photos)"
+        "--people-json", type=Path, help="references/benchmarks/people.py's OUT.json (detectors on real photos)"
     )
     ap.add_argument("--note", help="a fact about the run the card must carry (e.g. the code commit it ran at)")
     ap.add_argument("--command", help="the training command to record (default: the one the run recorded)")
+    ap.add_argument(
+        "--chain",
+        nargs="+",
+        metavar="COMMAND",
+        help="a fine-tune's lineage: the training commands that made its init weights, in order, and its own",
+    )
     ap.add_argument(
         "--out", type=Path, default=Path(__file__).resolve().parents[1] / "weights" / "facemtl_mtfl.safetensors"
     )
@@ -67,6 +73,8 @@ def main() -> None:
         training["command"] = args.command
     if args.note:
         training["note"] = args.note
+    if args.chain:
+        training["chain"] = args.chain
     weights = args.weights or args.run / "best.safetensors"
     model = load_model(weights)
     if model.config.kind == "detector":

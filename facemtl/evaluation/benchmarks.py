@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -71,6 +73,11 @@ class Report:
         md.write_text("\n".join(self.lines) + "\n")
         js.write_text(json.dumps(figures, indent=2) + "\n")
         return md, js
+
+
+def burners(n: int) -> list[subprocess.Popen]:
+    """``n`` CPU-burner processes (a busy machine for the "busy" rows); the caller kills them."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
 
 
 def model_label(name: str) -> str:

@@ -3,7 +3,7 @@
     python scripts/label_faces.py --teacher ../shared/tools/yunet/yunet_s_640_640.onnx \
         --people ../shared/data/people --out runs/teacher/people.jsonl          # once: the teacher's faces
     .venv-bench/bin/python references/benchmarks/people.py \
-        --json references/benchmarks/results/people.json --picture docs/people_worst.jpg
+        --out references/benchmarks/results/people --picture docs/people_worst.jpg
 
 The photos are the fixed validation fifth of ``../shared/data/people`` (by file name,
 :func:`facemtl.data.splits.in_validation`), which no facemtl detector trains on, each scored at its
@@ -25,7 +25,6 @@ default (the input side from the photo), YuNet at full resolution.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -39,7 +38,7 @@ import numpy as np
 from facemtl.core.images import read_image
 from facemtl.data.photos import PhotoSample, read_photos
 from facemtl.detection import NetFaceDetector, box_iou, create_detector, longer_sides, match_detections
-from facemtl.evaluation.benchmarks import detector_held_out, detector_label, one_thread
+from facemtl.evaluation.benchmarks import Report, burners, detector_held_out, detector_label, one_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
@@ -48,12 +47,7 @@ SIZE_BINS = (24, 32, 64, np.inf)
 MEGAPIXELS = (0.3, 1.0, 3.0, 12.0)
 
 Boxes = np.ndarray  # (N, 4) xyxy, 0-based pixels
-REPORT: list[str] = []  # what was printed, for --md
-
-
-def emit(text: str = "") -> None:
-    print(text)
-    REPORT.append(text)
+emit = Report()  # the printed tables, saved as OUT.md beside OUT.json
 
 
 @dataclass
@@ -210,15 +204,13 @@ def scaled(image: np.ndarray, megapixels: float) -> np.ndarray:
 
 
 def speed(rows: list[Row], photo: np.ndarray, repeats: int, busy: bool) -> dict:
-    import subprocess
-
     emit(
         f"\n## ms per photo, one thread (median of {repeats}, fewer past 10 s; detector alone), {'busy: two CPU burners beside it' if busy else 'idle'}\n"
     )
     emit("| detector | " + " | ".join(f"{mp:g} MP" for mp in MEGAPIXELS) + " |")
     emit("| --- |" + " --- |" * len(MEGAPIXELS))
     images = [scaled(photo, mp) for mp in MEGAPIXELS]
-    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2 if busy else 0)]
+    procs = burners(2 if busy else 0)
     out: dict = {}
     try:
         for row in (r for r in rows if r.speed):
@@ -269,8 +261,7 @@ def main() -> None:
     ap.add_argument("--thresholds", nargs="*", type=float, default=[], help="also score facemtl at these thresholds")
     ap.add_argument("--repeats", type=int, default=7, help="speed: timed runs per photo size (0: no speed table)")
     ap.add_argument("--busy", action="store_true", help="speed: also with two CPU burners beside it")
-    ap.add_argument("--json", default=None)
-    ap.add_argument("--md", default=None, help="write the printed tables here (docs copy them)")
+    ap.add_argument("--out", default=None, help="write OUT.md (the printed tables, docs copy them) and OUT.json")
     ap.add_argument("--picture", default=None, help="draw the first facemtl row's worst photo here")
     args = ap.parse_args()
     if not Path(args.labels).is_file():
@@ -317,10 +308,8 @@ def main() -> None:
         print(
             f"\nwrote {args.picture}: {photos[i].image.name} ×2 (teacher: red sure, orange unsure/small; facemtl: green)"
         )
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
-    if args.md:
-        Path(args.md).write_text("\n".join(REPORT).strip() + "\n")
+    if args.out:
+        emit.save(args.out, result)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import cv2
 
-from facemtl.evaluation.benchmarks import DATA, Report
+from facemtl.evaluation.benchmarks import DATA, Report, burners
 
 ROOT = Path(__file__).resolve().parents[2]
 FACEMTL = [sys.executable, "-m", "facemtl"]
@@ -92,10 +92,6 @@ def yunet_loop(listing: Path) -> list[str]:
         "    img = cv2.imread(line.strip())\n    det.setInputSize((img.shape[1], img.shape[0]))\n    det.detect(img)\n"
     )
     return [sys.executable, "-c", code]
-
-
-def burners(n: int) -> list[subprocess.Popen]:
-    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
 
 
 def write_list(paths: list[Path], target: Path) -> Path:
