@@ -93,6 +93,57 @@ def test_a_face_that_leaves_and_returns_within_the_grace_period_keeps_its_id(ana
     assert ids == {0}, _ids(found)
     assert all(found[i] for i in back[5:])  # found again within 5 frames of its return
     assert all(len(found[i]) == 0 for i in gone[5:])  # and nothing is reported while it is away
+    # while it was awaited the detector looked where it had been, and at the whole frame only every
+    # detect_every frames (not on every frame, as when no face is followed or awaited)
+    assert tracker.searches > 0
+    assert tracker.detections <= len(clip.frames) // tracker.params.detect_every + 2
+
+
+def test_a_window_search_maps_its_faces_back_to_the_frames_pixels():
+    """The window around a box, whatever its zoom and wherever it crosses the frame's edge, maps
+    its centre back to the box's centre and its scale back to the box's size (0-based pixel centres)."""
+    from facemtl.detection.base import Detection
+    from facemtl.detection.window import WINDOW, detect_near
+
+    class Centre:  # a detector that sees one face, filling the window's middle 1 / WINDOW
+        def detect(self, image_bgr: np.ndarray) -> list[Detection]:
+            h, w = image_bgr.shape[:2]
+            c, r = (w - 1) / 2, w / WINDOW / 2
+            return [Detection((c - r, c - r, c + r, c + r), 0.9, "net", np.array([[c - r / 2, c], [c + r / 2, c]]))]
+
+    image = np.zeros((480, 640, 3), np.uint8)
+    for box in [(100.0, 80.0, 160.0, 140.0), (600.0, -20.0, 700.0, 80.0), (10.0, 10.0, 18.0, 18.0), (0, 0, 400, 400)]:
+        (found,) = detect_near(Centre(), image, box)
+        centre = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+        assert np.allclose(((found.box[0] + found.box[2]) / 2, (found.box[1] + found.box[3]) / 2), centre, atol=1e-6)
+        assert abs((found.box[2] - found.box[0]) / (box[2] - box[0]) - 1) < 0.05  # the window's side is rounded
+        assert np.allclose(found.landmarks.mean(0), centre, atol=1e-6)
+
+
+def test_a_face_is_found_again_in_a_window_around_where_it_was(analyzer, portrait, background):
+    """The face the detector finds on the whole frame, found again in a window around its box (for
+    a face in the middle and one cut by the frame's edge) at about the same place; nothing where there
+    is no face."""
+    from facemtl.detection.base import box_iou
+    from facemtl.detection.window import detect_near
+
+    clip = make_clip([portrait], background, ClipSpec(seconds=1, occlusions=0, blur=0), seed=4)
+    frame = clip.frames[-1]
+    whole = analyzer.detector.detect(frame)
+    assert len(whole) == 1
+    for shift in (0, -int(whole[0].box[0]) - 10):  # as it is, and moved so its left edge leaves the frame
+        image = frame
+        if shift:
+            image = np.roll(frame, shift, axis=1)
+            image[:, shift:] = 128
+            whole = analyzer.detector.detect(image)
+            assert len(whole) == 1
+        near = detect_near(analyzer.detector, image, whole[0].box)
+        assert len(near) == 1
+        assert box_iou(np.array(near[0].box), np.array(whole[0].box))[0, 0] > 0.75
+        iod = np.linalg.norm(whole[0].landmarks[0] - whole[0].landmarks[1])
+        assert np.linalg.norm(near[0].landmarks - whole[0].landmarks, axis=1).mean() < 0.15 * iod
+    assert detect_near(analyzer.detector, background, (100.0, 80.0, 160.0, 140.0)) == []
 
 
 def test_two_faces_keep_two_ids_through_motion_and_occlusion(analyzer, portrait, background):

@@ -5,14 +5,16 @@ Per frame, each track's face is re-cropped from its own last landmarks by the tr
 and goes through the landmark network's passes (:class:`~facemtl.analysis.landmarker.Landmarker`, as in a
 photo's analysis, minus the detector). How far those passes disagree is the track's confidence: on
 a face they agree within a few % of the eye distance; a crop that lost its face (the face left the
-frame, turned away or was covered) gives passes that scatter, or a face whose size jumps. The detector runs every
-``detect_every`` frames, at once when a track loses confidence, and on every frame while nothing
-is tracked; its faces are matched to tracks by box IoU (greedy, best pair first — faces seldom
+frame, turned away or was covered) gives passes that scatter, or a face whose size jumps. The detector runs on
+the whole frame every ``detect_every`` frames (new faces; at the side the detector's defaults choose for
+the frame) and on every frame while no face is followed or awaited; its faces are matched to tracks by box IoU (greedy, best pair first — faces seldom
 overlap, and a box matches at most one face); an unmatched face starts a track, a track the
 detector does not confirm twice in a row, or whose crop lost its face, is *lost*: it keeps its ID
-for ``grace`` seconds and takes it back if a face is found near where it was (the detector looks for
-it every third of ``detect_every`` frames if it had been followed that long; a shorter-lived track,
-most often a false detection, waits for the periodic look). Points are smoothed by
+for ``grace`` seconds and takes it back if a face is found near where it was. A lost face is looked for
+in a window around where it was last seen (:func:`~facemtl.detection.window.detect_near`: a few hundred
+pixels of detector input at any frame size) at once when its track loses confidence, then every third of
+``detect_every`` frames if it had been followed that long (a shorter-lived track, most often a false
+detection, waits for the periodic look). Points are smoothed by
 One Euro filters, one for the face's rigid pose and one for its shape (:mod:`facemtl.video.smoothing`), attribute
 probabilities by a running average over the last ``attribute_window`` seconds.
 
@@ -34,6 +36,7 @@ from facemtl.core.geometry import Box, crop_box_from_landmarks
 from facemtl.core.images import to_bgr
 from facemtl.core.tasks import interocular_distance
 from facemtl.detection import Detection, box_iou
+from facemtl.detection.window import detect_near
 from facemtl.video.smoothing import PoseParams, PoseSmoother
 
 if TYPE_CHECKING:
@@ -139,8 +142,11 @@ class FaceTracker:
         self._frame = 0
         self._time: float | None = None
         self._since_detect = 0
-        #: Detector runs so far (for benchmarks: how often the tracker needed it).
+        self._since_look = 0
+        #: Detector runs so far on whole frames, and on windows around lost faces (for benchmarks:
+        #: how often the tracker needed it).
         self.detections = 0
+        self.searches = 0
 
     # -- geometry ---------------------------------------------------------------------------------
     def _five(self, landmarks: np.ndarray) -> np.ndarray:
@@ -175,12 +181,22 @@ class FaceTracker:
         live = [t for t in self._tracks if not t.lost]
         unsure = self._follow(image, live, now)
         self._since_detect += 1
+        self._since_look += 1
         # a lost face may be back: look for it every few frames while it waits
-        waiting = any(t.lost and self._established(t) for t in self._tracks)
-        waiting &= self._since_detect >= max(1, p.detect_every // 3)
-        if not live or unsure or waiting or self._since_detect >= p.detect_every:
-            self._detect(image, now)
-            self._since_detect = 0
+        waits = any(t.lost and self._established(t) for t in self._tracks)
+        waiting = waits and self._since_look >= max(1, p.detect_every // 3)
+        # the whole frame (new faces too) periodically, and on every frame while no face is followed
+        # or awaited (a face that appears is found at once)
+        if self._since_detect >= p.detect_every or not (live or waits):
+            self.detections += 1
+            self._detect(image, now, list(self.analyzer.detector.detect(image)))
+            self._since_detect = self._since_look = 0
+        elif unsure or waiting:  # known faces only, each where it was last seen
+            sought = [t for t in self._tracks if t.lost and t.followed]
+            dets = [d for t in sought for d in detect_near(self.analyzer.detector, image, self._box(t, t.raw))]
+            self.searches += 1
+            self._detect(image, now, dets, sought)
+            self._since_look = 0
         # a lost track waits out its grace period (one never shown goes at once); only an established
         # one makes the detector look for it more often (a short-lived one is most often a false detection)
         self._tracks = [t for t in self._tracks if not t.lost or (t.followed and now - t.last_seen <= p.grace)]
@@ -231,12 +247,12 @@ class FaceTracker:
         """Followed long enough (``detect_every`` frames) to be a face worth waiting for."""
         return t.followed >= self.params.detect_every
 
-    def _detect(self, image: np.ndarray, now: float) -> None:
-        """Run the detector; match its faces to tracks, start tracks for new faces, lose tracks it
-        keeps missing."""
-        self.detections += 1
-        dets = list(self.analyzer.detector.detect(image))
-        tracks = sorted(self._tracks, key=lambda t: t.lost)  # followed faces choose first
+    def _detect(self, image: np.ndarray, now: float, dets: list[Detection], sought: list[_Track] | None = None) -> None:
+        """Match the detector's faces to tracks, start tracks for new faces, lose tracks it keeps
+        missing. ``sought``: the detector looked only for these (in windows where they were last seen):
+        other tracks are not judged, and a face no sought track claims is left for the next whole-frame
+        look (a window's edge may cut a face)."""
+        tracks = sorted(self._tracks if sought is None else sought, key=lambda t: t.lost)  # followed faces choose first
         boxes = np.array([self._box(t, t.raw) for t in tracks]).reshape(-1, 4)
         det_boxes = np.array([d.box for d in dets]).reshape(-1, 4)
         affinity = box_iou(boxes, det_boxes)
@@ -261,7 +277,8 @@ class FaceTracker:
                 if t.misses >= self.params.max_misses:
                     t.lost = True
         matched_dets = {j for _, j in pairs}
-        reseed += [(None, d) for j, d in enumerate(dets) if j not in matched_dets]
+        if sought is None:
+            reseed += [(None, d) for j, d in enumerate(dets) if j not in matched_dets]
         if not reseed:
             return
         seen = self.analyzer.passes(image, [d for _, d in reseed])
@@ -273,8 +290,11 @@ class FaceTracker:
                 self._tracks.append(t)
             else:
                 t = known
-                t.filter.reset()  # re-found after a jump: no smoothing across it
-                t.velocity = np.zeros(2)
+                if t.lost:  # re-found after a jump: no smoothing across it
+                    t.filter.reset()
+                    t.velocity = np.zeros(2)
+                # (a followed face re-framed from the detector's box stays smoothed: its points moved
+                # by its drift, not by a jump)
                 t.lost = False
                 self._average_attributes(t, probs, now)
             t.raw, t.last_seen = seen.landmarks[k], now
