@@ -85,14 +85,14 @@ class Landmarker:
 
         Returns landmarks ``(N, K, 2)`` in image pixels and class probabilities per attribute task.
         """
-        return self._predict(to_channels(image_bgr, self.config.channels), boxes, pass_index)
+        return self._predict(image_bgr, boxes, pass_index)
 
     def recrop(
         self, image_bgr: np.ndarray, landmarks: np.ndarray, pass_index: int = 1
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """One refinement pass: crop each face by the training rule from its landmarks ``(N, K, 2)``
         and predict again (``pass_index``: which pass this is, 1 for the first re-crop)."""
-        return self._recrop(to_channels(image_bgr, self.config.channels), landmarks, pass_index)
+        return self._recrop(image_bgr, landmarks, pass_index)
 
     def passes(self, image_bgr: np.ndarray, boxes: Sequence[Box], average: np.ndarray | None = None) -> Passes:
         """The first crop (``boxes``) and ``refine`` re-crops of each face, combined where
@@ -107,7 +107,7 @@ class Landmarker:
     ) -> list[Passes]:
         """:meth:`passes` for the faces of several photos at once: every pass of every face runs as one
         network batch, so a collection pays the per-call cost once per pass instead of once per photo."""
-        images = [to_channels(im, self.config.channels) for im in images_bgr]
+        images = list(images_bgr)
         owner = np.array([i for i, bx in enumerate(boxes) for _ in bx], int)
         counts = [len(bx) for bx in boxes]
         landmarks, probs = self._predict_faces(images, owner, [b for bx in boxes for b in bx], 0)
@@ -139,20 +139,22 @@ class Landmarker:
     def _predict(
         self, image: np.ndarray, boxes: Sequence[Box], pass_index: int
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """:meth:`predict_boxes` on an image already in the model's channel layout."""
+        """:meth:`predict_boxes` (an 8-bit BGR image)."""
         return self._predict_faces([image], np.zeros(len(boxes), int), list(boxes), pass_index)
 
     def _predict_faces(
         self, images: Sequence[np.ndarray], owner: np.ndarray, boxes: Sequence[Box], pass_index: int
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """The network on crop ``boxes``, box j of ``images[owner[j]]`` (in the model's channel
-        layout), as one batch: landmarks ``(N, K, 2)`` in image pixels and class probabilities."""
+        """The network on crop ``boxes``, box j of ``images[owner[j]]`` (8-bit BGR), as one batch:
+        landmarks ``(N, K, 2)`` in image pixels and class probabilities. Each crop is cut from the
+        colour image and then put in the model's channel layout, as training makes its crops (and
+        a gray model does not convert a whole 12 MP photo for a few faces)."""
         cfg = self.config
         if not boxes:
             k = cfg.tasks.landmarks.num_points
             return np.empty((0, k, 2)), {t.name: np.empty((0, t.num_classes)) for t in cfg.tasks.attributes}
         transforms = [CropTransform.from_box(b, cfg.input_size) for b in boxes]
-        crops = np.stack([t.warp(images[i]) for t, i in zip(transforms, owner, strict=True)])
+        crops = np.stack([to_channels(t.warp(images[i]), cfg.channels) for t, i in zip(transforms, owner, strict=True)])
         out = test_time_averaged(
             self._net,
             to_array(crops, cfg.mean, cfg.std),

@@ -89,8 +89,12 @@ def shift_averaged(
     if offsets == [(0, 0)]:
         return net(x)
     idx = np.arange(size)
-    # view pixel (u, v) = crop pixel (u + dx, v + dy), clamped to the crop: its edge repeated
-    crops = [x[..., np.clip(idx + dy, 0, size - 1)[:, None], np.clip(idx + dx, 0, size - 1)] for dx, dy in offsets]
+    # view pixel (u, v) = crop pixel (u + dx, v + dy), clamped to the crop: its edge repeated (one
+    # take along each axis that moves: a fifth of the time of indexing both axes at once)
+    crops = []
+    for dx, dy in offsets:
+        view = x if dy == 0 else np.take(x, np.clip(idx + dy, 0, size - 1), axis=-2)
+        crops.append(view if dx == 0 else np.take(view, np.clip(idx + dx, 0, size - 1), axis=-1))
     out = net(np.concatenate(crops))
     lm = out["landmarks"]
     unit = 2.0 / size  # one crop pixel in unit coordinates
