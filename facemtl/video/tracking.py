@@ -12,9 +12,9 @@ overlap, and a box matches at most one face); an unmatched face starts a track, 
 detector does not confirm twice in a row, or whose crop lost its face, is *lost*: it keeps its ID
 for ``grace`` seconds and takes it back if a face is found near where it was. A lost face is looked for
 in a window around where it was last seen (:func:`~facemtl.detection.window.detect_near`: a few hundred
-pixels of detector input at any frame size) at once when its track loses confidence, then every third of
-``detect_every`` frames if it had been followed that long (a shorter-lived track, most often a false
-detection, waits for the periodic look). Points are smoothed by
+pixels of detector input at any frame size) at once when its track loses confidence, then on every frame
+while no other face is followed and every third of ``detect_every`` frames while one is, if it had been
+followed that long (a shorter-lived track, most often a false detection, waits for the periodic look). Points are smoothed by
 One Euro filters, one for the face's rigid pose and one for its shape (:mod:`facemtl.video.smoothing`), attribute
 probabilities by a running average over the last ``attribute_window`` seconds.
 
@@ -184,7 +184,8 @@ class FaceTracker:
         self._since_look += 1
         # a lost face may be back: look for it every few frames while it waits
         waits = any(t.lost and self._established(t) for t in self._tracks)
-        waiting = waits and self._since_look >= max(1, p.detect_every // 3)
+        # (on every frame while it is the only face: there is nothing else to spend the time on)
+        waiting = waits and (not live or self._since_look >= max(1, p.detect_every // 3))
         # the whole frame (new faces too) periodically, and on every frame while no face is followed
         # or awaited (a face that appears is found at once)
         if self._since_detect >= p.detect_every or not (live or waits):
