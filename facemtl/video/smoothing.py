@@ -77,7 +77,7 @@ class PoseParams:
     faster than the classic 1 Hz (``d_cutoff`` 4 Hz) opens the pose filter at the start of a move
     instead of 160 ms into it, which is most of what a trailing estimate costs."""
 
-    pose: OneEuroParams = OneEuroParams(min_cutoff=0.2, beta=20.0, d_cutoff=4.0)
+    pose: OneEuroParams = OneEuroParams(min_cutoff=0.1, beta=40.0, d_cutoff=4.0)
     shape: OneEuroParams = OneEuroParams(min_cutoff=0.05, beta=60.0)
 
 
