@@ -99,6 +99,28 @@ def test_a_face_that_leaves_and_returns_within_the_grace_period_keeps_its_id(ana
     assert tracker.detections <= len(clip.frames) // tracker.params.detect_every + 2
 
 
+def test_a_detection_inside_a_larger_face_is_a_part_of_it():
+    """The tracker's rule for new detections: one lying mostly inside a followed face's box, or a
+    larger detection's (the fourth detector release boxes Grace Hopper's collar and tie at 0.85 in
+    a zoomed frame, surer than her face), is a part of that face; a face beside it, or the face
+    itself, is not."""
+    from facemtl.detection.base import Detection
+    from facemtl.video.tracking import _parts
+
+    def det(*box: float) -> Detection:
+        return Detection(box, 0.9, "net")
+
+    face = np.array([100.0, 100.0, 300.0, 340.0])
+    collar = det(140, 250, 260, 380)  # 70 of its 130 px height inside the face's box
+    beside = det(310, 120, 480, 330)
+    itself = det(105, 95, 295, 335)
+    assert list(_parts([collar, beside, itself], [face])) == [True, False, False]
+    # with no followed face yet, a surer detection of the collar is still a part of the face's detection
+    assert list(_parts([collar, det(*face)], [])) == [True, False]
+    # a small face beside a large one is not a part of it
+    assert list(_parts([det(305, 100, 345, 140), det(*face)], [])) == [False, False]
+
+
 def test_a_window_search_maps_its_faces_back_to_the_frames_pixels():
     """The window around a box, whatever its zoom and wherever it crosses the frame's edge, maps
     its centre back to the box's centre and its scale back to the box's size (0-based pixel centres)."""

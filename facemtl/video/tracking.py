@@ -35,7 +35,8 @@ from facemtl.analysis.landmarker import Landmarker
 from facemtl.core.geometry import Box, crop_box_from_landmarks
 from facemtl.core.images import to_bgr
 from facemtl.core.tasks import interocular_distance
-from facemtl.detection import Detection, box_iou
+from facemtl.detection import Detection, box_iou, longer_sides
+from facemtl.detection.base import box_intersection
 from facemtl.detection.window import detect_near
 from facemtl.video.smoothing import PoseParams, PoseSmoother
 
@@ -87,6 +88,9 @@ MATCH_IOU = 0.3
 MAX_GROWTH = 1.3
 #: Below this IoU with the detector's box a followed face is re-seeded from the detection (drift).
 RESEED_IOU = 0.5
+#: A new detection lying this share of its area inside a followed, larger face's box starts no track
+#: (see :func:`_part_of_followed`); two faces side by side overlap far less.
+PART_SHARE = 0.4
 
 
 @dataclass
@@ -253,6 +257,8 @@ class FaceTracker:
         missing. ``sought``: the detector looked only for these (in windows where they were last seen):
         other tracks are not judged, and a face no sought track claims is left for the next whole-frame
         look (a window's edge may cut a face)."""
+        followed = [self._box(t, t.raw) for t in self._tracks if not t.lost]
+        dets = [d for d, part in zip(dets, _parts(dets, followed), strict=True) if not part]
         tracks = sorted(self._tracks if sought is None else sought, key=lambda t: t.lost)  # followed faces choose first
         boxes = np.array([self._box(t, t.raw) for t in tracks]).reshape(-1, 4)
         det_boxes = np.array([d.box for d in dets]).reshape(-1, 4)
@@ -341,6 +347,21 @@ def _visible(box: Box, shape: tuple[int, ...]) -> float:
     w = max(0.0, min(x2, shape[1] - 1) - max(x1, 0.0))
     h = max(0.0, min(y2, shape[0] - 1) - max(y1, 0.0))
     return w * h / max(box.size**2, 1e-9)
+
+
+def _parts(dets: list[Detection], followed: list[np.ndarray], share: float = PART_SHARE) -> np.ndarray:
+    """Which detections lie ``share`` or more inside the box of a followed face, or of another
+    detection, at least as large as they are, without being that face (IoU under
+    :data:`MATCH_IOU`): a part of that face or of the body under it (a chin, a collar, a hand on a
+    cheek) that the detector took for a face, or a face the other hides. Such a detection neither
+    starts a track nor brings a lost one back (a false face re-found every few frames flickers)."""
+    boxes = np.array([d.box for d in dets], np.float64).reshape(-1, 4)
+    refs = np.concatenate([np.asarray(followed, np.float64).reshape(-1, 4), boxes])
+    area = (boxes[:, 2:] - boxes[:, :2]).prod(-1)
+    inside = box_intersection(boxes, refs) >= share * area[:, None]
+    larger = longer_sides(refs)[None, :] >= longer_sides(boxes)[:, None]
+    other = box_iou(boxes, refs) < MATCH_IOU  # (a detection is never "other" to itself: IoU 1)
+    return (inside & larger & other).any(1)
 
 
 def _near(box: np.ndarray, others: np.ndarray) -> np.ndarray:
