@@ -105,7 +105,7 @@ def test_a_detection_inside_a_larger_face_is_a_part_of_it():
     a zoomed frame, surer than her face), is a part of that face; a face beside it, or the face
     itself, is not."""
     from facemtl.detection.base import Detection
-    from facemtl.video.tracking import _parts
+    from facemtl.video.matching import parts
 
     def det(*box: float) -> Detection:
         return Detection(box, 0.9, "net")
@@ -114,11 +114,11 @@ def test_a_detection_inside_a_larger_face_is_a_part_of_it():
     collar = det(140, 250, 260, 380)  # 70 of its 130 px height inside the face's box
     beside = det(310, 120, 480, 330)
     itself = det(105, 95, 295, 335)
-    assert list(_parts([collar, beside, itself], [face])) == [True, False, False]
+    assert list(parts([collar, beside, itself], [face])) == [True, False, False]
     # with no followed face yet, a surer detection of the collar is still a part of the face's detection
-    assert list(_parts([collar, det(*face)], [])) == [True, False]
+    assert list(parts([collar, det(*face)], [])) == [True, False]
     # a small face beside a large one is not a part of it
-    assert list(_parts([det(305, 100, 345, 140), det(*face)], [])) == [False, False]
+    assert list(parts([det(305, 100, 345, 140), det(*face)], [])) == [False, False]
 
 
 def test_a_window_search_maps_its_faces_back_to_the_frames_pixels():

@@ -35,9 +35,9 @@ from facemtl.analysis.landmarker import Landmarker
 from facemtl.core.geometry import Box, crop_box_from_landmarks
 from facemtl.core.images import to_bgr
 from facemtl.core.tasks import interocular_distance
-from facemtl.detection import Detection, box_iou, longer_sides
-from facemtl.detection.base import box_intersection
+from facemtl.detection import Detection, box_iou
 from facemtl.detection.window import detect_near
+from facemtl.video.matching import MATCH_IOU, greedy_pairs, near, parts
 from facemtl.video.smoothing import PoseParams, PoseSmoother
 
 if TYPE_CHECKING:
@@ -81,16 +81,11 @@ class TrackerParams:
             raise ValueError(f"min_visible must be in [0, 1]; got {self.min_visible}")
 
 
-#: A detection matches a followed face at this box IoU; a lost face's box is searched at twice its size.
-MATCH_IOU = 0.3
 #: A face's eye distance changes by less than this factor from one frame to the next; an estimate
 #: that does (a crop half out of the frame, mostly) is not taken: the track is lost instead.
 MAX_GROWTH = 1.3
 #: Below this IoU with the detector's box a followed face is re-seeded from the detection (drift).
 RESEED_IOU = 0.5
-#: A new detection lying this share of its area inside a followed, larger face's box starts no track
-#: (see :func:`_part_of_followed`); two faces side by side overlap far less.
-PART_SHARE = 0.4
 
 
 @dataclass
@@ -258,16 +253,16 @@ class FaceTracker:
         other tracks are not judged, and a face no sought track claims is left for the next whole-frame
         look (a window's edge may cut a face)."""
         followed = [self._box(t, t.raw) for t in self._tracks if not t.lost]
-        dets = [d for d, part in zip(dets, _parts(dets, followed), strict=True) if not part]
+        dets = [d for d, part in zip(dets, parts(dets, followed), strict=True) if not part]
         tracks = sorted(self._tracks if sought is None else sought, key=lambda t: t.lost)  # followed faces choose first
         boxes = np.array([self._box(t, t.raw) for t in tracks]).reshape(-1, 4)
         det_boxes = np.array([d.box for d in dets]).reshape(-1, 4)
         affinity = box_iou(boxes, det_boxes)
         for i, t in enumerate(tracks):  # a lost face may come back near where it was: search twice its box
             if t.lost:
-                near = _near(boxes[i], det_boxes)
-                affinity[i] = np.where(near & (affinity[i] < MATCH_IOU), MATCH_IOU, affinity[i])
-        pairs = _greedy_pairs(affinity, MATCH_IOU)
+                close = near(boxes[i], det_boxes)
+                affinity[i] = np.where(close & (affinity[i] < MATCH_IOU), MATCH_IOU, affinity[i])
+        pairs = greedy_pairs(affinity, MATCH_IOU)
         matched_tracks = {i for i, _ in pairs}
         reseed: list[tuple[_Track | None, Detection]] = []
         for i, j in pairs:
@@ -347,50 +342,6 @@ def _visible(box: Box, shape: tuple[int, ...]) -> float:
     w = max(0.0, min(x2, shape[1] - 1) - max(x1, 0.0))
     h = max(0.0, min(y2, shape[0] - 1) - max(y1, 0.0))
     return w * h / max(box.size**2, 1e-9)
-
-
-def _parts(dets: list[Detection], followed: list[np.ndarray], share: float = PART_SHARE) -> np.ndarray:
-    """Which detections lie ``share`` or more inside the box of a followed face, or of another
-    detection, at least as large as they are, without being that face (IoU under
-    :data:`MATCH_IOU`): a part of that face or of the body under it (a chin, a collar, a hand on a
-    cheek) that the detector took for a face, or a face the other hides. Such a detection neither
-    starts a track nor brings a lost one back (a false face re-found every few frames flickers)."""
-    boxes = np.array([d.box for d in dets], np.float64).reshape(-1, 4)
-    refs = np.concatenate([np.asarray(followed, np.float64).reshape(-1, 4), boxes])
-    area = (boxes[:, 2:] - boxes[:, :2]).prod(-1)
-    inside = box_intersection(boxes, refs) >= share * area[:, None]
-    larger = longer_sides(refs)[None, :] >= longer_sides(boxes)[:, None]
-    other = box_iou(boxes, refs) < MATCH_IOU  # (a detection is never "other" to itself: IoU 1)
-    return (inside & larger & other).any(1)
-
-
-def _near(box: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """Which of ``others`` (M, 4) have their centre within twice ``box``'s size of its centre and
-    a size within a factor of 2 of its size."""
-    size = max(box[2] - box[0], box[3] - box[1], 1e-6)
-    centre = (box[:2] + box[2:]) / 2
-    sizes = np.maximum(others[:, 2] - others[:, 0], others[:, 3] - others[:, 1])
-    distance = np.abs((others[:, :2] + others[:, 2:]) / 2 - centre).max(1)
-    return (distance <= size) & (sizes >= size / 2) & (sizes <= size * 2)
-
-
-def _greedy_pairs(iou: np.ndarray, threshold: float) -> list[tuple[int, int]]:
-    """(row, column) pairs, best IoU first, each row and column used once, IoU ≥ ``threshold``;
-    rows are in priority order (a tie goes to the earlier row)."""
-    pairs: list[tuple[int, int]] = []
-    if iou.size == 0:
-        return pairs
-    order = np.argsort(-iou, axis=None, kind="stable")
-    rows, cols = set(), set()
-    for flat in order:
-        i, j = divmod(int(flat), iou.shape[1])
-        if iou[i, j] < threshold:
-            break
-        if i not in rows and j not in cols:
-            pairs.append((i, j))
-            rows.add(i)
-            cols.add(j)
-    return pairs
 
 
 def analyze_video(
