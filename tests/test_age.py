@@ -59,3 +59,17 @@ def test_an_age_prediction_reports_its_bin_and_expected_age_in_the_json():
     record = face.to_dict()["attributes"]
     assert record["age"] == {"label": "20-29", "prob": 0.6, "expected": 29.0}
     assert record["gender"] == {"label": "female", "prob": 0.8}  # fields only added
+
+
+def test_a_model_with_an_age_head_is_scored_on_mtfl_without_it(mtfl_train_samples):
+    """MTFL has no age labels: its attribute report covers the tasks it labels and says nothing of age
+    (the attributes benchmark failed on such a model)."""
+    from facemtl.evaluation.attributes import mtfl_test
+    from facemtl.models.multitask import MultiTaskNet
+    from facemtl.models.registry import get_config
+
+    cfg = get_config("facemtl_s").with_overrides(tasks=MTFL_TASKS.subset(["gender", "smile", "glasses", "pose", "age"]))
+    torch.manual_seed(0)
+    out = mtfl_test(MultiTaskNet(cfg).eval(), mtfl_train_samples[:16])
+    assert set(out["attributes"]) == {"gender", "smile", "glasses", "pose"}
+    assert np.isfinite(out["nme"])

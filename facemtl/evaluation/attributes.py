@@ -25,6 +25,8 @@ def mtfl_test(model: MultiTaskNet, samples: list) -> dict:
     probs = predict_dataset(model, data)["probs"]
     out: dict = {"nme": rep.landmarks.nme, "attributes": {}}
     for j, task in enumerate(model.config.tasks.attributes):
+        if task.name not in rep.attributes:  # a task the set has no labels for (MTFL has no age)
+            continue
         rel = reliability(probs[task.name], data.attributes[:, j])
         out["attributes"][task.name] = {"accuracy": rep.attributes[task.name]["accuracy"], "ece": rel.ece}
     return out
