@@ -4,7 +4,7 @@ A tracker that lost a face knows where it was and how large: the face is back, i
 about its own size of there and at about its size. Searching a window of a few times its box,
 scaled so the face has a fixed size on it, costs the same on a 640 × 480 frame as on a 4K one —
 a few hundred pixels of detector input instead of the whole frame at the side its smallest
-faces need. (MediaPipe's face graphs also run their detector on a region of interest.)
+faces need.
 """
 
 from __future__ import annotations
