@@ -107,13 +107,12 @@ class Landmarker:
     ) -> list[Passes]:
         """:meth:`passes` for the faces of several photos at once: every pass of every face runs as one
         network batch, so a collection pays the per-call cost once per pass instead of once per photo."""
-        images = list(images_bgr)
         owner = np.array([i for i, bx in enumerate(boxes) for _ in bx], int)
         counts = [len(bx) for bx in boxes]
-        landmarks, probs = self._predict_faces(images, owner, [b for bx in boxes for b in bx], 0)
+        landmarks, probs = self._predict_faces(images_bgr, owner, [b for bx in boxes for b in bx], 0)
         passes, pass_probs = [landmarks], [probs]
         for i in range(1, self.refine + 1):
-            landmarks, probs = self._predict_faces(images, owner, self._recrop_boxes(landmarks), i)
+            landmarks, probs = self._predict_faces(images_bgr, owner, self._recrop_boxes(landmarks), i)
             passes.append(landmarks)
             pass_probs.append(probs)
         spec = self.config.tasks.landmarks

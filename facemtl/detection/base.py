@@ -100,6 +100,16 @@ def box_intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.clip(rb - lt, 0, None).prod(-1)
 
 
+def inside_larger(fine: np.ndarray, coarse: np.ndarray, share: float = 0.6, ratio: float = 1.6) -> np.ndarray:
+    """(N, M): whether ``fine`` box n lies mostly (``share`` of its area) inside ``coarse`` box m,
+    at least ``ratio`` times its side — a part of a large face (an eye, a mouth) seen as a face of
+    its own. (A face in front of another's is not inside its box: faces do not overlap that much.)"""
+    fine, coarse = np.asarray(fine, np.float64).reshape(-1, 4), np.asarray(coarse, np.float64).reshape(-1, 4)
+    area = (fine[:, 2:] - fine[:, :2]).prod(-1)
+    larger = longer_sides(coarse)[None, :] >= ratio * longer_sides(fine)[:, None]
+    return (box_intersection(fine, coarse) >= share * area[:, None]) & larger
+
+
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU of every xyxy box of ``a`` (N, 4) with every box of ``b`` (M, 4): (N, M)."""
     a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)

@@ -16,7 +16,7 @@ import numpy as np
 
 from facemtl.core.geometry import downscale, from_downscaled
 from facemtl.core.tasks import MTFL5
-from facemtl.detection.base import BoxRule, Detection, as_box, box_intersection, longer_sides, nms
+from facemtl.detection.base import BoxRule, Detection, as_box, inside_larger, longer_sides, nms
 from facemtl.models.detector_config import (
     BOX,
     NUM_POINTS,
@@ -123,16 +123,6 @@ def pyramid(side: int, floor: int) -> list[int]:
     while sides[-1] > PYRAMID_FROM * floor:
         sides.append(max(floor, math.ceil(sides[-1] / PYRAMID_STEP)))
     return sides
-
-
-def inside_larger(fine: np.ndarray, coarse: np.ndarray, share: float = 0.6, ratio: float = 1.6) -> np.ndarray:
-    """(N, M): whether ``fine`` box n lies mostly (``share`` of its area) inside ``coarse`` box m,
-    at least ``ratio`` times its side — a part of a large face (an eye, a mouth) seen as a face of
-    its own. (A face in front of another's is not inside its box: faces do not overlap that much.)"""
-    fine, coarse = np.asarray(fine, np.float64).reshape(-1, 4), np.asarray(coarse, np.float64).reshape(-1, 4)
-    area = (fine[:, 2:] - fine[:, :2]).prod(-1)
-    larger = longer_sides(coarse)[None, :] >= ratio * longer_sides(fine)[:, None]
-    return (box_intersection(fine, coarse) >= share * area[:, None]) & larger
 
 
 def auto_side(height: int, width: int, floor: int, smallest_face: float) -> int:

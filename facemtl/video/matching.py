@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from facemtl.detection import Detection, box_iou, longer_sides
-from facemtl.detection.base import box_intersection
+from facemtl.detection import Detection, box_iou
+from facemtl.detection.base import inside_larger
 
 #: A detection matches a followed face at this box IoU; a lost face's box is searched at twice its size.
 MATCH_IOU = 0.3
@@ -24,11 +24,8 @@ def parts(dets: list[Detection], followed: list[np.ndarray], share: float = PART
     starts a track nor brings a lost one back (a false face re-found every few frames flickers)."""
     boxes = np.array([d.box for d in dets], np.float64).reshape(-1, 4)
     refs = np.concatenate([np.asarray(followed, np.float64).reshape(-1, 4), boxes])
-    area = (boxes[:, 2:] - boxes[:, :2]).prod(-1)
-    inside = box_intersection(boxes, refs) >= share * area[:, None]
-    larger = longer_sides(refs)[None, :] >= longer_sides(boxes)[:, None]
-    other = box_iou(boxes, refs) < MATCH_IOU  # (a detection is never "other" to itself: IoU 1)
-    return (inside & larger & other).any(1)
+    other: np.ndarray = box_iou(boxes, refs) < MATCH_IOU  # (a detection is never "other" to itself: IoU 1)
+    return (inside_larger(boxes, refs, share=share, ratio=1.0) & other).any(1)
 
 
 def near(box: np.ndarray, others: np.ndarray) -> np.ndarray:
