@@ -48,6 +48,12 @@ def test_recipes_add_the_age_task_to_a_models_set():
         AttributeTask("x", ("a", "b"), values=(1.0,))
 
 
+def test_a_recipes_task_weights_keep_the_age_bins_midpoints():
+    # a recipe's task set is subset(...).with_weights(...): the weights must not drop what else a task carries
+    tasks = MTFL_TASKS.subset(["gender", "age"]).with_weights({"age": 0.5, "gender": 0.3})
+    assert tasks.attribute("age").values == AGE.values and tasks.attribute("age").weight == 0.5
+
+
 def test_an_age_prediction_reports_its_bin_and_expected_age_in_the_json():
     tasks = MTFL_TASKS.subset(["gender", "age"])
     p_age = np.zeros(9)
@@ -73,3 +79,19 @@ def test_a_model_with_an_age_head_is_scored_on_mtfl_without_it(mtfl_train_sample
     out = mtfl_test(MultiTaskNet(cfg).eval(), mtfl_train_samples[:16])
     assert set(out["attributes"]) == {"gender", "smile", "glasses", "pose"}
     assert np.isfinite(out["nme"])
+
+
+def test_the_shipped_age_model_reports_an_expected_age_on_a_photo(data_root):
+    from facemtl import FaceAnalyzer
+    from facemtl.data.fairface import in_validation, read_fairface_labels
+
+    analyzer = FaceAnalyzer.from_pretrained("facemtl_m_age")
+    assert analyzer.model.config.channels == 3
+    assert analyzer.model.config.tasks.attribute("age").values == AGE.values  # what the expected age needs
+    root = data_root / "FairFace"
+    label = next(lab for lab in read_fairface_labels(root) if in_validation(lab.name))  # never trained on
+    faces = analyzer.analyze(root / label.name)
+    assert faces, label.name
+    age = faces[0].attributes["age"]
+    assert age.label in AGE.labels and 0 < age.expected < 80
+    assert faces[0].to_dict()["attributes"]["age"]["expected"] == pytest.approx(age.expected, abs=0.01)

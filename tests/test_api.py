@@ -68,7 +68,9 @@ def test_every_shipped_model_loads_by_name_and_matches_its_checksum():
 
 
 def test_a_wrong_model_name_lists_the_shipped_ones():
-    with pytest.raises(KeyError, match="shipped: facemtl_mtfl, facemtl_mtfl_celeba, facemtl_300w68, facemtl_det"):
+    with pytest.raises(
+        KeyError, match="shipped: facemtl_mtfl, facemtl_mtfl_celeba, facemtl_300w68, facemtl_m_age, facemtl_det"
+    ):
         get_pretrained("facemtl_big")
     with pytest.raises(KeyError, match="neither a file nor a pretrained model; shipped: facemtl_mtfl"):
         resolve_weights("facemtl_big", "facemtl_mtfl")
@@ -76,7 +78,7 @@ def test_a_wrong_model_name_lists_the_shipped_ones():
                        capture_output=True, text=True)  # fmt: skip
     assert r.returncode == 2
     assert r.stderr.strip() == (
-        "facemtl predict: error: 'facemtl_big' is neither a file nor a pretrained model; shipped: facemtl_mtfl, facemtl_mtfl_celeba, facemtl_300w68, facemtl_det"
+        "facemtl predict: error: 'facemtl_big' is neither a file nor a pretrained model; shipped: facemtl_mtfl, facemtl_mtfl_celeba, facemtl_300w68, facemtl_m_age, facemtl_det"
     )
 
 

@@ -239,7 +239,7 @@ def test_pseudo_landmarks_train_the_landmark_head_and_never_score_validation(tmp
         DatasetSpec("training.txt", "mtfl", pseudo_landmarks=True)
     with pytest.raises(
         ValueError,
-        match=r"shipped landmark model \(facemtl_mtfl, facemtl_mtfl_celeba, facemtl_300w68\), got 'facemtl_det'",
+        match=r"shipped landmark model \(facemtl_mtfl, facemtl_mtfl_celeba, facemtl_300w68, facemtl_m_age\), got 'facemtl_det'",
     ):
         DatasetSpec(str(root), "celeba", split="train", pseudo_landmarks="facemtl_det")
     with pytest.raises(ValueError, match="pseudo_landmarks 'facemtl_300w68' gives 68 points, the recipe trains 5"):

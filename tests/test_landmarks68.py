@@ -235,3 +235,17 @@ def test_tiny_68_point_run_on_300w_and_mtfl_faces_learns(w300_dir, mtfl_dir, tmp
     assert nme[-1] < 0.75 * nme[0], nme
     assert "five_point" in result.history[-1]["val"]  # the MTFL faces are scored on the 5 derived points
     assert result.history[-1]["val"]["attributes"]  # and still train the attribute heads
+
+
+def test_attribute_labels_stay_inside_the_image_where_the_face_reaches_its_edges():
+    # a portrait crop: the face box reaches the bottom and right edges, where the lines used to fall off
+    from facemtl.analysis.analyzer import attribute_predictions
+
+    img = np.zeros((120, 120, 3), np.uint8)
+    probs = {"gender": np.array([0.1, 0.9]), "smile": np.array([0.8, 0.2]), "glasses": np.array([0.9, 0.1]),
+             "pose": np.array([0.1, 0.1, 0.6, 0.1, 0.1])}  # fmt: skip
+    face = Face((10, 10, 119, 119), 0.9, np.array([[40.0, 50], [80, 50], [60, 70], [45, 90], [75, 90]]), MTFL5.names,
+                attribute_predictions(MTFL_TASKS, probs))  # fmt: skip
+    drawn = draw_faces(img, [face])
+    white = drawn.min(-1) > 150  # the labels' text (box and points are green and coloured)
+    assert white.sum() > 200  # four lines of text are in the picture

@@ -58,14 +58,29 @@ def draw_faces(image_bgr: np.ndarray, faces: Sequence[Face], *, attributes: bool
                 f"{name}: {a.label} {a.prob:.2f}" if a.expected is None else f"{name}: {a.expected:.0f} ({a.label})"
                 for name, a in face.attributes.items()
             ]
-            font_scale = max(0.4, 0.5 * scale)
-            (_, th), _ = cv2.getTextSize("Ag", cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
-            y = y2 + th + 6
-            for line in lines:
-                (tw, _), _ = cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
-                cv2.rectangle(out, (x1, y - th - 3), (x1 + tw + 4, y + 4), (0, 0, 0), -1)
-                cv2.putText(
-                    out, line, (x1 + 2, y), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (255, 255, 255), 1, cv2.LINE_AA
-                )
-                y += th + 8
+            _draw_label_block(out, lines, (x1, y1, x2, y2), max(0.4, 0.5 * scale))
     return out
+
+
+def _draw_label_block(out: np.ndarray, lines: list[str], box: tuple[int, int, int, int], font_scale: float) -> None:
+    """White-on-black text lines under the box, or above it where the image ends below, kept inside
+    the image (a portrait's face reaches its bottom edge; a face at the right edge would cut its
+    lines), the font shrunk (to 0.3 at least) where the lines are wider than the image."""
+    h, w = out.shape[:2]
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    widest = max(cv2.getTextSize(line, font, font_scale, 1)[0][0] for line in lines) + 4
+    if widest > w:
+        font_scale = max(0.3, font_scale * w / widest)
+        widest = max(cv2.getTextSize(line, font, font_scale, 1)[0][0] for line in lines) + 4
+    (_, th), _ = cv2.getTextSize("Ag", font, font_scale, 1)
+    step = th + 8
+    block = step * len(lines)
+    x1, y1, _, y2 = box
+    top = y2 + 3 if y2 + 3 + block <= h else y1 - 3 - block  # below the box, else above it
+    top = min(max(top, 0), max(h - block, 0))  # else as far down as the image allows
+    left = min(max(x1, 0), max(w - widest, 0))
+    for k, line in enumerate(lines):
+        y = top + k * step + th + 3  # the text's baseline
+        (tw, _), _ = cv2.getTextSize(line, font, font_scale, 1)
+        cv2.rectangle(out, (left, y - th - 3), (left + tw + 4, y + 4), (0, 0, 0), -1)
+        cv2.putText(out, line, (left + 2, y), font, font_scale, (255, 255, 255), 1, cv2.LINE_AA)

@@ -9,7 +9,7 @@ coordinate on an upright face seen in the photo — the subject's right eye is `
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from enum import IntEnum
 from typing import Any
 
@@ -272,10 +272,7 @@ class TaskSet:
         unknown = set(weights) - set(self.attribute_names) - {"landmarks"}
         if unknown:
             raise KeyError(f"unknown task(s) {sorted(unknown)}; have {['landmarks', *self.attribute_names]}")
-        attrs = tuple(
-            AttributeTask(a.name, a.labels, float(weights.get(a.name, a.weight)), a.flip_permutation)
-            for a in self.attributes
-        )
+        attrs = tuple(replace(a, weight=float(weights.get(a.name, a.weight))) for a in self.attributes)
         return TaskSet(self.landmarks, attrs, float(weights.get("landmarks", self.landmark_weight)))
 
     def subset(self, names: list[str] | tuple[str, ...]) -> TaskSet:

@@ -128,6 +128,21 @@ PRETRAINED: dict[str, Pretrained] = {
             ),
         ),
         Pretrained(
+            name="facemtl_m_age",
+            file="facemtl_m_age.safetensors",
+            sha256="e1530c174ec33af2c7a22266282b95bc5eb74a9c491fa7d7257a12496a14b5f2",
+            onnx_sha256="d65ceb7d63b6d7bef8858bc29099dc8b9be1d4f6c4b02a94dc4bce9ed2ac8e48",
+            kind="landmarks",
+            summary="5 landmarks + gender, smile, glasses, head pose and age (FairFace's 9 bins); MTFL + CelebA + "
+            "FairFace train; 96×96 colour crops (opt-in: landmarks less precise than the default's)",
+            headline=(
+                *FIVE_POINT_HEADLINE,
+                ("FairFace val age exact %", "fairface_val.accuracy.age exact|all"),
+                ("FairFace val age ±1 bin %", "fairface_val.accuracy.age ±1 bin|all"),
+                ("FairFace val gender %", "fairface_val.accuracy.gender|all"),
+            ),
+        ),
+        Pretrained(
             name="facemtl_det",
             file="facemtl_det.safetensors",
             sha256="ebac2ada4ac4f0427b8496e8138976f7ee987141fc1df4fb227b87054b7d8ca4",
