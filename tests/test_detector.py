@@ -133,6 +133,17 @@ def test_nms_keeps_the_best_of_overlapping_boxes_and_separate_faces():
     assert nms(boxes, scores, 0.99) == [1, 2, 0, 3]
 
 
+def test_a_box_mostly_inside_a_larger_face_is_a_part_of_it_and_faces_side_by_side_are_not():
+    from facemtl.detection.base import inside_larger
+
+    face = [173.0, 103.0, 348.0, 346.0]  # Grace Hopper's face box (the demo photo)
+    tie = [224.0, 299.0, 310.0, 410.0]  # the box the detector put on her tie: 42 % of it inside the face's
+    neighbour = [320.0, 120.0, 440.0, 240.0]  # a smaller face beside hers, its edge over her cheek (23 %)
+    front = [150.0, 305.0, 260.0, 415.0]  # a face in front, over her chin (30 %)
+    got = inside_larger(np.array([tie, neighbour, front]), np.array([face]))[:, 0]
+    assert list(got) == [True, False, False]
+
+
 @pytest.mark.parametrize("extra", [0, 1])
 @pytest.mark.parametrize("h, w, x, y", [(700, 1000, 613.0, 411.0), (240, 200, 17.0, 230.0), (1, 1, 0.0, 0.0)])
 def test_letterbox_round_trip_in_the_pixel_centre_convention(h, w, x, y, extra):

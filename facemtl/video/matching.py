@@ -7,13 +7,10 @@ from __future__ import annotations
 import numpy as np
 
 from facemtl.detection import Detection, box_iou
-from facemtl.detection.base import inside_larger
+from facemtl.detection.base import PART_SHARE, inside_larger
 
 #: A detection matches a followed face at this box IoU; a lost face's box is searched at twice its size.
 MATCH_IOU = 0.3
-#: A new detection lying this share of its area inside a followed, larger face's box starts no track
-#: (see :func:`parts`); two faces side by side overlap far less.
-PART_SHARE = 0.4
 
 
 def parts(dets: list[Detection], followed: list[np.ndarray], share: float = PART_SHARE) -> np.ndarray:
