@@ -517,9 +517,9 @@ def test_detector_flip_test_gives_a_mirrored_photo_mirrored_faces():
 
     model = load_model("facemtl_det")
     extra = model.config.canvas_extra
-    # sides within the default input side (not downscaled) that are letterbox sides already (not padded)
+    # sides under the default input side (neither resized nor padded: letterbox sides already)
     photo = cv2.resize(
-        cv2.imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)), (288 + extra, 256 + extra)
+        cv2.imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)), (256 + extra, 224 + extra)
     )
     mirror = np.ascontiguousarray(photo[:, ::-1])
     w = photo.shape[1]
@@ -572,12 +572,14 @@ def test_min_face_makes_the_detector_look_at_small_faces_in_a_large_photo():
 
 def test_default_input_side_follows_the_photo():
     """Unset, the side brings faces of 24 px — or of 1.5 % of a large photo's side — to the
-    network's smallest face: small photos are seen whole, a phone photo at a capped side."""
+    network's smallest face: small photos are seen whole (enlarged to the weights' side from just
+    under it), a phone photo at a capped side."""
     from facemtl.detection.net import AUTO_MAX_SIDE
 
     det = create_detector("facemtl")
     sf, floor = det.config.smallest_face, det.config.max_side
-    assert det.input_side(240, 320) == floor  # ≥ the photo: never upscaled
+    assert det.input_side(240, 320) == floor  # just under the weights' side: enlarged to it
+    assert det.input_side(180, 240) == 240  # smaller (a face crop, a thumbnail): its own size
     assert det.input_side(512, 512) == floor  # within 1.25 × the weights' side: theirs (a third faster)
     assert det.input_side(480, 640) == np.ceil(640 * sf / 24)
     assert det.input_side(750, 1000) == np.ceil(1000 * sf / 24)  # a group photo: 24-px faces
@@ -585,6 +587,24 @@ def test_default_input_side_follows_the_photo():
     assert phone == np.ceil(4000 * sf / 60) <= AUTO_MAX_SIDE
     assert det.input_side(6000, 8000) == phone  # larger photos: the same side, the same cost
     assert create_detector("facemtl", max_side=500).input_side(3000, 4000) == 500  # a chosen side holds
+
+
+def test_a_photo_just_under_the_weights_side_is_enlarged_to_it_in_pixel_centres():
+    import matplotlib.cbook as cbook
+
+    photo = cv2.resize(cv2.imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)), (272, 320))
+    det = create_detector("facemtl")
+    side = det.config.max_side
+    assert det.input_side(*photo.shape[:2]) == side
+    g = side / 320
+    big = cv2.resize(photo, (round(272 * g), side), interpolation=cv2.INTER_LINEAR)
+    want = create_detector("facemtl", max_side=side).detect(big)  # the enlarged photo, seen as it is
+    got = det.detect(photo)
+    assert len(got) == len(want) >= 1
+    f = big.shape[1] / 272
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a.box, (np.array(b.box) + 0.5) / f - 0.5, atol=1e-4)
+        np.testing.assert_allclose(a.landmarks, (b.landmarks + 0.5) / f - 0.5, atol=1e-4)
 
 
 def test_tiles_cover_every_stretch_of_the_overlap():
