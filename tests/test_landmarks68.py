@@ -249,3 +249,20 @@ def test_attribute_labels_stay_inside_the_image_where_the_face_reaches_its_edges
     drawn = draw_faces(img, [face])
     white = drawn.min(-1) > 150  # the labels' text (box and points are green and coloured)
     assert white.sum() > 200  # four lines of text are in the picture
+
+
+def test_labels_of_faces_side_by_side_cover_neither_each_other_nor_a_face():
+    from facemtl.analysis.drawing import label_positions
+
+    def _overlap(a, b):
+        return max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
+
+    boxes = [(100, 100, 160, 160), (170, 100, 230, 160), (240, 100, 300, 160)]  # a row of faces, as in a group
+    size = (150, 80)  # each label wider than a face: below the faces they would cover each other
+    spots = label_positions([size] * 3, boxes, (400, 640))
+    rects = [(x, y, x + size[0], y + size[1]) for x, y in spots]
+    assert spots[0] == (100, 163)  # the first where it always went: under its box
+    assert all(_overlap(a, b) == 0 for i, a in enumerate(rects) for b in rects[i + 1 :])
+    assert all(_overlap(r, b) == 0 for r in rects for b in boxes)
+    assert all(0 <= x <= 640 - size[0] and 0 <= y <= 400 - size[1] for x, y in spots)
+    assert label_positions([size], [(100, 100, 160, 160)], (400, 640)) == [(100, 163)]  # one face: unchanged
