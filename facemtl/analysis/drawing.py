@@ -9,6 +9,7 @@ import numpy as np
 
 from facemtl.analysis.analyzer import Face
 from facemtl.core.tasks import spec_for_points
+from facemtl.detection.base import box_intersection
 
 #: BGR colours cycled over landmark indices (eyes blue/green, nose red, mouth corners yellow/magenta).
 COLORS = [(255, 128, 0), (0, 200, 0), (0, 0, 255), (0, 220, 255), (255, 0, 255)]
@@ -115,17 +116,10 @@ def label_positions(
         wanted = (sides[None] + along).reshape(-1, 2)  # step-major: the nearest spots first
         corner = np.stack([np.clip(wanted[:, 0], 0, max(w - bw, 0)), np.clip(wanted[:, 1], 0, max(h - bh, 0))], 1)
         rects = np.concatenate([corner, corner + (bw, bh)], 1)
-        covered = _overlaps(rects, np.concatenate([faces, placed])).sum(1)
+        covered = box_intersection(rects, np.concatenate([faces, placed])).sum(1)
         away = np.abs(corner - sides[np.arange(len(rects)) % 4]).sum(1)  # slid, or pushed inside the image
         cost = covered + 2 * away + np.arange(len(rects)) % 4  # the side's order breaks ties: below first
         lx, ty = (int(v) for v in corner[int(np.argmin(cost))])
         spots.append((lx, ty))
         placed = np.concatenate([placed, [[lx, ty, lx + bw, ty + bh]]])
     return spots
-
-
-def _overlaps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N, M) intersection areas of xyxy rectangles."""
-    wx = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
-    wy = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
-    return np.maximum(wx, 0) * np.maximum(wy, 0)
